@@ -1,0 +1,29 @@
+//! crashtest: crash-consistency fault injection for write-ahead logs.
+//!
+//! One trial, in order:
+//! 1. [`scenario`] parses the TOML into a validated [`scenario::Scenario`]; [`seed`] derives
+//!    the trial's ChaCha8 stream from (run seed, trial index).
+//! 2. [`workload`] draws the records each writer appends.
+//! 3. [`tracer`] starts the writer under seccomp + ptrace, counts its boundaries in a dry
+//!    run, then runs it again and SIGKILLs it at the chosen boundary.
+//! 4. [`faults`] damages the trial folder the way a crash does (truncation, ...).
+//! 5. [`oracle`] replays the log in a fresh process and judges what came back; [`report`]
+//!    appends the verdict, with the command that reproduces it, to `results/`.
+//!
+//! [`runner`] runs trials in parallel; [`trial`] is one trial; [`target`] says how a
+//! writer and a replay are started; [`wal`] holds the WALs that ship with crashtest.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod errors;
+pub mod faults;
+pub mod oracle;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod seed;
+pub mod target;
+pub mod tracer;
+pub mod trial;
+pub mod wal;
+pub mod workload;
