@@ -18,6 +18,7 @@ pub mod cli;
 pub mod errors;
 pub mod faults;
 pub mod oracle;
+pub mod process;
 pub mod report;
 pub mod runner;
 pub mod scenario;

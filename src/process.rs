@@ -1,0 +1,223 @@
+//! Starting, feeding, timing out and killing the processes crashtest runs.
+//!
+//! Every writer and replay is the leader of its own process group, so one `killpg` reaches
+//! its threads, its children and theirs; [`kill_group`] is the only place a signal is sent.
+//! Each also gets `PR_SET_PDEATHSIG = SIGKILL`, so it dies with the harness thread that
+//! started it even if the harness itself is SIGKILLed.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// Most bytes kept of one output stream; the rest is read and dropped, so that a flooding
+/// target neither blocks nor exhausts memory.
+pub const OUTPUT_LIMIT: usize = 256 << 20;
+
+/// SIGKILLs every process in group `pgid`. A group that is already gone is not an error.
+pub fn kill_group(pgid: Pid) {
+    // ESRCH (nothing left in the group) is the expected race after a process exits.
+    let _ = killpg(pgid, Signal::SIGKILL);
+}
+
+/// Makes `cmd` lead its own process group and die with the thread that spawns it.
+pub fn contain(cmd: &mut Command) {
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe; PR_SET_PDEATHSIG with a valid signal cannot fail.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        });
+    }
+}
+
+/// One output stream of a child, read to its end.
+#[derive(Clone, Debug, Default)]
+pub struct Captured {
+    /// The first [`OUTPUT_LIMIT`] bytes.
+    pub bytes: Vec<u8>,
+    /// True when the stream was longer than [`OUTPUT_LIMIT`].
+    pub overflowed: bool,
+}
+
+impl Captured {
+    /// The last `n` bytes as lossy UTF-8, for messages.
+    pub fn tail(&self, n: usize) -> String {
+        let from = self.bytes.len().saturating_sub(n);
+        String::from_utf8_lossy(&self.bytes[from..]).into_owned()
+    }
+}
+
+/// Reads `r` to its end on a thread of `scope`.
+pub fn read_on<'s, R: Read + Send + 's>(
+    scope: &'s Scope<'s, '_>,
+    mut r: R,
+) -> ScopedJoinHandle<'s, io::Result<Captured>> {
+    scope.spawn(move || {
+        let mut out = Captured::default();
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => return Ok(out),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let room = OUTPUT_LIMIT - out.bytes.len();
+            out.bytes.extend_from_slice(&buf[..n.min(room)]);
+            out.overflowed |= n > room;
+        }
+    })
+}
+
+/// Writes `input` to `stdin` on a thread of `scope`, then closes it. A child that exits
+/// (or is killed) before reading everything is not an error: that is what crashes do.
+pub fn feed_on<'s>(scope: &'s Scope<'s, '_>, mut stdin: ChildStdin, input: &'s [u8]) {
+    scope.spawn(move || match stdin.write_all(input) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => tracing_warn(&format!("failed to feed a child's stdin: {e}")),
+    });
+}
+
+fn tracing_warn(msg: &str) {
+    eprintln!("crashtest: warning: {msg}");
+}
+
+/// How a contained, timed process ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its exit status; `None` when it was killed for running past its timeout.
+    pub status: Option<ExitStatus>,
+    /// Its standard output.
+    pub stdout: Captured,
+    /// Its standard error.
+    pub stderr: Captured,
+}
+
+/// Runs `cmd` contained (own group, death signal), with stdin from `input` (or empty),
+/// capturing stdout and stderr, and kills its whole group once it exits or `timeout` passes.
+pub fn run(cmd: &mut Command, input: &[u8], timeout: Duration) -> io::Result<Finished> {
+    contain(cmd);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let pgid = Pid::from_raw(child.id() as i32);
+    let mut guard = GroupGuard::new(pgid);
+    std::thread::scope(|scope| {
+        let stdin = child.stdin.take().expect("stdin was piped");
+        feed_on(scope, stdin, input);
+        let out = read_on(scope, child.stdout.take().expect("stdout was piped"));
+        let err = read_on(scope, child.stderr.take().expect("stderr was piped"));
+        let exited = wait_timeout(&child, timeout)?;
+        // Leftover children of the process would hold its pipes open: end them all.
+        kill_group(pgid);
+        let status = child.wait()?;
+        guard.disarm();
+        let stdout = out.join().expect("reader thread panicked")?;
+        let stderr = err.join().expect("reader thread panicked")?;
+        Ok(Finished {
+            status: exited.then_some(status),
+            stdout,
+            stderr,
+        })
+    })
+}
+
+/// Waits until `child` exits (true) or `timeout` passes (false), without reaping it.
+pub fn wait_timeout(child: &Child, timeout: Duration) -> io::Result<bool> {
+    // SAFETY: pidfd_open takes a pid and flags; the returned fd is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by pidfd_open and is owned by nobody else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: pfd is a valid pollfd for the duration of the call.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            1 => return Ok(true),
+            0 if left.is_zero() => return Ok(false),
+            0 => {}
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Kills a process group when dropped: on every path out, including a panic, nothing the
+/// group started outlives the code that started it. Disarm it once the group's leader has
+/// been reaped, since its id may then be reused.
+#[derive(Debug)]
+pub struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    /// Guards group `pgid`.
+    pub fn new(pgid: Pid) -> Self {
+        GroupGuard(Some(pgid))
+    }
+
+    /// The group is gone and reaped: dropping the guard does nothing.
+    pub fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            kill_group(pgid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_captures_output_and_status() {
+        let done = run(
+            Command::new("sh").args(["-c", "cat; echo err >&2; exit 3"]),
+            b"abc",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(done.stdout.bytes, b"abc");
+        assert_eq!(done.stderr.bytes, b"err\n");
+        assert_eq!(done.status.unwrap().code(), Some(3));
+    }
+
+    #[test]
+    fn run_kills_a_hanging_group_with_its_children() {
+        let started = Instant::now();
+        let done = run(
+            Command::new("sh").args(["-c", "sleep 30 & sleep 30"]),
+            b"",
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        assert!(done.status.is_none(), "a hang is reported as no status");
+        // The backgrounded child held stdout: reading it to EOF proves it died too.
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+}

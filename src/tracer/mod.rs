@@ -1,0 +1,8 @@
+//! Run a writer under seccomp + ptrace: its boundaries, the SIGKILL, its acks' file sizes.
+
+pub mod filter;
+pub mod proc;
+pub mod ptrace;
+pub mod syscalls;
+
+pub use ptrace::{AckMark, Boundary, Trace, TraceOptions, Traced, WriterEnd, file_sizes};

@@ -1,0 +1,759 @@
+//! The ptrace loop: start a writer under the seccomp filter, stop at each boundary,
+//! SIGKILL at the chosen one.
+//!
+//! The writer calls `PTRACE_TRACEME` and installs the filter between fork and exec, so it
+//! is traced before its first instruction and no `SECCOMP_RET_TRACE` can fire without a
+//! tracer (which would fail the syscall with ENOSYS). Its threads and children are traced
+//! too (`PTRACE_O_TRACECLONE|FORK|VFORK`), and all die if crashtest dies
+//! (`PTRACE_O_EXITKILL`). The loop waits on the writer's process group only
+//! (`waitpid(-pgid, __WALL)`), so trials running on other threads never see its events.
+//!
+//! ptrace answers only the thread that forked the tracee: [`Traced`] is neither `Send` nor
+//! `Sync`, so the compiler keeps spawn and loop on one thread.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsString};
+use std::marker::PhantomData;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use globset::GlobSet;
+use nix::errno::Errno;
+use nix::sys::ptrace::{self, Event, Options};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use super::filter;
+use super::proc;
+use super::syscalls::{self, Data, Kind};
+use crate::errors::TraceError;
+use crate::process::{GroupGuard, kill_group};
+
+/// What the tracer is asked to do with one run of a writer.
+#[derive(Clone, Debug)]
+pub struct TraceOptions<'a> {
+    /// The trial folder, canonical. Only syscalls that touch something inside it are
+    /// boundaries; the rest (a runtime's caches, a pipe) are let through uncounted.
+    pub dir: &'a Path,
+    /// Files (relative to `dir`) whose sizes are recorded at each ack.
+    pub files: &'a GlobSet,
+    /// SIGKILL the writer at this boundary, before the syscall runs.
+    pub kill_at: Option<u64>,
+    /// Kill the writer if it has not ended by then.
+    pub timeout: Duration,
+}
+
+/// One stop before a file-changing syscall, inside the trial folder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Boundary {
+    /// Its index among the run's boundaries, from 0.
+    pub index: u64,
+    /// The syscall's name.
+    pub syscall: String,
+    /// The call in words, e.g. `write(wal.log, off=4096, len=108)`.
+    pub description: String,
+}
+
+/// The state of the trial's files when the writer wrote to its stdout (an ack).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckMark {
+    /// Bytes written to stdout up to and including this write.
+    pub stream_end: u64,
+    /// Size of each file matching `files` at that moment.
+    pub sizes: BTreeMap<String, u64>,
+}
+
+/// How the traced writer ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum WriterEnd {
+    /// It exited by itself.
+    Exited {
+        /// Its exit code.
+        code: i32,
+    },
+    /// A signal the tracer did not send killed it.
+    Signaled {
+        /// The signal.
+        signal: String,
+    },
+    /// The tracer SIGKILLed it at a boundary.
+    Killed {
+        /// The boundary.
+        boundary: u64,
+    },
+    /// It ran past its timeout and was killed.
+    TimedOut,
+}
+
+/// Everything one traced run of a writer showed.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// Every boundary reached, in order (the last one is the kill, if there was one).
+    pub boundaries: Vec<Boundary>,
+    /// One mark per write to stdout.
+    pub acks: Vec<AckMark>,
+    /// How it ended.
+    pub end: WriterEnd,
+    /// How many threads and processes were traced.
+    pub tracees: usize,
+}
+
+/// A writer started under the tracer, stopped before its first instruction.
+pub struct Traced {
+    child: Child,
+    pgid: Pid,
+    guard: GroupGuard,
+    /// ptrace is per-thread: keep this on the thread that forked the writer.
+    _same_thread: PhantomData<*const ()>,
+}
+
+impl Traced {
+    /// Starts `cmd` traced, in its own process group, dying with the harness.
+    /// Set up its stdio, cwd and environment before calling this.
+    ///
+    /// The child execs by itself at the end of `pre_exec`: std's own exec path reports a
+    /// failure by writing to a pipe, a write the filter would stop with nobody yet waiting
+    /// for it. Here a failed exec prints to stderr (never stopped) and exits 127.
+    pub fn spawn(cmd: &mut Command) -> Result<Traced, TraceError> {
+        let filter = filter::program()?;
+        let exec = Exec::prepare(cmd)?;
+        cmd.process_group(0);
+        // SAFETY: the closure runs in the forked child and makes only raw syscalls
+        // (prctl, ptrace, seccomp, execve, write, _exit) on memory prepared before the
+        // fork: no allocation, no locks.
+        unsafe {
+            cmd.pre_exec(move || {
+                let exec = &exec; // capture the whole struct, not its raw-pointer fields
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                filter::install(filter)?;
+                libc::execve(
+                    exec.path.as_ptr(),
+                    exec.argv_ptrs.as_ptr(),
+                    exec.envp_ptrs.as_ptr(),
+                );
+                let msg = b"crashtest: the writer could not be executed\n";
+                libc::write(2, msg.as_ptr().cast(), msg.len());
+                libc::_exit(127);
+            });
+        }
+        let child = cmd.spawn().map_err(|source| TraceError::Spawn {
+            program: cmd.get_program().to_owned(),
+            source,
+        })?;
+        let pid = Pid::from_raw(child.id() as i32);
+        let guard = GroupGuard::new(pid);
+        // After a successful execve a PTRACE_TRACEME child stops with SIGTRAP.
+        match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
+            Ok(WaitStatus::Exited(_, 127)) => {
+                return Err(TraceError::Spawn {
+                    program: cmd.get_program().to_owned(),
+                    source: std::io::Error::other("execve failed (not an executable?)"),
+                });
+            }
+            other => {
+                return Err(TraceError::Internal {
+                    what: format!("writer {pid} did not stop at exec: {other:?}"),
+                });
+            }
+        }
+        let options = Options::PTRACE_O_EXITKILL
+            | Options::PTRACE_O_TRACESECCOMP
+            | Options::PTRACE_O_TRACECLONE
+            | Options::PTRACE_O_TRACEFORK
+            | Options::PTRACE_O_TRACEVFORK
+            | Options::PTRACE_O_TRACEEXEC;
+        ptrace::setoptions(pid, options)
+            .map_err(|e| TraceError::ptrace("set options on", pid, e))?;
+        Ok(Traced {
+            child,
+            pgid: pid,
+            guard,
+            _same_thread: PhantomData,
+        })
+    }
+
+    /// The writer's process handle, to take its stdio pipes.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Runs the writer to its end (or to the kill), reaping every thread and process.
+    pub fn run(mut self, opts: &TraceOptions<'_>) -> Result<Trace, TraceError> {
+        let (done, wake) = mpsc::channel::<()>();
+        let timed_out = AtomicBool::new(false);
+        let pgid = self.pgid;
+        let timed_out = &timed_out;
+        let result = std::thread::scope(|scope| {
+            scope.spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = wake.recv_timeout(opts.timeout) {
+                    timed_out.store(true, Ordering::SeqCst);
+                    kill_group(pgid);
+                }
+            });
+            let result = Loop::new(pgid, opts).run();
+            drop(done);
+            result
+        });
+        // Every tracee is reaped (or the loop failed and the guard kills the group).
+        if result.is_ok() {
+            self.guard.disarm();
+        }
+        let mut trace = result?;
+        if timed_out.load(Ordering::SeqCst) {
+            trace.end = WriterEnd::TimedOut;
+        }
+        // std's Child would otherwise try nothing more: the leader is already reaped.
+        let _ = &mut self.child;
+        Ok(trace)
+    }
+}
+
+/// An execve prepared before the fork: program resolved on PATH, argv and envp as C arrays.
+struct Exec {
+    path: CString,
+    _argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    _envp: Vec<CString>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the raw pointers point into the CStrings owned by the same struct, which are
+// never mutated; moving the struct to the forked child's closure keeps them valid.
+unsafe impl Send for Exec {}
+unsafe impl Sync for Exec {}
+
+impl Exec {
+    fn prepare(cmd: &Command) -> Result<Exec, TraceError> {
+        let program = cmd.get_program();
+        let not_found = |why: &str| TraceError::Spawn {
+            program: program.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, why.to_owned()),
+        };
+        let cstr = |s: &std::ffi::OsStr| {
+            CString::new(s.as_bytes()).map_err(|_| not_found("argument holds a NUL byte"))
+        };
+        let path = if program.as_bytes().contains(&b'/') {
+            let cwd = cmd
+                .get_current_dir()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let path = cwd.join(program);
+            if !is_executable(&path) {
+                return Err(not_found("no such executable file"));
+            }
+            path
+        } else {
+            let dirs = std::env::var_os("PATH").unwrap_or_default();
+            std::env::split_paths(&dirs)
+                .map(|d| d.join(program))
+                .find(|p| is_executable(p))
+                .ok_or_else(|| not_found("not found on PATH"))?
+        };
+        let argv: Vec<CString> = std::iter::once(program)
+            .chain(cmd.get_args())
+            .map(cstr)
+            .collect::<Result<_, _>>()?;
+        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => env.insert(k.to_owned(), v.to_owned()),
+                None => env.remove(k),
+            };
+        }
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.clone();
+                kv.push("=");
+                kv.push(v);
+                cstr(&kv)
+            })
+            .collect::<Result<_, _>>()?;
+        let ptrs = |v: &[CString]| {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Ok(Exec {
+            path: cstr(path.as_os_str())?,
+            argv_ptrs: ptrs(&argv),
+            _argv: argv,
+            envp_ptrs: ptrs(&envp),
+            _envp: envp,
+        })
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Per-tracee state: has its initial SIGSTOP been seen (and swallowed)?
+type Tracees = BTreeMap<Pid, bool>;
+
+struct Loop<'a> {
+    leader: Pid,
+    opts: &'a TraceOptions<'a>,
+    tracees: Tracees,
+    seen: usize,
+    boundaries: Vec<Boundary>,
+    acks: Vec<AckMark>,
+    stdout_bytes: u64,
+    killed: Option<u64>,
+    end: Option<WriterEnd>,
+}
+
+enum Decision {
+    Continue,
+    Kill,
+}
+
+impl<'a> Loop<'a> {
+    fn new(leader: Pid, opts: &'a TraceOptions<'a>) -> Self {
+        Loop {
+            leader,
+            opts,
+            tracees: BTreeMap::from([(leader, true)]),
+            seen: 1,
+            boundaries: Vec::new(),
+            acks: Vec::new(),
+            stdout_bytes: 0,
+            killed: None,
+            end: None,
+        }
+    }
+
+    fn run(mut self) -> Result<Trace, TraceError> {
+        restart(self.leader, None)?;
+        let group = Pid::from_raw(-self.leader.as_raw());
+        loop {
+            let status = match waitpid(group, Some(WaitPidFlag::__WALL)) {
+                Ok(status) => status,
+                Err(Errno::ECHILD) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(TraceError::ptrace("wait for", self.leader, e)),
+            };
+            self.on_status(status)?;
+        }
+        let end = match (self.killed, self.end) {
+            (Some(boundary), _) => WriterEnd::Killed { boundary },
+            (None, Some(end)) => end,
+            (None, None) => {
+                return Err(TraceError::Internal {
+                    what: "writer group emptied without its leader's exit".into(),
+                });
+            }
+        };
+        Ok(Trace {
+            boundaries: self.boundaries,
+            acks: self.acks,
+            end,
+            tracees: self.seen,
+        })
+    }
+
+    fn on_status(&mut self, status: WaitStatus) -> Result<(), TraceError> {
+        match status {
+            WaitStatus::Exited(pid, code) => {
+                self.tracees.remove(&pid);
+                if pid == self.leader {
+                    self.end = Some(WriterEnd::Exited { code });
+                }
+            }
+            WaitStatus::Signaled(pid, signal, _) => {
+                self.tracees.remove(&pid);
+                if pid == self.leader {
+                    self.end = Some(WriterEnd::Signaled {
+                        signal: signal.as_str().to_owned(),
+                    });
+                }
+            }
+            WaitStatus::PtraceEvent(pid, _, event)
+                if event == Event::PTRACE_EVENT_SECCOMP as i32 =>
+            {
+                match self.on_boundary(pid) {
+                    Decision::Continue => restart(pid, None)?,
+                    Decision::Kill => kill_group(self.leader),
+                }
+            }
+            WaitStatus::PtraceEvent(pid, _, event) => {
+                let new_tracee = [
+                    Event::PTRACE_EVENT_CLONE,
+                    Event::PTRACE_EVENT_FORK,
+                    Event::PTRACE_EVENT_VFORK,
+                ]
+                .iter()
+                .any(|e| *e as i32 == event);
+                if new_tracee && let Ok(new) = ptrace::getevent(pid) {
+                    let new = Pid::from_raw(new as i32);
+                    if !self.tracees.contains_key(&new) {
+                        self.tracees.insert(new, false);
+                        self.seen += 1;
+                    }
+                }
+                restart(pid, None)?;
+            }
+            WaitStatus::Stopped(pid, signal) => {
+                // A new tracee starts with a SIGSTOP that is ours to swallow; it may be
+                // reported before or after its parent's clone/fork event.
+                let initial = match self.tracees.get(&pid) {
+                    None => {
+                        self.seen += 1;
+                        true
+                    }
+                    Some(seen_stop) => !seen_stop,
+                };
+                if signal == Signal::SIGSTOP && initial {
+                    self.tracees.insert(pid, true);
+                    restart(pid, None)?;
+                } else {
+                    restart(pid, Some(signal))?;
+                }
+            }
+            WaitStatus::PtraceSyscall(pid) | WaitStatus::Continued(pid) => restart(pid, None)?,
+            WaitStatus::StillAlive => {}
+        }
+        Ok(())
+    }
+
+    /// A seccomp stop: decide whether it is a boundary, an ack, or neither.
+    fn on_boundary(&mut self, tid: Pid) -> Decision {
+        let Ok(info) = ptrace::syscall_info(tid) else {
+            // The tracee is gone (killed by a timeout): nothing to decide.
+            return Decision::Continue;
+        };
+        if info.op != libc::PTRACE_SYSCALL_INFO_SECCOMP {
+            return Decision::Continue;
+        }
+        // SAFETY: op == PTRACE_SYSCALL_INFO_SECCOMP says the `seccomp` member is the one set.
+        let seccomp = unsafe { info.u.seccomp };
+        let Some(call) = syscalls::lookup(seccomp.nr as i64) else {
+            return Decision::Continue;
+        };
+        let args = seccomp.args;
+        let Some(description) = self.describe(tid, call, &args) else {
+            return Decision::Continue;
+        };
+        let index = self.boundaries.len() as u64;
+        self.boundaries.push(Boundary {
+            index,
+            syscall: call.name.to_owned(),
+            description,
+        });
+        if self.opts.kill_at == Some(index) {
+            self.killed = Some(index);
+            Decision::Kill
+        } else {
+            Decision::Continue
+        }
+    }
+
+    /// The call in words if it is a boundary (touches the trial folder); records an ack
+    /// mark and returns `None` for a write to stdout.
+    fn describe(&mut self, tid: Pid, call: &syscalls::Syscall, args: &[u64; 6]) -> Option<String> {
+        let dir = self.opts.dir;
+        let rel = |p: &Path| -> Option<String> {
+            let r = p.strip_prefix(dir).ok()?;
+            Some(if r.as_os_str().is_empty() {
+                ".".to_owned()
+            } else {
+                r.display().to_string()
+            })
+        };
+        let name = call.name;
+        match call.kind {
+            Kind::Write { data, offset } => {
+                let len = match data {
+                    Data::Buffer => args[2],
+                    Data::Iovec => proc::iovec_len(tid, args[1], args[2]).unwrap_or(0),
+                };
+                let path = proc::fd_path(tid, args[0])?;
+                let Some(file) = rel(&path) else {
+                    // A write to stdout that is not redirected into the trial folder is
+                    // (part of) an ack: note the files' sizes at this moment.
+                    if args[0] == 1 {
+                        self.stdout_bytes += len;
+                        let sizes = file_sizes(dir, self.opts.files);
+                        self.acks.push(AckMark {
+                            stream_end: self.stdout_bytes,
+                            sizes,
+                        });
+                    }
+                    return None;
+                };
+                let off = match offset {
+                    Some(arg) => args[arg],
+                    None => match proc::fd_pos_flags(tid, args[0]) {
+                        Some((_, flags)) if flags & libc::O_APPEND as u32 != 0 => {
+                            std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+                        }
+                        Some((pos, _)) => pos,
+                        None => 0,
+                    },
+                };
+                Some(format!("{name}({file}, off={off}, len={len})"))
+            }
+            Kind::Fd { fd, len } => {
+                let file = rel(&proc::fd_path(tid, args[fd])?)?;
+                Some(match len {
+                    Some(arg) => format!("{name}({file}, len={})", args[arg]),
+                    None => format!("{name}({file})"),
+                })
+            }
+            Kind::Path { path, to, flags } => {
+                let resolve = |(dirfd, arg): (Option<usize>, usize)| {
+                    let base = proc::base_dir(tid, dirfd.map(|a| args[a]))?;
+                    Some(proc::resolve(&base, &proc::read_cstr(tid, args[arg])?))
+                };
+                let from = resolve(path)?;
+                let to = to.and_then(resolve);
+                let inside = |p: &Option<std::path::PathBuf>| {
+                    p.as_deref().is_some_and(|p| p.starts_with(dir))
+                };
+                if !inside(&Some(from.clone())) && !inside(&to) {
+                    return None;
+                }
+                let show = |p: &Path| rel(p).unwrap_or_else(|| p.display().to_string());
+                let mut words = show(&from);
+                if let Some(to) = &to {
+                    words = format!("{words} -> {}", show(to));
+                }
+                if let Some(arg) = flags {
+                    words = format!("{words}, {}", open_flags(args[arg]));
+                }
+                Some(format!("{name}({words})"))
+            }
+        }
+    }
+}
+
+/// Restarts a stopped tracee, delivering `signal`. A tracee that vanished meanwhile (it
+/// was SIGKILLed) is fine: its exit is reaped by the loop.
+fn restart(pid: Pid, signal: Option<Signal>) -> Result<(), TraceError> {
+    match ptrace::cont(pid, signal).map_err(|e| TraceError::ptrace("restart", pid, e)) {
+        Err(TraceError::WriterGone { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// Sizes of the files under `dir` that match `files`, by path relative to `dir`.
+pub fn file_sizes(dir: &Path, files: &GlobSet) -> BTreeMap<String, u64> {
+    let mut sizes = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            let path = entry.path();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir)
+                && meta.is_file()
+                && files.is_match(rel)
+            {
+                sizes.insert(rel.display().to_string(), meta.len());
+            }
+        }
+    }
+    sizes
+}
+
+fn open_flags(flags: u64) -> String {
+    let flags = flags as i32;
+    let mut words = vec![match flags & libc::O_ACCMODE {
+        libc::O_RDONLY => "O_RDONLY",
+        libc::O_WRONLY => "O_WRONLY",
+        _ => "O_RDWR",
+    }];
+    for (bit, word) in [
+        (libc::O_CREAT, "O_CREAT"),
+        (libc::O_TRUNC, "O_TRUNC"),
+        (libc::O_EXCL, "O_EXCL"),
+        (libc::O_APPEND, "O_APPEND"),
+        (libc::O_SYNC, "O_SYNC"),
+        (libc::O_DSYNC, "O_DSYNC"),
+    ] {
+        if flags & bit != 0 {
+            words.push(word);
+        }
+    }
+    words.join("|")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Stdio;
+
+    use globset::{Glob, GlobSetBuilder};
+
+    use super::*;
+
+    fn run_traced(argv: &[&str], kill_at: Option<u64>) -> (Trace, tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let canonical = dir.path().canonicalize().unwrap();
+        let mut files = GlobSetBuilder::new();
+        files.add(Glob::new("*.log").unwrap());
+        let files = files.build().unwrap();
+        let mut cmd = Command::new(argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(&canonical)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        let mut traced = Traced::spawn(&mut cmd).unwrap();
+        let mut stdout = traced.child_mut().stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+            s
+        });
+        let opts = TraceOptions {
+            dir: &canonical,
+            files: &files,
+            kill_at,
+            timeout: Duration::from_secs(20),
+        };
+        let trace = traced.run(&opts).unwrap();
+        (trace, dir, reader.join().unwrap())
+    }
+
+    const SCRIPT: &str =
+        "printf ab > w.log; echo 0; printf cde >> w.log; echo 1; mkdir d; mv w.log d/x.log; echo 2";
+
+    #[test]
+    fn dry_run_sees_every_boundary_in_words() {
+        let (trace, dir, out) = run_traced(&["sh", "-c", SCRIPT], None);
+        assert_eq!(out, "0\n1\n2\n");
+        assert_eq!(trace.end, WriterEnd::Exited { code: 0 });
+        let words: Vec<_> = trace
+            .boundaries
+            .iter()
+            .map(|b| b.description.as_str())
+            .collect();
+        assert!(
+            words.contains(&"openat(w.log, O_WRONLY|O_CREAT|O_TRUNC)"),
+            "{words:?}"
+        );
+        assert!(words.contains(&"write(w.log, off=0, len=2)"), "{words:?}");
+        assert!(words.contains(&"write(w.log, off=2, len=3)"), "{words:?}");
+        assert!(
+            words.contains(&"mkdir(d)") || words.contains(&"mkdirat(d)"),
+            "{words:?}"
+        );
+        assert!(
+            words
+                .iter()
+                .any(|w| w.starts_with("rename") && w.contains("w.log -> d/x.log")),
+            "{words:?}"
+        );
+        // Three acks, each with the log's size at that moment.
+        let sizes: Vec<_> = trace
+            .acks
+            .iter()
+            .map(|a| a.sizes.get("w.log").copied())
+            .collect();
+        assert_eq!(sizes, [Some(2), Some(5), None]);
+        assert_eq!(trace.acks.last().unwrap().sizes.get("d/x.log"), Some(&5));
+        assert_eq!(std::fs::read(dir.path().join("d/x.log")).unwrap(), b"abcde");
+    }
+
+    #[test]
+    fn kill_at_a_boundary_stops_before_the_syscall() {
+        let (dry, _dir, _) = run_traced(&["sh", "-c", SCRIPT], None);
+        let second_write = dry
+            .boundaries
+            .iter()
+            .find(|b| b.description.starts_with("write(w.log, off=2"))
+            .unwrap();
+        let (trace, dir, out) = run_traced(&["sh", "-c", SCRIPT], Some(second_write.index));
+        assert_eq!(
+            trace.end,
+            WriterEnd::Killed {
+                boundary: second_write.index
+            }
+        );
+        assert_eq!(out, "0\n", "only the first ack got out");
+        assert_eq!(
+            std::fs::read(dir.path().join("w.log")).unwrap(),
+            b"ab",
+            "the killed write never ran"
+        );
+        assert_eq!(trace.boundaries.len() as u64, second_write.index + 1);
+    }
+
+    #[test]
+    fn threads_and_child_processes_are_traced() {
+        let py = concat!(
+            "import threading\n",
+            "def w():\n",
+            "    with open('t.log', 'ab') as f: f.write(b'xyz')\n",
+            "t = threading.Thread(target=w); t.start(); t.join()\n",
+            "print(0, flush=True)\n",
+        );
+        let (trace, _dir, out) = run_traced(&["python3", "-c", py], None);
+        assert_eq!(out, "0\n");
+        assert!(
+            trace.tracees >= 2,
+            "the thread was traced: {}",
+            trace.tracees
+        );
+        assert!(
+            trace
+                .boundaries
+                .iter()
+                .any(|b| b.description == "write(t.log, off=0, len=3)"),
+            "{:?}",
+            trace.boundaries
+        );
+        let (second, _dir, _) = run_traced(&["sh", "-c", "sh -c 'printf q > c.log'; echo 0"], None);
+        assert!(second.tracees >= 2);
+        assert!(
+            second
+                .boundaries
+                .iter()
+                .any(|b| b.description == "write(c.log, off=0, len=1)"),
+            "{:?}",
+            second.boundaries
+        );
+    }
+
+    #[test]
+    fn a_hanging_writer_is_killed_at_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = GlobSetBuilder::new().build().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 30 & sleep 30"])
+            .stdout(Stdio::null());
+        let traced = Traced::spawn(&mut cmd).unwrap();
+        let opts = TraceOptions {
+            dir: dir.path(),
+            files: &files,
+            kill_at: None,
+            timeout: Duration::from_millis(300),
+        };
+        let trace = traced.run(&opts).unwrap();
+        assert_eq!(trace.end, WriterEnd::TimedOut);
+    }
+
+    #[test]
+    fn a_writer_that_cannot_start_is_an_error() {
+        let mut cmd = Command::new("/nonexistent/writer");
+        let err = Traced::spawn(&mut cmd).err().unwrap();
+        assert!(matches!(err, TraceError::Spawn { .. }), "{err}");
+    }
+}
