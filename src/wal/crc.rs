@@ -7,6 +7,9 @@
 //! next append lands right after the last good record. An append is one `write` of the
 //! whole record (O_APPEND), then `fdatasync`, then the ack. Creating the log also syncs
 //! its folder, so the file itself survives a power loss.
+//!
+//! One writer at a time: the cut on open could cut a record that another live writer is
+//! still writing.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -29,21 +32,16 @@ impl Writer {
     /// cuts any bad tail.
     pub(crate) fn open(dir: &Path) -> Result<Writer, WalError> {
         let path = log_path(dir);
-        let mut file = match File::options()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .open(&path)
-        {
+        let mut options = File::options();
+        options.read(true).append(true);
+        let mut file = match options.clone().create_new(true).open(&path) {
             Ok(file) => {
                 File::open(dir)
                     .and_then(|d| d.sync_all())
                     .map_err(WalError::io("sync folder", dir))?;
                 file
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => File::options()
-                .read(true)
-                .append(true)
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options
                 .open(&path)
                 .map_err(WalError::io("open log", &path))?,
             Err(e) => return Err(WalError::io("create log", &path)(e)),
