@@ -1,11 +1,25 @@
 //! The WALs that ship with crashtest. Two are specimens of the seed's design (PILOT-82),
 //! before and after its fix, kept so that the harness proves it catches them; one is the
 //! WAL that fix should have been.
+//!
+//! Each speaks target protocol v1 through [`run_writer`] and [`run_replay`]; the log is
+//! the one file [`BuiltinWal::FILE`] in the trial folder.
+
+mod crc;
+mod protocol;
+mod seed_postfix;
+mod seed_prefix;
 
 use std::fmt;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::errors::WalError;
 use crate::target::Durability;
+
+pub use protocol::{run_replay, run_writer};
 
 /// A built-in WAL, exposed as a target (`crashtest target NAME write|replay`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,3 +85,38 @@ impl FromStr for BuiltinWal {
             })
     }
 }
+
+/// The log's path in `dir`.
+fn log_path(dir: &Path) -> PathBuf {
+    dir.join(BuiltinWal::FILE)
+}
+
+/// The whole log; a log that was never created is empty.
+fn read_log(path: &Path) -> Result<Vec<u8>, WalError> {
+    match std::fs::read(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        read => read.map_err(WalError::io("read log", path)),
+    }
+}
+
+/// Opens the log for appending (O_APPEND), creating it if needed, as the seed's Go code
+/// did: no fsync of the file or of its folder.
+fn open_append(path: &Path) -> Result<File, WalError> {
+    File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(WalError::io("open log", path))
+}
+
+/// Payloads that break naive framings: empty, NUL, newline, and bytes that look like a
+/// header (a length of 3, a length of `u32::MAX`).
+#[cfg(test)]
+const TRICKY_RECORDS: [&[u8]; 6] = [
+    b"",
+    b"a\0b",
+    b"\n",
+    b"",
+    &[3, 0, 0, 0, 0xff],
+    &[0xff, 0xff, 0xff, 0xff],
+];
