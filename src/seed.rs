@@ -44,9 +44,9 @@ impl FromStr for Seed {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse::<u64>()
-            .map(Seed)
-            .map_err(|_| format!("seed '{s}' must be a decimal integer in 0..=18446744073709551615"))
+        s.parse::<u64>().map(Seed).map_err(|_| {
+            format!("seed '{s}' must be a decimal integer in 0..=18446744073709551615")
+        })
     }
 }
 

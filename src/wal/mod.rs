@@ -22,7 +22,11 @@ pub enum BuiltinWal {
 
 impl BuiltinWal {
     /// All built-in WALs, in the order they are listed to users.
-    pub const ALL: [BuiltinWal; 3] = [BuiltinWal::SeedPrefix, BuiltinWal::SeedPostfix, BuiltinWal::Crc];
+    pub const ALL: [BuiltinWal; 3] = [
+        BuiltinWal::SeedPrefix,
+        BuiltinWal::SeedPostfix,
+        BuiltinWal::Crc,
+    ];
 
     /// The name used in scenarios and on the command line.
     pub fn name(self) -> &'static str {
@@ -55,9 +59,15 @@ impl FromStr for BuiltinWal {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        BuiltinWal::ALL.into_iter().find(|w| w.name() == s).ok_or_else(|| {
-            let names: Vec<_> = BuiltinWal::ALL.iter().map(|w| w.name()).collect();
-            format!("unknown built-in WAL '{s}', expected one of: {}", names.join(", "))
-        })
+        BuiltinWal::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = BuiltinWal::ALL.iter().map(|w| w.name()).collect();
+                format!(
+                    "unknown built-in WAL '{s}', expected one of: {}",
+                    names.join(", ")
+                )
+            })
     }
 }
