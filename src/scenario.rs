@@ -163,26 +163,26 @@ impl Scenario {
             source,
         })?;
 
-        let writers = match &raw.writers {
-            Some(w) => *w.get_ref(),
-            None => 1,
-        };
-        if let (Some(spanned), Some(max)) = (&raw.writers, raw.target.max_writers) {
-            if writers > max {
-                let (line, column) = line_column(text, spanned.span().start);
-                let why = match &raw.target.kind {
-                    TargetKind::Builtin(wal) => format!("the built-in WAL {wal}"),
-                    TargetKind::Command { .. } => "[target] max_writers".to_owned(),
-                };
-                return Err(ScenarioError::Invalid {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                    message: format!(
-                        "writers = {writers} is more than the target allows: max_writers = {max} ({why})"
-                    ),
-                });
-            }
+        // The one check across tables: `writers` against the target's limit. The default
+        // (1) never exceeds a limit (>= 1), so only a written `writers` can fail, and its
+        // span says where.
+        let writers = raw.writers.as_ref().map_or(1, |w| *w.get_ref());
+        if let (Some(spanned), Some(max)) = (&raw.writers, raw.target.max_writers)
+            && writers > max
+        {
+            let (line, column) = line_column(text, spanned.span().start);
+            let why = match &raw.target.kind {
+                TargetKind::Builtin(wal) => format!("the built-in WAL {wal}"),
+                TargetKind::Command { .. } => "[target] max_writers".to_owned(),
+            };
+            return Err(ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "writers = {writers} is more than the target allows: max_writers = {max} ({why})"
+                ),
+            });
         }
 
         let folder = match path.parent() {
@@ -523,18 +523,550 @@ impl TryFrom<Vec<String>> for Argv {
     }
 }
 
-/// A glob that `globset` compiles.
-#[derive(Deserialize)]
-#[serde(try_from = "String")]
+/// A glob that `globset` compiles. Checked in a visitor rather than with `try_from`, so
+/// that the error is raised while toml is inside the array element and points at it.
 struct FileGlob(String);
 
-impl TryFrom<String> for FileGlob {
-    type Error = String;
+impl<'de> Deserialize<'de> for FileGlob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct GlobVisitor;
 
-    fn try_from(glob: String) -> Result<Self, String> {
-        match globset::Glob::new(&glob) {
-            Ok(_) => Ok(FileGlob(glob)),
-            Err(e) => Err(format!("files: '{glob}' is not a valid glob: {}", e.kind())),
+        impl Visitor<'_> for GlobVisitor {
+            type Value = FileGlob;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a glob relative to CRASHTEST_DIR, such as "*.wal""#)
+            }
+
+            fn visit_str<E: de::Error>(self, glob: &str) -> Result<FileGlob, E> {
+                match globset::Glob::new(glob) {
+                    Ok(_) => Ok(FileGlob(glob.to_owned())),
+                    Err(e) => Err(E::custom(format!(
+                        "files: '{glob}' is not a valid glob: {}",
+                        e.kind()
+                    ))),
+                }
+            }
         }
+
+        d.deserialize_str(GlobVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use indoc::indoc;
+
+    use super::*;
+
+    /// Where the snippets pretend to come from.
+    const PATH: &str = "scenarios/bad.toml";
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new(PATH))
+    }
+
+    /// The error as a user sees it: its message, then each cause.
+    fn chain(err: &ScenarioError) -> String {
+        let mut out = err.to_string();
+        let mut source = err.source();
+        while let Some(e) = source {
+            out.push_str("\ncaused by: ");
+            out.push_str(&e.to_string());
+            source = e.source();
+        }
+        out
+    }
+
+    /// Asserts that `text` is refused, that the rendered error names the file, the line and
+    /// the column of the offending text, and that it says `phrase`.
+    #[track_caller]
+    fn assert_refused(text: &str, line: usize, column: usize, phrase: &str) {
+        let err = match parse(text) {
+            Ok(s) => panic!("accepted a bad scenario: {s:?}"),
+            Err(err) => err,
+        };
+        let rendered = chain(&err);
+        let at = match &err {
+            ScenarioError::Parse { .. } => {
+                format!("TOML parse error at line {line}, column {column}")
+            }
+            ScenarioError::Invalid { .. } => format!("{PATH}:{line}:{column}: "),
+            other => panic!("unexpected error kind: {other:?}"),
+        };
+        assert!(rendered.contains(PATH), "no path in:\n{rendered}");
+        assert!(rendered.contains(&at), "no `{at}` in:\n{rendered}");
+        assert!(rendered.contains(phrase), "no `{phrase}` in:\n{rendered}");
+    }
+
+    /// A valid scenario with `[target]` last, so snippets can prepend top-level keys.
+    const CRC: &str = "[target]\nbuiltin = \"crc\"\n";
+
+    #[test]
+    fn full_builtin_scenario_resolves_the_builtin() {
+        let text = indoc! {r#"
+            name = "smoke"
+            description = "crc WAL under kill and truncation"
+            seed = 7
+            trials = 200
+            records = 0
+            payload = { min = 0, max = 256 }
+            writers = 3
+            timeout = "1m 30s"
+            expect = "fail"
+
+            [target]
+            builtin = "crc"
+
+            [faults]
+            kill = 2
+            truncate = 1
+        "#};
+        let s = Scenario::parse(text, Path::new("scenarios/smoke.toml")).unwrap();
+        assert_eq!(s.path, Path::new("scenarios/smoke.toml"));
+        assert_eq!(s.name, "smoke");
+        assert_eq!(
+            s.description.as_deref(),
+            Some("crc WAL under kill and truncation")
+        );
+        assert_eq!(s.seed, Seed(7));
+        assert_eq!(s.trials, 200);
+        assert_eq!(s.records, 0);
+        assert_eq!(s.payload, SizeRange { min: 0, max: 256 });
+        assert_eq!(s.writers, 3);
+        assert_eq!(s.timeout, Duration::from_secs(90));
+        assert_eq!(s.expect, Expect::Fail);
+        assert_eq!(
+            s.faults,
+            FaultWeights {
+                kill: 2,
+                truncate: 1
+            }
+        );
+        assert_eq!(s.target.kind, TargetKind::Builtin(BuiltinWal::Crc));
+        assert_eq!(s.target.durability, Durability::Fsync);
+        assert_eq!(s.target.files, vec!["wal.log".to_owned()]);
+        assert_eq!(s.target.max_writers, None);
+        assert!(s.target.cwd.is_absolute(), "{:?}", s.target.cwd);
+        assert!(s.target.cwd.ends_with("scenarios"), "{:?}", s.target.cwd);
+    }
+
+    #[test]
+    fn minimal_builtin_scenario_takes_every_default() {
+        let text = indoc! {r#"
+            [target]
+            builtin = "seed-prefix"
+        "#};
+        let s = Scenario::parse(text, Path::new("torn-tail.toml")).unwrap();
+        assert_eq!(s.name, "torn-tail");
+        assert_eq!(s.description, None);
+        assert_eq!(s.seed, Seed(0));
+        assert_eq!(s.trials, 100);
+        assert_eq!(s.records, 20);
+        assert_eq!(s.payload, SizeRange { min: 0, max: 128 });
+        assert_eq!(s.writers, 1);
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert_eq!(s.expect, Expect::Pass);
+        assert_eq!(
+            s.faults,
+            FaultWeights {
+                kill: 1,
+                truncate: 0
+            }
+        );
+        assert_eq!(s.target.kind, TargetKind::Builtin(BuiltinWal::SeedPrefix));
+        assert_eq!(s.target.durability, Durability::Process);
+        assert_eq!(s.target.files, vec![BuiltinWal::FILE.to_owned()]);
+        assert_eq!(s.target.max_writers, Some(1));
+        // A bare file name runs in the current folder.
+        assert_eq!(s.target.cwd, std::path::absolute(".").unwrap());
+    }
+
+    #[test]
+    fn full_external_scenario_resolves() {
+        let text = indoc! {r#"
+            seed = 3
+            writers = 2
+            payload = { max = 16777216 }
+
+            [target]
+            writer = ["python3", "harness/targets/x.py", "write"]
+            replay = ["python3", "harness/targets/x.py", "replay"]
+            durability = "none"
+            files = ["*.wal", "**/*-wal"]
+            max_writers = 2
+
+            [faults]
+            truncate = 5
+        "#};
+        let s = Scenario::parse(text, Path::new("harness/x.toml")).unwrap();
+        assert_eq!(s.name, "x");
+        assert_eq!(s.writers, 2);
+        assert_eq!(
+            s.payload,
+            SizeRange {
+                min: 0,
+                max: MAX_PAYLOAD
+            }
+        );
+        assert_eq!(
+            s.target.kind,
+            TargetKind::Command {
+                writer: vec![
+                    "python3".into(),
+                    "harness/targets/x.py".into(),
+                    "write".into()
+                ],
+                replay: vec![
+                    "python3".into(),
+                    "harness/targets/x.py".into(),
+                    "replay".into()
+                ],
+            }
+        );
+        assert_eq!(s.target.durability, Durability::None);
+        assert_eq!(
+            s.target.files,
+            vec!["*.wal".to_owned(), "**/*-wal".to_owned()]
+        );
+        assert_eq!(s.target.max_writers, Some(2));
+        assert!(s.target.cwd.ends_with("harness"), "{:?}", s.target.cwd);
+        // A kind left out of [faults] weighs 0.
+        assert_eq!(
+            s.faults,
+            FaultWeights {
+                kill: 0,
+                truncate: 5
+            }
+        );
+    }
+
+    #[test]
+    fn external_target_defaults_to_every_file_and_no_writer_limit() {
+        let text = indoc! {r#"
+            [target]
+            writer = ["./w"]
+            replay = ["./r"]
+            durability = "process"
+        "#};
+        let s = parse(text).unwrap();
+        assert_eq!(s.target.files, vec!["**".to_owned()]);
+        assert_eq!(s.target.max_writers, None);
+        assert_eq!(s.target.durability, Durability::Process);
+    }
+
+    #[test]
+    fn load_reads_the_file_and_names_it_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.toml");
+        std::fs::write(&path, CRC).unwrap();
+        let s = Scenario::load(&path).unwrap();
+        assert_eq!(s.name, "disk");
+        assert_eq!(s.target.cwd, dir.path());
+
+        let missing = dir.path().join("missing.toml");
+        let err = Scenario::load(&missing).unwrap_err();
+        assert!(matches!(err, ScenarioError::Read { .. }), "{err:?}");
+        let rendered = chain(&err);
+        assert!(
+            rendered.starts_with(&format!("failed to read scenario at {}", missing.display())),
+            "{rendered}"
+        );
+        assert!(rendered.contains("caused by: "), "{rendered}");
+    }
+
+    #[test]
+    fn expect_displays_as_written() {
+        assert_eq!(Expect::Pass.to_string(), "pass");
+        assert_eq!(Expect::Fail.to_string(), "fail");
+    }
+
+    #[test]
+    fn line_column_counts_like_toml() {
+        let text = "a = 1\nné = \"x\"\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(line_column(text, text.find('=').unwrap()), (1, 3));
+        assert_eq!(line_column(text, text.rfind('=').unwrap()), (2, 4));
+    }
+
+    // ---- refused scenarios: each names the file, the line and the column ----
+
+    #[test]
+    fn refuses_a_syntax_error() {
+        assert_refused(&format!("trials = \n{CRC}"), 1, 10, "expected");
+    }
+
+    #[test]
+    fn refuses_an_unknown_top_level_key() {
+        assert_refused(
+            &format!("seed = 1\ntrails = 5\n{CRC}"),
+            2,
+            1,
+            "unknown field `trails`",
+        );
+    }
+
+    #[test]
+    fn refuses_an_unknown_fault_kind_and_lists_the_known_ones() {
+        let text = format!("{CRC}[faults]\nkill = 1\ntorn = 1\n");
+        assert_refused(
+            &text,
+            5,
+            1,
+            "unknown field `torn`, expected `kill` or `truncate`",
+        );
+    }
+
+    #[test]
+    fn refuses_an_unknown_target_key() {
+        assert_refused(
+            &format!("{CRC}durabilty = \"fsync\"\n"),
+            3,
+            1,
+            "unknown field `durabilty`",
+        );
+    }
+
+    #[test]
+    fn refuses_a_value_of_the_wrong_type() {
+        assert_refused(
+            &format!("trials = \"many\"\n{CRC}"),
+            1,
+            10,
+            "invalid type: string",
+        );
+    }
+
+    #[test]
+    fn refuses_payload_min_above_max() {
+        let text = format!("seed = 1\npayload = {{ min = 10, max = 5 }}\n{CRC}");
+        assert_refused(&text, 2, 11, "min = 10 is more than max = 5");
+    }
+
+    #[test]
+    fn refuses_payload_above_16_mib() {
+        let text = format!("payload = {{ max = 16777217 }}\n{CRC}");
+        assert_refused(&text, 1, 11, "more than 16 MiB");
+    }
+
+    #[test]
+    fn refuses_zero_trials() {
+        assert_refused(
+            &format!("\ntrials = 0\n{CRC}"),
+            2,
+            10,
+            "trials must be at least 1",
+        );
+    }
+
+    #[test]
+    fn refuses_zero_writers() {
+        assert_refused(
+            &format!("writers = 0\n{CRC}"),
+            1,
+            11,
+            "writers must be at least 1",
+        );
+    }
+
+    #[test]
+    fn refuses_more_writers_than_a_builtin_takes() {
+        let text = indoc! {r#"
+            seed = 1
+            writers = 4
+            [target]
+            builtin = "seed-postfix"
+        "#};
+        assert_refused(
+            text,
+            2,
+            11,
+            "max_writers = 1 (the built-in WAL seed-postfix)",
+        );
+    }
+
+    #[test]
+    fn refuses_more_writers_than_an_external_target_takes() {
+        let text = indoc! {r#"
+            writers  =  3
+            [target]
+            writer = ["w"]
+            replay = ["r"]
+            durability = "fsync"
+            max_writers = 2
+        "#};
+        assert_refused(
+            text,
+            1,
+            13,
+            "writers = 3 is more than the target allows: max_writers = 2",
+        );
+    }
+
+    #[test]
+    fn refuses_builtin_together_with_writer() {
+        let text = indoc! {r#"
+            seed = 1
+            [target]
+            builtin = "crc"
+            writer = ["w"]
+            replay = ["r"]
+        "#};
+        assert_refused(text, 2, 1, "not both");
+    }
+
+    #[test]
+    fn refuses_a_target_with_neither_builtin_nor_writer() {
+        let text = "seed = 1\n\n[target]\ndurability = \"fsync\"\n";
+        assert_refused(text, 3, 1, "one of: seed-prefix, seed-postfix, crc");
+    }
+
+    #[test]
+    fn refuses_a_writer_without_replay() {
+        let text = "[target]\nwriter = [\"w\"]\ndurability = \"fsync\"\n";
+        assert_refused(text, 1, 1, "writer but no replay");
+    }
+
+    #[test]
+    fn refuses_a_bad_durability() {
+        let text = "[target]\nwriter = [\"w\"]\nreplay = [\"r\"]\ndurability = \"sync\"\n";
+        assert_refused(
+            text,
+            4,
+            14,
+            "unknown variant `sync`, expected one of `process`, `fsync`, `none`",
+        );
+    }
+
+    #[test]
+    fn refuses_an_external_target_without_durability() {
+        let text = "[target]\nwriter = [\"w\"]\nreplay = [\"r\"]\n";
+        assert_refused(text, 1, 1, "durability is required");
+    }
+
+    #[test]
+    fn refuses_durability_with_a_builtin() {
+        let text = format!("{CRC}durability = \"none\"\n");
+        assert_refused(
+            &text,
+            1,
+            1,
+            "durability cannot be set for the built-in WAL crc: it promises fsync",
+        );
+    }
+
+    #[test]
+    fn refuses_files_with_a_builtin() {
+        let text = format!("{CRC}files = [\"*.wal\"]\n");
+        assert_refused(&text, 1, 1, "files cannot be set for the built-in WAL crc");
+    }
+
+    #[test]
+    fn refuses_max_writers_with_a_builtin() {
+        let text = format!("{CRC}max_writers = 4\n");
+        assert_refused(
+            &text,
+            1,
+            1,
+            "max_writers cannot be set for the built-in WAL crc",
+        );
+    }
+
+    #[test]
+    fn refuses_zero_max_writers() {
+        let text = "[target]\nwriter = [\"w\"]\nreplay = [\"r\"]\ndurability = \"fsync\"\nmax_writers = 0\n";
+        assert_refused(text, 5, 15, "max_writers must be at least 1");
+    }
+
+    #[test]
+    fn refuses_an_empty_argv() {
+        let text = "[target]\nwriter = [\"w\"]\nreplay = []\ndurability = \"fsync\"\n";
+        assert_refused(text, 3, 10, "a command must not be empty");
+    }
+
+    #[test]
+    fn refuses_an_empty_program() {
+        let text = "[target]\nwriter = [\"\", \"x\"]\nreplay = [\"r\"]\ndurability = \"fsync\"\n";
+        assert_refused(text, 2, 10, "program (its first element) must not be empty");
+    }
+
+    #[test]
+    fn refuses_a_glob_that_does_not_compile_and_points_at_it() {
+        let text = indoc! {r#"
+            [target]
+            writer = ["w"]
+            replay = ["r"]
+            durability = "fsync"
+            files = ["*.wal", "log[0-9"]
+        "#};
+        assert_refused(
+            text,
+            5,
+            19,
+            "'log[0-9' is not a valid glob: unclosed character class",
+        );
+    }
+
+    #[test]
+    fn refuses_all_fault_weights_zero() {
+        let text = format!("{CRC}\n[faults]\nkill = 0\ntruncate = 0\n");
+        assert_refused(&text, 4, 1, "every fault weight is 0");
+    }
+
+    #[test]
+    fn refuses_a_negative_fault_weight() {
+        let text = format!("{CRC}[faults]\nkill = -1\n");
+        assert_refused(&text, 4, 8, "invalid value: integer `-1`");
+    }
+
+    #[test]
+    fn refuses_a_zero_timeout() {
+        assert_refused(
+            &format!("timeout = \"0s\"\n{CRC}"),
+            1,
+            11,
+            "timeout '0s' must be more than zero",
+        );
+    }
+
+    #[test]
+    fn refuses_a_timeout_in_words() {
+        let text = format!("seed = 1\ntimeout = \"ten seconds\"\n{CRC}");
+        assert_refused(&text, 2, 11, r#"timeout 'ten seconds' is not a duration"#);
+    }
+
+    #[test]
+    fn refuses_a_timeout_without_unit_quotes() {
+        assert_refused(&format!("timeout = 10\n{CRC}"), 1, 11, r#"such as "10s""#);
+    }
+
+    #[test]
+    fn refuses_an_unknown_builtin_and_lists_the_known_ones() {
+        let text = "seed = 1\n[target]\nbuiltin = \"rocksdb\"\n";
+        assert_refused(
+            text,
+            3,
+            11,
+            "unknown built-in WAL 'rocksdb', expected one of: seed-prefix, seed-postfix, crc",
+        );
+    }
+
+    #[test]
+    fn refuses_an_unknown_expectation() {
+        assert_refused(
+            &format!("expect = \"maybe\"\n{CRC}"),
+            1,
+            10,
+            "expected `pass` or `fail`",
+        );
+    }
+
+    #[test]
+    fn refuses_a_scenario_without_target() {
+        assert_refused("seed = 1\n", 1, 1, "missing field `target`");
     }
 }
