@@ -2,10 +2,142 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
+use thiserror::Error;
+
+// ---- scenario errors ----
+
+/// Why a scenario file could not be turned into a [`crate::scenario::Scenario`].
+///
+/// Every variant names the file; the ones about its contents also name the line and column,
+/// either through toml's own rendering (in the `#[source]` of [`ScenarioError::Parse`]) or in
+/// the message itself ([`ScenarioError::Invalid`]).
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("failed to read scenario at {path}", path = .path.display())]
+    Read {
+        /// The scenario file, as the user gave it.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The TOML is malformed, has an unknown key or a value of the wrong type, or a value
+    /// fails a check that needs only that value or its table (min > max, trials = 0, ...).
+    /// The source renders "TOML parse error at line N, column M" with a caret.
+    #[error("failed to parse scenario at {path}", path = .path.display())]
+    Parse {
+        /// The scenario file, as the user gave it.
+        path: PathBuf,
+        /// toml's error, which carries the line, the column and the offending text.
+        #[source]
+        source: toml::de::Error,
+    },
+
+    /// A check across tables failed (e.g. `writers` above the target's `max_writers`).
+    #[error("{path}:{line}:{column}: {message}", path = .path.display())]
+    Invalid {
+        /// The scenario file, as the user gave it.
+        path: PathBuf,
+        /// 1-based line of the offending value.
+        line: usize,
+        /// 1-based column (in characters) of the offending value.
+        column: usize,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+
+    /// The scenario's folder (where external targets run) could not be made absolute.
+    #[error("failed to resolve the folder of scenario at {path}", path = .path.display())]
+    Folder {
+        /// The scenario file, as the user gave it.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+// ---- WAL errors ----
+
+/// An error of a built-in WAL, writer or replay side (see [`crate::wal`]).
+#[derive(Debug, Error)]
+pub enum WalError {
+    /// A system call on the log or its folder failed.
+    #[error("failed to {action} at {path}")]
+    Io {
+        /// What was being done, e.g. "append to log".
+        action: &'static str,
+        /// The log file or folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading the writer's input (stdin) failed.
+    #[error("failed to read input line {line}")]
+    Input {
+        /// 1-based line number.
+        line: u64,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// An input line is not a payload in hex; the writer exits 2 on this.
+    #[error("input line {line} is not a record in hex")]
+    BadHex {
+        /// 1-based line number.
+        line: u64,
+        /// The cause.
+        #[source]
+        source: hex::FromHexError,
+    },
+    /// Writing an ack failed (`BrokenPipe` when the harness went away).
+    #[error("failed to write the ack of record {index}")]
+    Ack {
+        /// The record's index in this writer's stream.
+        index: u64,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Printing the recovered records failed.
+    #[error("failed to print the recovered records")]
+    Print {
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// seed-prefix replay met a record cut short: the specimen's hard error (PILOT-82),
+    /// on which its replay exits 1.
+    #[error("short record at offset {offset} in {path}: needs {expected} bytes, {found} remain")]
+    ShortRecord {
+        /// The log file.
+        path: PathBuf,
+        /// Where the record starts.
+        offset: u64,
+        /// Bytes the record needs: 4 for its header, or header + the length it claims.
+        expected: u64,
+        /// Bytes left in the file from `offset`.
+        found: u64,
+    },
+}
+
+impl WalError {
+    /// Wraps an `io::Error` from `action` on `path`, for `map_err`.
+    pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> WalError {
+        move |source| WalError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
 
 // ---- tracer errors ----
 
