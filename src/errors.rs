@@ -215,3 +215,15 @@ pub enum TrialError {
         source: io::Error,
     },
 }
+
+/// `err` and its chain of causes, as `err: cause: cause`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
+}

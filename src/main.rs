@@ -1,1 +1,7 @@
-fn main() {}
+//! The `crashtest` binary: parse, run, map the result to an exit code.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    crashtest::cli::run(crashtest::cli::Cli::parse())
+}

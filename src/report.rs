@@ -1,1 +1,256 @@
-//! TODO
+//! Results on disk and on the terminal.
+//!
+//! A run appends to `results/NAME-TIMESTAMP.jsonl`: one `run` line, one `finding` line per
+//! failing trial as soon as it is judged, then one `summary` line. Each line is written
+//! whole, flushed and synced, so a run that is interrupted (or crashes) keeps every finding
+//! it made before. Every finding carries the command that reproduces it.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::errors::TrialError;
+use crate::oracle::Class;
+use crate::scenario::Scenario;
+use crate::seed::Seed;
+use crate::trial::{TrialDetail, TrialOutcome};
+
+/// The command that reproduces trial `trial` of `scenario` (as the user named its file).
+pub fn repro_command(scenario_arg: &str, seed: Seed, trial: u64) -> String {
+    format!(
+        "crashtest repro {} --seed {seed} --trial {trial}",
+        shell_word(scenario_arg)
+    )
+}
+
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The append-only results file of one run.
+#[derive(Debug)]
+pub struct ResultsFile {
+    path: PathBuf,
+    file: File,
+}
+
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    scenario: &'a str,
+    seed: Seed,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// The last line of a run's results.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// Trials run.
+    pub trials: u64,
+    /// Trials that failed.
+    pub failed: u64,
+    /// Failed trials by class.
+    pub classes: BTreeMap<Class, u64>,
+    /// The scenario's `expect`.
+    pub expect: String,
+    /// Whether the run met it.
+    pub met: bool,
+    /// Whether the run was interrupted before all trials ran.
+    pub interrupted: bool,
+    /// Wall time, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+impl ResultsFile {
+    /// Creates a new results file for a run of `scenario` in `dir`.
+    pub fn create(dir: &Path, scenario: &Scenario) -> Result<ResultsFile, TrialError> {
+        fn io(
+            what: &'static str,
+            path: &Path,
+        ) -> impl FnOnce(std::io::Error) -> TrialError + use<> {
+            let path = path.to_owned();
+            move |source| TrialError::Io { what, path, source }
+        }
+        std::fs::create_dir_all(dir).map_err(io("create results folder", dir))?;
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .replace([':', '-'], "");
+        let mut n = 0;
+        loop {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            let path = dir.join(format!("{}-{stamp}{suffix}.jsonl", scenario.name));
+            match OpenOptions::new().append(true).create_new(true).open(&path) {
+                Ok(file) => return Ok(ResultsFile { path, file }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => return Err(io("create results file", &path)(e)),
+            }
+        }
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line and syncs it.
+    pub fn append(
+        &mut self,
+        kind: &str,
+        scenario: &Scenario,
+        body: impl Serialize,
+    ) -> Result<(), TrialError> {
+        let line = Line {
+            kind,
+            scenario: &scenario.name,
+            seed: scenario.seed,
+            body,
+        };
+        let mut text = serde_json::to_string(&line).expect("results serialize");
+        text.push('\n');
+        let io = |source| TrialError::Io {
+            what: "append to results file",
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(text.as_bytes()).map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+}
+
+/// A finding as written to the results file.
+#[derive(Serialize)]
+pub struct Finding<'a> {
+    /// The trial's outcome.
+    #[serde(flatten)]
+    pub outcome: &'a TrialOutcome,
+    /// The command that reproduces it.
+    pub repro: String,
+}
+
+/// A failing trial in a few lines, for the terminal.
+pub fn finding_lines(outcome: &TrialOutcome, repro: &str) -> String {
+    let v = outcome.violation().expect("a finding has a violation");
+    format!(
+        "FAIL trial {} [{}] {}\n     fault: {}, kill at {}, damage: {}\n     repro: {repro}\n",
+        outcome.trial,
+        v.class,
+        v.detail,
+        fault_name(outcome),
+        outcome.kill_words(),
+        outcome.damage
+    )
+}
+
+fn fault_name(outcome: &TrialOutcome) -> &'static str {
+    match outcome.fault {
+        crate::faults::FaultKind::Kill => "kill",
+        crate::faults::FaultKind::Truncate => "truncate",
+    }
+}
+
+/// The readable account of one reproduced trial.
+pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail) -> String {
+    let mut s = String::new();
+    let mut line = |text: String| {
+        s.push_str(&text);
+        s.push('\n');
+    };
+    line(format!(
+        "trial {} of {} (seed {}), target {}",
+        outcome.trial,
+        scenario.path.display(),
+        scenario.seed,
+        target_name(scenario)
+    ));
+    let sizes: Vec<String> = detail.sent.iter().map(|r| r.len().to_string()).collect();
+    line(format!(
+        "records sent: {} (payload sizes: {})",
+        detail.sent.len(),
+        sizes.join(" ")
+    ));
+    line(format!("fault: {}", fault_name(outcome)));
+    line(format!(
+        "boundaries: {} in the dry run; kill at {}",
+        outcome.boundaries,
+        outcome.kill_words()
+    ));
+    for b in &detail.boundaries {
+        let mark = if outcome.kill.as_ref().is_some_and(|k| k.index == b.index) {
+            "   <- SIGKILL before this call"
+        } else {
+            ""
+        };
+        line(format!("  {:>4}  {}{mark}", b.index, b.description));
+    }
+    line(format!("damage: {}", outcome.damage));
+    let j = &outcome.judgement;
+    line(format!(
+        "acks received: {} (records 0..{})",
+        j.acked, j.acked
+    ));
+    line(format!("must survive: the first {} records", j.required));
+    match j.recovered {
+        Some(n) => line(format!("replay returned: {n} records")),
+        None => line("replay returned: no usable output".to_owned()),
+    }
+    if !detail.replay_stderr.trim().is_empty() {
+        line(format!("replay stderr:\n{}", indent(&detail.replay_stderr)));
+    }
+    if !detail.writer_stderr.trim().is_empty() {
+        line(format!("writer stderr:\n{}", indent(&detail.writer_stderr)));
+    }
+    match outcome.violation() {
+        Some(v) => line(format!("verdict: FAIL [{}] {}", v.class, v.detail)),
+        None => line("verdict: pass".to_owned()),
+    }
+    s
+}
+
+/// The target's name for humans.
+pub fn target_name(scenario: &Scenario) -> String {
+    match &scenario.target.kind {
+        crate::target::TargetKind::Builtin(wal) => wal.name().to_owned(),
+        crate::target::TargetKind::Command { writer, .. } => writer.join(" "),
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repro_command_quotes_only_what_needs_it() {
+        assert_eq!(
+            repro_command("scenarios/a.toml", Seed(7), 41),
+            "crashtest repro scenarios/a.toml --seed 7 --trial 41"
+        );
+        assert_eq!(
+            repro_command("my dir/a.toml", Seed(1), 0),
+            "crashtest repro 'my dir/a.toml' --seed 1 --trial 0"
+        );
+    }
+}

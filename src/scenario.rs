@@ -403,8 +403,9 @@ fn max_writers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error>
 /// per-writer framing, so one; the crc WAL serialises appends itself.
 fn builtin_max_writers(wal: BuiltinWal) -> Option<u32> {
     match wal {
-        BuiltinWal::SeedPrefix | BuiltinWal::SeedPostfix => Some(1),
-        BuiltinWal::Crc => None,
+        // crc's recovery cuts the tail on open, which is only safe with one writer; several
+        // writers on one log come with the O_APPEND/lock work of the concurrency issue.
+        BuiltinWal::SeedPrefix | BuiltinWal::SeedPostfix | BuiltinWal::Crc => Some(1),
     }
 }
 

@@ -34,6 +34,21 @@ impl Seed {
     }
 }
 
+impl Seed {
+    /// The seed a target sees as `CRASHTEST_SEED` in trial `trial`: splitmix64 of
+    /// `seed ^ splitmix64(trial)`, independent of the trial's ChaCha8 stream.
+    pub fn trial_seed(self, trial: u64) -> u64 {
+        splitmix64(self.0 ^ splitmix64(trial))
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 impl fmt::Display for Seed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

@@ -1,1 +1,293 @@
-//! TODO
+//! One trial, end to end: workload, dry run, kill, fault, replay, verdict.
+//!
+//! The two passes follow redb's crash test: the dry run counts the writer's boundaries
+//! (N); the trial then draws k from `0..=N` and runs the writer again, killing it at
+//! boundary k, or letting it exit when k = N. When k = N the dry run is the trial and is
+//! not repeated. Every draw comes from the trial's ChaCha8 stream in a fixed order
+//! (workload, fault class, k, fault details), so `(scenario, seed, trial)` reproduces it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use globset::GlobSet;
+use serde::{Deserialize, Serialize};
+
+use crate::errors::{TraceError, TrialError};
+use crate::faults::{self, Damage, FaultKind};
+use crate::oracle::{self, Class, Evidence, Judgement, Violation};
+use crate::process::{self, Captured, Finished, feed_on, read_on};
+use crate::scenario::Scenario;
+use crate::seed::below;
+use crate::target::TargetKind;
+use crate::tracer::{Boundary, Trace, TraceOptions, Traced};
+use crate::workload::{Workload, protocol_input};
+
+/// What all trials of a run share.
+#[derive(Debug)]
+pub struct TrialEnv {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The crashtest executable, which serves the built-in targets.
+    pub exe: PathBuf,
+    /// The run folder (canonical); trial folders are made inside it.
+    pub work: PathBuf,
+    /// The target's `files` globs, compiled.
+    pub files: GlobSet,
+}
+
+/// The outcome of one trial: enough to report it and to check a reproduction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialOutcome {
+    /// The trial's index in the run.
+    pub trial: u64,
+    /// The fault class drawn.
+    pub fault: FaultKind,
+    /// Boundaries the dry run reached (N); the kill was drawn from `0..=N`.
+    pub boundaries: u64,
+    /// The boundary the writer was killed at; `None` when it exited cleanly.
+    pub kill: Option<Boundary>,
+    /// The damage done after the kill.
+    pub damage: Damage,
+    /// Records sent to the writer.
+    pub sent: u64,
+    /// The oracle's findings.
+    pub judgement: Judgement,
+}
+
+impl TrialOutcome {
+    /// The failed check, if the trial failed.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.judgement.violation.as_ref()
+    }
+
+    /// The kill point in words.
+    pub fn kill_words(&self) -> String {
+        match &self.kill {
+            Some(b) => format!(
+                "boundary {}/{}: {}",
+                b.index, self.boundaries, b.description
+            ),
+            None => format!("none (clean exit after {} boundaries)", self.boundaries),
+        }
+    }
+}
+
+/// What a reproduction prints beyond the outcome.
+#[derive(Clone, Debug, Default)]
+pub struct TrialDetail {
+    /// The records sent.
+    pub sent: Vec<Vec<u8>>,
+    /// Every boundary of the crashed run, the kill last.
+    pub boundaries: Vec<Boundary>,
+    /// The writer's stdout (acks).
+    pub writer_stdout: Vec<u8>,
+    /// The writer's stderr.
+    pub writer_stderr: String,
+    /// The replay's stdout.
+    pub replay_stdout: Vec<u8>,
+    /// The replay's stderr.
+    pub replay_stderr: String,
+}
+
+/// One run of the writer: its trace and its output.
+struct WriterRun {
+    trace: Trace,
+    stdout: Captured,
+    stderr: Captured,
+}
+
+/// Runs trial `index` of the run.
+pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), TrialError> {
+    let sc = &env.scenario;
+    let mut rng = sc.seed.trial_rng(index);
+    let workload = Workload::generate(&mut rng, sc.writers, sc.records, sc.payload);
+    let sent = &workload.writers[0];
+    let input = protocol_input(sent);
+    let fault = FaultKind::choose(&mut rng, &sc.faults);
+    let dir = env.work.join(format!("t{index}"));
+    let mut outcome = TrialOutcome {
+        trial: index,
+        fault,
+        boundaries: 0,
+        kill: None,
+        damage: Damage::None,
+        sent: sent.len() as u64,
+        judgement: Judgement {
+            acked: 0,
+            required: 0,
+            recovered: None,
+            violation: None,
+        },
+    };
+    let mut detail = TrialDetail {
+        sent: sent.clone(),
+        ..TrialDetail::default()
+    };
+    let result = (|| -> Result<(), TrialError> {
+        fresh_dir(&dir)?;
+        let dry = match run_writer(env, &dir, &input, None, index)? {
+            Ok(run) => run,
+            Err(why) => return Ok(target_error(&mut outcome, why)),
+        };
+        outcome.boundaries = dry.trace.boundaries.len() as u64;
+        let k = below(&mut rng, outcome.boundaries + 1);
+        let run = if k == outcome.boundaries {
+            dry
+        } else {
+            fresh_dir(&dir)?;
+            match run_writer(env, &dir, &input, Some(k), index)? {
+                Ok(run) => run,
+                Err(why) => return Ok(target_error(&mut outcome, why)),
+            }
+        };
+        outcome.kill = run
+            .trace
+            .boundaries
+            .get(k as usize)
+            .filter(|_| k < outcome.boundaries)
+            .cloned();
+        outcome.damage = faults::apply(fault, &mut rng, &dir, &env.files)?;
+        let replay = run_replay(env, &dir, index)?;
+        outcome.judgement = oracle::judge(&Evidence {
+            sent,
+            durability: sc.target.durability,
+            stdout: &run.stdout.bytes,
+            stderr: &run.stderr,
+            marks: &run.trace.acks,
+            end: &run.trace.end,
+            damage: &outcome.damage,
+            replay: &replay,
+        });
+        // Name the trial folder the same way in every run, so findings compare equal.
+        let redact = |text: String| text.replace(&dir.display().to_string(), "$CRASHTEST_DIR");
+        if let Some(v) = outcome.judgement.violation.as_mut() {
+            v.detail = redact(std::mem::take(&mut v.detail));
+        }
+        detail.boundaries = run.trace.boundaries;
+        detail.writer_stdout = run.stdout.bytes;
+        detail.writer_stderr = redact(run.stderr.tail(4000));
+        detail.replay_stdout = replay.stdout.bytes;
+        detail.replay_stderr = redact(replay.stderr.tail(4000));
+        Ok(())
+    })();
+    let cleanup = std::fs::remove_dir_all(&dir).map_err(|source| TrialError::Io {
+        what: "remove trial folder",
+        path: dir.clone(),
+        source,
+    });
+    result?;
+    cleanup?;
+    Ok((outcome, detail))
+}
+
+fn target_error(outcome: &mut TrialOutcome, why: String) {
+    outcome.judgement.violation = Some(Violation {
+        class: Class::TargetError,
+        detail: why,
+    });
+}
+
+fn fresh_dir(dir: &Path) -> Result<(), TrialError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|source| TrialError::Io {
+            what: "clear trial folder",
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    std::fs::create_dir(dir).map_err(|source| TrialError::Io {
+        what: "create trial folder",
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// The writer's or replay's command, with the protocol's environment.
+fn command(env: &TrialEnv, dir: &Path, role: &str, index: u64) -> Command {
+    let sc = &env.scenario;
+    let mut cmd = match &sc.target.kind {
+        TargetKind::Builtin(wal) => {
+            let mut cmd = Command::new(&env.exe);
+            cmd.args(["target", wal.name(), role]);
+            cmd
+        }
+        TargetKind::Command { writer, replay } => {
+            let argv = if role == "write" { writer } else { replay };
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            cmd
+        }
+    };
+    cmd.current_dir(&sc.target.cwd)
+        .env("CRASHTEST_DIR", dir)
+        .env("CRASHTEST_WRITERS", sc.writers.to_string())
+        .env("CRASHTEST_SEED", sc.seed.trial_seed(index).to_string());
+    if role == "write" {
+        cmd.env("CRASHTEST_WRITER", "0");
+    } else {
+        cmd.env_remove("CRASHTEST_WRITER");
+    }
+    cmd
+}
+
+/// Runs the writer traced in `dir`, feeding it `input`. `Ok(Err(why))` is a writer that
+/// could not be started: the target's fault, reported as a verdict.
+fn run_writer(
+    env: &TrialEnv,
+    dir: &Path,
+    input: &[u8],
+    kill_at: Option<u64>,
+    index: u64,
+) -> Result<Result<WriterRun, String>, TrialError> {
+    let mut cmd = command(env, dir, "write", index);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut traced = match Traced::spawn(&mut cmd) {
+        Ok(t) => t,
+        Err(e @ TraceError::Spawn { .. }) => return Ok(Err(crate::errors::chain(&e))),
+        Err(e) => return Err(e.into()),
+    };
+    let child = traced.child_mut();
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let opts = TraceOptions {
+        dir,
+        files: &env.files,
+        kill_at,
+        timeout: env.scenario.timeout,
+    };
+    std::thread::scope(|scope| {
+        feed_on(scope, stdin.expect("stdin was piped"), input);
+        let out = read_on(scope, stdout.expect("stdout was piped"));
+        let err = read_on(scope, stderr.expect("stderr was piped"));
+        let trace = traced.run(&opts)?;
+        let io = |source| TrialError::Io {
+            what: "read the writer's output",
+            path: dir.to_owned(),
+            source,
+        };
+        let stdout = out.join().expect("reader thread panicked").map_err(io)?;
+        let stderr = err.join().expect("reader thread panicked").map_err(io)?;
+        Ok(Ok(WriterRun {
+            trace,
+            stdout,
+            stderr,
+        }))
+    })
+}
+
+fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finished, TrialError> {
+    let mut cmd = command(env, dir, "replay", index);
+    match process::run(&mut cmd, b"", env.scenario.timeout) {
+        Ok(done) => Ok(done),
+        // A replay that cannot start is reported like one that failed.
+        Err(e) => Ok(Finished {
+            status: Some(std::os::unix::process::ExitStatusExt::from_raw(127 << 8)),
+            stdout: Captured::default(),
+            stderr: Captured {
+                bytes: format!("failed to start replay {:?}: {e}", cmd.get_program()).into_bytes(),
+                overflowed: false,
+            },
+        }),
+    }
+}
