@@ -63,6 +63,10 @@ pub struct Summary {
     pub failed: u64,
     /// Failed trials by class.
     pub classes: BTreeMap<Class, u64>,
+    /// Trials by fault class drawn.
+    pub faults: BTreeMap<crate::faults::FaultKind, u64>,
+    /// Trials whose writer was killed before its clean exit.
+    pub killed: u64,
     /// The scenario's `expect`.
     pub expect: String,
     /// Whether the run met it.

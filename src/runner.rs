@@ -124,6 +124,8 @@ pub fn run(
     let (tx, rx) = mpsc::channel();
     let mut failures = Vec::new();
     let mut ran = 0u64;
+    let mut faults = BTreeMap::new();
+    let mut killed = 0u64;
     let mut first_error = None;
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
@@ -147,6 +149,8 @@ pub fn run(
             match result {
                 Ok(outcome) => {
                     ran += 1;
+                    *faults.entry(outcome.fault).or_default() += 1;
+                    killed += u64::from(outcome.kill.is_some());
                     if outcome.violation().is_some() {
                         let repro =
                             report::repro_command(&opts.scenario_arg, sc.seed, outcome.trial);
@@ -197,6 +201,8 @@ pub fn run(
         trials: ran,
         failed: failures.len() as u64,
         classes,
+        faults,
+        killed,
         expect: sc.expect.to_string(),
         met: met && !interrupted,
         interrupted,

@@ -19,7 +19,7 @@ use crate::process::{self, Captured, Finished, feed_on, read_on};
 use crate::scenario::Scenario;
 use crate::seed::below;
 use crate::target::TargetKind;
-use crate::tracer::{Boundary, Trace, TraceOptions, Traced};
+use crate::tracer::{Boundary, Trace, TraceOptions, Traced, WriterEnd};
 use crate::workload::{Workload, protocol_input};
 
 /// What all trials of a run share.
@@ -127,17 +127,29 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         fresh_dir(&dir)?;
         let dry = match run_writer(env, &dir, &input, None, index)? {
             Ok(run) => run,
-            Err(why) => return Ok(target_error(&mut outcome, why)),
+            Err(why) => {
+                target_error(&mut outcome, why);
+                return Ok(());
+            }
         };
         outcome.boundaries = dry.trace.boundaries.len() as u64;
-        let k = below(&mut rng, outcome.boundaries + 1);
+        // A dry run that hung or failed by itself is judged as it is: no kill can help.
+        let clean = dry.trace.end == WriterEnd::Exited { code: 0 };
+        let k = if clean {
+            below(&mut rng, outcome.boundaries + 1)
+        } else {
+            outcome.boundaries
+        };
         let run = if k == outcome.boundaries {
             dry
         } else {
             fresh_dir(&dir)?;
             match run_writer(env, &dir, &input, Some(k), index)? {
                 Ok(run) => run,
-                Err(why) => return Ok(target_error(&mut outcome, why)),
+                Err(why) => {
+                    target_error(&mut outcome, why);
+                    return Ok(());
+                }
             }
         };
         outcome.kill = run

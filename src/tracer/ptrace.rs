@@ -400,8 +400,8 @@ impl<'a> Loop<'a> {
                 .any(|e| *e as i32 == event);
                 if new_tracee && let Ok(new) = ptrace::getevent(pid) {
                     let new = Pid::from_raw(new as i32);
-                    if !self.tracees.contains_key(&new) {
-                        self.tracees.insert(new, false);
+                    if let std::collections::btree_map::Entry::Vacant(e) = self.tracees.entry(new) {
+                        e.insert(false);
                         self.seen += 1;
                     }
                 }

@@ -1,0 +1,261 @@
+//! End-to-end tests of the `crashtest` binary on real writers, real files, real signals.
+//!
+//! The story they pin down is PILOT-82: a Go WAL's `Append()` wrote the 4-byte length and
+//! the payload in two `write()` calls; a crash between them left a length with no data and
+//! `Replay()` failed hard, so the server could not start after recovery. crashtest must
+//! find that in the `seed-prefix` specimen every time, pass the PR's fix under SIGKILL
+//! alone, and pass the `crc` WAL under kill and truncation. Every run here also checks that
+//! no trial folder and no writer or replay process is left behind.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use support::Sandbox;
+
+#[test]
+fn seed_prefix_is_caught_for_every_seed() {
+    let sb = Sandbox::new();
+    for seed in ["1", "2", "3", "4", "5"] {
+        let run = sb.crashtest(&["run", "scenarios/seed-prefix.toml", "--seed", seed]);
+        assert_eq!(
+            run.code(),
+            0,
+            "expect = fail is met when the bug is found (seed {seed}):\n{}",
+            run.stdout()
+        );
+        let findings = run.findings();
+        assert!(!findings.is_empty(), "seed {seed}: no finding");
+        // The bug itself: a kill right before the payload's write leaves a bare length,
+        // and replay fails hard on it.
+        let torn = findings
+            .iter()
+            .find(|f| f["judgement"]["violation"]["class"] == "replay-failed")
+            .expect("a replay failure");
+        let kill = torn["kill"]["description"].as_str().unwrap();
+        assert!(kill.starts_with("write(wal.log"), "{kill}");
+        assert!(
+            torn["judgement"]["violation"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("short record"),
+            "{torn}"
+        );
+        assert!(
+            run.stdout()
+                .contains("crashtest repro scenarios/seed-prefix.toml --seed"),
+            "{}",
+            run.stdout()
+        );
+    }
+}
+
+#[test]
+fn crc_passes_hundreds_of_kill_and_truncate_trials() {
+    let sb = Sandbox::new();
+    let run = sb.crashtest(&["run", "scenarios/smoke.toml", "--trials", "300"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["trials"], 300);
+    // The run really exercised both faults and real kills.
+    assert!(
+        summary["faults"]["truncate"].as_u64().unwrap() > 100,
+        "{summary}"
+    );
+    assert!(
+        summary["faults"]["kill"].as_u64().unwrap() > 100,
+        "{summary}"
+    );
+    assert!(summary["killed"].as_u64().unwrap() > 250, "{summary}");
+}
+
+#[test]
+fn seed_postfix_passes_kill_only() {
+    let sb = Sandbox::new();
+    let run = sb.crashtest(&["run", "scenarios/seed-postfix-kill.toml", "--trials", "200"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert_eq!(run.summary()["failed"], 0);
+    assert!(run.summary()["killed"].as_u64().unwrap() > 150);
+}
+
+#[test]
+fn a_scenario_that_does_not_meet_its_expectation_exits_1() {
+    let sb = Sandbox::new();
+    let text = std::fs::read_to_string(support::root().join("scenarios/seed-prefix.toml")).unwrap();
+    let wrong = sb.scenario(
+        "wrong.toml",
+        &text.replace(r#"expect = "fail""#, r#"expect = "pass""#),
+    );
+    let run = sb.crashtest(&["run", wrong.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert!(run.stdout().contains("NOT OK"), "{}", run.stdout());
+}
+
+#[test]
+fn repro_reproduces_the_boundary_fault_and_verdict() {
+    let sb = Sandbox::new();
+    let run = sb.crashtest(&["run", "scenarios/seed-prefix.toml", "--seed", "3"]);
+    let finding = run.findings()[0].clone();
+    let repro = finding["repro"].as_str().unwrap();
+    let args: Vec<&str> = repro.split_whitespace().skip(1).collect();
+    assert_eq!(args[0], "repro");
+    let again = sb.crashtest(&args);
+    assert_eq!(
+        again.code(),
+        1,
+        "repro exits 1 when the trial fails:\n{}",
+        again.stdout()
+    );
+    let out = again.stdout();
+    let kill = finding["kill"]["description"].as_str().unwrap();
+    let class = finding["judgement"]["violation"]["class"].as_str().unwrap();
+    let detail = finding["judgement"]["violation"]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        out.contains(&format!("{kill}   <- SIGKILL before this call")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("verdict: FAIL [{class}] {detail}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("replay stderr:") && out.contains("records sent: 20"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_findings() {
+    let sb = Sandbox::new();
+    let strip = |run: &support::Run| {
+        let mut f: Vec<String> = run.findings().iter().map(|v| v.to_string()).collect();
+        f.sort();
+        f
+    };
+    let a = sb.crashtest(&["run", "scenarios/seed-prefix.toml", "--jobs", "1"]);
+    let b = sb.crashtest(&["run", "scenarios/seed-prefix.toml", "--jobs", "2"]);
+    assert!(!a.findings().is_empty());
+    assert_eq!(strip(&a), strip(&b));
+    assert_eq!(a.summary()["classes"], b.summary()["classes"]);
+    assert_eq!(a.summary()["killed"], b.summary()["killed"]);
+}
+
+#[test]
+fn a_malformed_scenario_is_one_clear_error_with_line_and_column() {
+    let sb = Sandbox::new();
+    let bad = sb.scenario(
+        "bad.toml",
+        "name = \"bad\"\ntrials = \"many\"\n[target]\nbuiltin = \"crc\"\n",
+    );
+    let run = sb.crashtest(&["run", bad.to_str().unwrap()]);
+    assert_eq!(run.code(), 2);
+    let err = run.stderr();
+    assert!(
+        err.contains("bad.toml") && err.contains("line 2, column 10"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let unknown = sb.scenario(
+        "unknown.toml",
+        "trials = 3\ntorn = 1\n[target]\nbuiltin = \"crc\"\n",
+    );
+    let run = sb.crashtest(&["run", unknown.to_str().unwrap()]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("line 2, column 1") && run.stderr().contains("torn"),
+        "{}",
+        run.stderr()
+    );
+    let run = sb.crashtest(&["run", "scenarios/no-such-file.toml"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr()
+            .contains("failed to read scenario at scenarios/no-such-file.toml"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn hanging_and_missing_targets_are_verdicts_and_leave_nothing_behind() {
+    let sb = Sandbox::new();
+    let hang = sb.scenario(
+        "hang.toml",
+        r#"
+trials = 2
+records = 3
+timeout = "300ms"
+[target]
+writer = ["sh", "-c", "sleep 1000 & sleep 1000"]
+replay = ["true"]
+durability = "fsync"
+"#,
+    );
+    let run = sb.crashtest(&["run", hang.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert_eq!(run.summary()["classes"]["hang"], 2, "{}", run.summary());
+    let missing = sb.scenario(
+        "missing.toml",
+        r#"
+trials = 1
+[target]
+writer = ["./no-such-writer"]
+replay = ["true"]
+durability = "fsync"
+"#,
+    );
+    let run = sb.crashtest(&["run", missing.to_str().unwrap()]);
+    assert_eq!(run.code(), 1);
+    let finding = run.findings()[0];
+    assert_eq!(finding["judgement"]["violation"]["class"], "target-error");
+    assert!(
+        finding["judgement"]["violation"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-writer"),
+        "{finding}"
+    );
+}
+
+#[test]
+fn builtin_targets_speak_protocol_v1() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_crashtest");
+    for wal in ["seed-prefix", "seed-postfix", "crc"] {
+        let _ = std::fs::remove_file(dir.path().join("wal.log"));
+        let mut writer = Command::new(exe)
+            .args(["target", wal, "write"])
+            .env("CRASHTEST_DIR", dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writer
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"00ff\n\n0a0a00\n")
+            .unwrap();
+        let out = writer.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"0\n1\n2\n", "{wal}");
+        let replay = Command::new(exe)
+            .args(["target", wal, "replay"])
+            .env("CRASHTEST_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(replay.status.success());
+        assert_eq!(replay.stdout, b"00ff\n\n0a0a00\n", "{wal}");
+    }
+    let out = Command::new(exe)
+        .args(["target", "crc", "write"])
+        .env_remove("CRASHTEST_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CRASHTEST_DIR"));
+}

@@ -1,0 +1,161 @@
+//! Helpers shared by the integration tests: run the real `crashtest` binary in a sandbox
+//! folder, read its results, and check that it left nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The crate's root, where `scenarios/` lives.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A folder for one test's results and trial folders.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+/// One finished `crashtest` invocation.
+pub struct Run {
+    pub output: Output,
+    pub lines: Vec<Value>,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output
+            .status
+            .code()
+            .expect("crashtest exited normally")
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    pub fn findings(&self) -> Vec<&Value> {
+        self.lines
+            .iter()
+            .filter(|l| l["type"] == "finding")
+            .collect()
+    }
+    pub fn summary(&self) -> &Value {
+        self.lines
+            .iter()
+            .find(|l| l["type"] == "summary")
+            .expect("a summary line")
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn results(&self) -> PathBuf {
+        self.dir.path().join("results")
+    }
+
+    pub fn work(&self) -> PathBuf {
+        let w = self.dir.path().join("work");
+        std::fs::create_dir_all(&w).unwrap();
+        w
+    }
+
+    /// Writes a scenario file into the sandbox and returns its path.
+    pub fn scenario(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Runs `crashtest ARGS` from the crate root with results and trial folders in the
+    /// sandbox; afterwards checks that no trial folder and no process of it is left.
+    pub fn crashtest(&self, args: &[&str]) -> Run {
+        let work = self.work();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crashtest"));
+        cmd.args(args).current_dir(root());
+        if matches!(args.first(), Some(&"run")) {
+            cmd.arg("--results").arg(self.results());
+        }
+        if matches!(args.first(), Some(&"run") | Some(&"repro")) {
+            cmd.arg("--work-dir").arg(&work);
+        }
+        let output = cmd.output().unwrap();
+        self.assert_clean(&work);
+        let lines = std::fs::read_dir(self.results())
+            .map(|entries| {
+                let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+                files.sort();
+                files
+                    .last()
+                    .map(|f| {
+                        std::fs::read_to_string(f)
+                            .unwrap()
+                            .lines()
+                            .map(|l| serde_json::from_str(l).unwrap())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        // Each run gets its own results file; remove it so the next run's is the only one.
+        let _ = std::fs::remove_dir_all(self.results());
+        Run { output, lines }
+    }
+
+    fn assert_clean(&self, work: &Path) {
+        let left: Vec<_> = std::fs::read_dir(work)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "trial folders left behind: {left:?}");
+        // Processes die asynchronously after SIGKILL; give the kernel a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let strays = processes_in(work);
+            if strays.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes left running: {strays:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Processes whose CRASHTEST_DIR lies under `work` (writers and replays of this sandbox).
+pub fn processes_in(work: &Path) -> Vec<String> {
+    let needle = format!("CRASHTEST_DIR={}", work.canonicalize().unwrap().display());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ
+            .split(|&b| b == 0)
+            .any(|kv| kv.starts_with(needle.as_bytes()))
+        {
+            let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // A zombie is dead already; only a live process is a stray.
+            if !state.contains(") Z ") {
+                found.push(format!("{pid}: {state}"));
+            }
+        }
+    }
+    found
+}
