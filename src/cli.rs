@@ -13,8 +13,6 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -130,9 +128,8 @@ pub fn run(cli: Cli) -> ExitCode {
             if let Some(trials) = trials {
                 sc.trials = trials;
             }
-            let interrupt = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                let _ = signal_hook::flag::register(signal, interrupt.clone());
+            if let Err(e) = crate::process::catch_interrupts() {
+                eprintln!("crashtest: warning: failed to catch SIGINT/SIGTERM: {e}");
             }
             let Some(exe) = self_exe() else {
                 return ExitCode::from(exit::HARNESS_FAILURE);
@@ -145,7 +142,6 @@ pub fn run(cli: Cli) -> ExitCode {
                 work_dir,
                 exe,
                 show,
-                interrupt: interrupt.clone(),
             };
             let expect = sc.expect;
             match runner::run(sc, &opts, &mut io::stdout()) {

@@ -200,6 +200,9 @@ impl TraceError {
 /// What stops a trial from being run (as opposed to a finding, which is a verdict).
 #[derive(Debug, thiserror::Error)]
 pub enum TrialError {
+    /// SIGINT/SIGTERM arrived during the trial: its outcome is not a verdict.
+    #[error("interrupted")]
+    Interrupted,
     /// The tracer failed.
     #[error("failed to trace the writer")]
     Trace(#[from] TraceError),

@@ -9,11 +9,34 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+
+/// Set by SIGINT/SIGTERM once [`catch_interrupts`] ran: stop starting trials, end the
+/// running ones.
+static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+/// How often waits look at the interrupt flag.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// Routes SIGINT and SIGTERM to the interrupt flag instead of killing the process, so a run
+/// can kill its writers, remove its folders and write its summary before it exits.
+pub fn catch_interrupts() -> io::Result<()> {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&INTERRUPTED))?;
+    }
+    Ok(())
+}
+
+/// True once SIGINT or SIGTERM arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 /// Most bytes kept of one output stream; the rest is read and dropped, so that a flooding
 /// target neither blocks nor exhausts memory.
@@ -131,7 +154,8 @@ pub fn run(cmd: &mut Command, input: &[u8], timeout: Duration) -> io::Result<Fin
     })
 }
 
-/// Waits until `child` exits (true) or `timeout` passes (false), without reaping it.
+/// Waits until `child` exits (true) or `timeout` passes or an interrupt arrives (false),
+/// without reaping it.
 pub fn wait_timeout(child: &Child, timeout: Duration) -> io::Result<bool> {
     // SAFETY: pidfd_open takes a pid and flags; the returned fd is owned below.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
@@ -148,11 +172,11 @@ pub fn wait_timeout(child: &Child, timeout: Duration) -> io::Result<bool> {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let ms = left.min(POLL).as_millis() as i32;
         // SAFETY: pfd is a valid pollfd for the duration of the call.
         match unsafe { libc::poll(&mut pfd, 1, ms) } {
             1 => return Ok(true),
-            0 if left.is_zero() => return Ok(false),
+            0 if left.is_zero() || interrupted() => return Ok(false),
             0 => {}
             _ => {
                 let e = io::Error::last_os_error();

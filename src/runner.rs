@@ -3,12 +3,12 @@
 //! `jobs` worker threads take trial indices from a shared counter; each trial runs whole
 //! on its worker (ptrace answers only the thread that forked the tracee). The main thread
 //! receives outcomes, appends findings to the results file at once, and prints them. An
-//! interrupt (SIGINT/SIGTERM) stops new trials; running ones finish within their timeout.
+//! interrupt (SIGINT/SIGTERM) stops new trials and kills the running ones, whose outcomes
+//! are dropped; the summary is still written and the run folder removed.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -17,6 +17,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::errors::TrialError;
 use crate::oracle::Class;
+use crate::process;
 use crate::report::{self, Finding, ResultsFile, Summary};
 use crate::scenario::{Expect, Scenario};
 use crate::trial::{self, TrialEnv, TrialOutcome};
@@ -36,8 +37,6 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// Findings printed in full before the rest are only counted.
     pub show: usize,
-    /// Set by a signal handler: stop starting trials.
-    pub interrupt: Arc<AtomicBool>,
 }
 
 /// What a run found.
@@ -132,7 +131,7 @@ pub fn run(
             let tx = tx.clone();
             let (env, next, stop) = (&env, &next, &stop);
             scope.spawn(move || {
-                while !stop.load(Ordering::SeqCst) && !opts.interrupt.load(Ordering::SeqCst) {
+                while !stop.load(Ordering::SeqCst) && !process::interrupted() {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     if i >= env.scenario.trials {
                         break;
@@ -171,6 +170,7 @@ pub fn run(
                         failures.push(outcome);
                     }
                 }
+                Err(TrialError::Interrupted) => {}
                 Err(e) => {
                     first_error.get_or_insert(e);
                     stop.store(true, Ordering::SeqCst);
@@ -196,7 +196,7 @@ pub fn run(
         Expect::Pass => failures.is_empty(),
         Expect::Fail => findings > 0,
     };
-    let interrupted = ran < sc.trials;
+    let interrupted = process::interrupted() && ran < sc.trials;
     let summary = Summary {
         trials: ran,
         failed: failures.len() as u64,

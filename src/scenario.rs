@@ -185,6 +185,22 @@ impl Scenario {
             });
         }
 
+        // Several writers at once need per-writer streams in the trial and the oracle,
+        // which come with concurrent-writer support; until then refuse rather than run one.
+        if let Some(spanned) = &raw.writers
+            && writers > 1
+        {
+            let (line, column) = line_column(text, spanned.span().start);
+            return Err(ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "writers = {writers}: this crashtest runs one writer per trial; use writers = 1"
+                ),
+            });
+        }
+
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -614,7 +630,7 @@ mod tests {
             trials = 200
             records = 0
             payload = { min = 0, max = 256 }
-            writers = 3
+            writers = 1
             timeout = "1m 30s"
             expect = "fail"
 
@@ -636,7 +652,7 @@ mod tests {
         assert_eq!(s.trials, 200);
         assert_eq!(s.records, 0);
         assert_eq!(s.payload, SizeRange { min: 0, max: 256 });
-        assert_eq!(s.writers, 3);
+        assert_eq!(s.writers, 1);
         assert_eq!(s.timeout, Duration::from_secs(90));
         assert_eq!(s.expect, Expect::Fail);
         assert_eq!(
@@ -649,7 +665,7 @@ mod tests {
         assert_eq!(s.target.kind, TargetKind::Builtin(BuiltinWal::Crc));
         assert_eq!(s.target.durability, Durability::Fsync);
         assert_eq!(s.target.files, vec!["wal.log".to_owned()]);
-        assert_eq!(s.target.max_writers, None);
+        assert_eq!(s.target.max_writers, Some(1));
         assert!(s.target.cwd.is_absolute(), "{:?}", s.target.cwd);
         assert!(s.target.cwd.ends_with("scenarios"), "{:?}", s.target.cwd);
     }
@@ -689,7 +705,7 @@ mod tests {
     fn full_external_scenario_resolves() {
         let text = indoc! {r#"
             seed = 3
-            writers = 2
+            writers = 1
             payload = { max = 16777216 }
 
             [target]
@@ -704,7 +720,7 @@ mod tests {
         "#};
         let s = Scenario::parse(text, Path::new("harness/x.toml")).unwrap();
         assert_eq!(s.name, "x");
-        assert_eq!(s.writers, 2);
+        assert_eq!(s.writers, 1);
         assert_eq!(
             s.payload,
             SizeRange {
@@ -975,6 +991,13 @@ mod tests {
             1,
             "max_writers cannot be set for the built-in WAL crc",
         );
+    }
+
+    #[test]
+    fn refuses_several_writers_until_they_are_supported() {
+        let text =
+            "writers = 2\n[target]\nwriter = [\"w\"]\nreplay = [\"r\"]\ndurability = \"fsync\"\n";
+        assert_refused(text, 1, 11, "this crashtest runs one writer per trial");
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
                 return Ok(());
             }
         };
+        check_interrupt()?;
         outcome.boundaries = dry.trace.boundaries.len() as u64;
         // A dry run that hung or failed by itself is judged as it is: no kill can help.
         let clean = dry.trace.end == WriterEnd::Exited { code: 0 };
@@ -160,6 +161,7 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
             .cloned();
         outcome.damage = faults::apply(fault, &mut rng, &dir, &env.files)?;
         let replay = run_replay(env, &dir, index)?;
+        check_interrupt()?;
         outcome.judgement = oracle::judge(&Evidence {
             sent,
             durability: sc.target.durability,
@@ -190,6 +192,14 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
     result?;
     cleanup?;
     Ok((outcome, detail))
+}
+
+fn check_interrupt() -> Result<(), TrialError> {
+    if process::interrupted() {
+        Err(TrialError::Interrupted)
+    } else {
+        Ok(())
+    }
 }
 
 fn target_error(outcome: &mut TrialOutcome, why: String) {

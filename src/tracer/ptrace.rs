@@ -18,9 +18,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use globset::GlobSet;
 use nix::errno::Errno;
@@ -34,7 +34,7 @@ use super::filter;
 use super::proc;
 use super::syscalls::{self, Data, Kind};
 use crate::errors::TraceError;
-use crate::process::{GroupGuard, kill_group};
+use crate::process::{GroupGuard, POLL, interrupted, kill_group};
 
 /// What the tracer is asked to do with one run of a writer.
 #[derive(Clone, Debug)]
@@ -91,7 +91,13 @@ pub enum WriterEnd {
     },
     /// It ran past its timeout and was killed.
     TimedOut,
+    /// crashtest was interrupted (SIGINT/SIGTERM) and killed it.
+    Interrupted,
 }
+
+const NOT_STOPPED: u8 = 0;
+const STOPPED_BY_TIMEOUT: u8 = 1;
+const STOPPED_BY_INTERRUPT: u8 = 2;
 
 /// Everything one traced run of a writer showed.
 #[derive(Clone, Debug)]
@@ -192,14 +198,29 @@ impl Traced {
     /// Runs the writer to its end (or to the kill), reaping every thread and process.
     pub fn run(mut self, opts: &TraceOptions<'_>) -> Result<Trace, TraceError> {
         let (done, wake) = mpsc::channel::<()>();
-        let timed_out = AtomicBool::new(false);
+        let stopped = AtomicU8::new(NOT_STOPPED);
         let pgid = self.pgid;
-        let timed_out = &timed_out;
+        let deadline = Instant::now() + opts.timeout;
+        let stopped = &stopped;
         let result = std::thread::scope(|scope| {
+            // The watchdog: kills the group at the deadline or on an interrupt.
             scope.spawn(move || {
-                if let Err(mpsc::RecvTimeoutError::Timeout) = wake.recv_timeout(opts.timeout) {
-                    timed_out.store(true, Ordering::SeqCst);
+                loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match wake.recv_timeout(left.min(POLL)) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    let why = if interrupted() {
+                        STOPPED_BY_INTERRUPT
+                    } else if Instant::now() >= deadline {
+                        STOPPED_BY_TIMEOUT
+                    } else {
+                        continue;
+                    };
+                    stopped.store(why, Ordering::SeqCst);
                     kill_group(pgid);
+                    return;
                 }
             });
             let result = Loop::new(pgid, opts).run();
@@ -211,11 +232,11 @@ impl Traced {
             self.guard.disarm();
         }
         let mut trace = result?;
-        if timed_out.load(Ordering::SeqCst) {
-            trace.end = WriterEnd::TimedOut;
+        match stopped.load(Ordering::SeqCst) {
+            STOPPED_BY_TIMEOUT => trace.end = WriterEnd::TimedOut,
+            STOPPED_BY_INTERRUPT => trace.end = WriterEnd::Interrupted,
+            _ => {}
         }
-        // std's Child would otherwise try nothing more: the leader is already reaped.
-        let _ = &mut self.child;
         Ok(trace)
     }
 }

@@ -259,3 +259,76 @@ fn builtin_targets_speak_protocol_v1() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CRASHTEST_DIR"));
 }
+
+#[test]
+fn sigint_stops_the_run_kills_its_writers_and_keeps_its_results() {
+    let sb = Sandbox::new();
+    let slow = sb.scenario(
+        "slow.toml",
+        r#"
+trials = 1000
+records = 2
+timeout = "60s"
+[target]
+writer = ["sh", "-c", "sleep 30"]
+replay = ["true"]
+durability = "fsync"
+"#,
+    );
+    let work = sb.work();
+    let child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+        .args(["run", slow.to_str().unwrap(), "--jobs", "2", "--results"])
+        .arg(sb.results())
+        .arg("--work-dir")
+        .arg(&work)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until both workers have a writer running, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while support::processes_in(&work).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writers never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a 30s writer must not delay the exit"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(support::processes_in(&work).is_empty());
+    assert_eq!(
+        std::fs::read_dir(&work).unwrap().count(),
+        0,
+        "run folder removed"
+    );
+    let results = std::fs::read_dir(sb.results())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(results).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["interrupted"], true);
+    assert_eq!(
+        summary["failed"], 0,
+        "killed trials are not findings: {summary}"
+    );
+}
