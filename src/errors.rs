@@ -200,6 +200,12 @@ impl TraceError {
 /// What stops a trial from being run (as opposed to a finding, which is a verdict).
 #[derive(Debug, thiserror::Error)]
 pub enum TrialError {
+    /// The trial panicked: a bug in crashtest.
+    #[error("trial {trial} panicked (a bug in crashtest, please report it with the repro command)")]
+    Panicked {
+        /// The trial.
+        trial: u64,
+    },
     /// SIGINT/SIGTERM arrived during the trial: its outcome is not a verdict.
     #[error("interrupted")]
     Interrupted,

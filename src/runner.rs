@@ -136,7 +136,11 @@ pub fn run(
                     if i >= env.scenario.trials {
                         break;
                     }
-                    let result = trial::run(env, i).map(|(outcome, _)| outcome);
+                    // A panic in a trial is a crashtest bug: report it as a harness failure
+                    // (its writer's group guard has already killed the writer).
+                    let result = std::panic::catch_unwind(|| trial::run(env, i))
+                        .unwrap_or_else(|_| Err(TrialError::Panicked { trial: i }))
+                        .map(|(outcome, _)| outcome);
                     if tx.send(result).is_err() {
                         break;
                     }
