@@ -1,7 +1,8 @@
 //! The verdict on one trial: what the replay returned against what was sent and acked.
 //!
 //! Protocol v1's demands, in the order they are checked:
-//! 1. the writer spoke the protocol (acks are `0, 1, 2, ...`, one a line) and did not hang;
+//! 1. the writer spoke the protocol (acks are `0, 1, 2, ...`, one a line; one that exits by
+//!    itself exits 0 having acked every record) and did not hang;
 //! 2. replay exited 0 within the timeout;
 //! 3. safety: the recovered records are a byte-exact prefix of the records sent;
 //! 4. durability: every acked record that the fault cannot excuse was recovered. A SIGKILL
@@ -137,6 +138,17 @@ pub fn judge(ev: &Evidence<'_>) -> Judgement {
                 format!(
                     "the writer exited with status {code}: {}",
                     ev.stderr.tail(400).trim_end()
+                ),
+            );
+            return j;
+        }
+        WriterEnd::Exited { .. } if acks.len() < ev.sent.len() => {
+            j.violation = fail(
+                Class::TargetError,
+                format!(
+                    "the writer exited 0 after acking {} of the {} records sent",
+                    acks.len(),
+                    ev.sent.len()
                 ),
             );
             return j;
@@ -964,6 +976,27 @@ mod tests {
         assert_mentions(detail, "status 3");
         assert_mentions(detail, "disk on fire");
         assert_eq!(counts(&j), (1, 1, None));
+    }
+
+    #[test]
+    fn a_writer_that_finished_without_acking_every_record_is_a_target_error() {
+        // Protocol v1: each record is acked once appended, and the writer exits 0 at the
+        // end of stdin, so a clean exit with a record unacked broke the protocol (a writer
+        // that never acks would otherwise pass every trial, requiring nothing).
+        let j = Trial::sent(3)
+            .acks(2)
+            .writer_ends(WriterEnd::Exited { code: 0 }, "")
+            .replays_prefix(3)
+            .judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "the writer exited 0 after acking 2 of the 3 records sent",
+        );
+        assert_eq!(counts(&j), (2, 2, None));
+        let silent = Trial::sent(2)
+            .writer_ends(WriterEnd::Exited { code: 0 }, "")
+            .judge();
+        assert_mentions(violation(&silent, Class::TargetError), "acking 0 of the 2");
     }
 
     #[test]
