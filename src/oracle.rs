@@ -1,7 +1,8 @@
 //! The verdict on one trial: what the replay returned against what was sent and acked.
 //!
 //! Protocol v1's demands, in the order they are checked:
-//! 1. the writer spoke the protocol (acks are `0, 1, 2, ...`, one a line) and did not hang;
+//! 1. the writer spoke the protocol (acks are `0, 1, 2, ...`, one a line; one that exits by
+//!    itself exits 0 having acked every record) and did not hang;
 //! 2. replay exited 0 within the timeout;
 //! 3. safety: the recovered records are a byte-exact prefix of the records sent;
 //! 4. durability: every acked record that the fault cannot excuse was recovered. A SIGKILL
@@ -137,6 +138,17 @@ pub fn judge(ev: &Evidence<'_>) -> Judgement {
                 format!(
                     "the writer exited with status {code}: {}",
                     ev.stderr.tail(400).trim_end()
+                ),
+            );
+            return j;
+        }
+        WriterEnd::Exited { .. } if acks.len() < ev.sent.len() => {
+            j.violation = fail(
+                Class::TargetError,
+                format!(
+                    "the writer exited 0 after acking {} of the {} records sent",
+                    acks.len(),
+                    ev.sent.len()
                 ),
             );
             return j;
@@ -320,5 +332,723 @@ fn short_hex(bytes: &[u8]) -> String {
         hex::encode(bytes)
     } else {
         format!("{}...", hex::encode(&bytes[..16]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each test builds one trial's evidence by hand and pins what `judge()` says about it.
+    //! Records hold NUL, newline and 0xff bytes, as the protocol promises real ones will.
+
+    use std::collections::BTreeMap;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use super::*;
+
+    /// Record `i` of every trial: distinct, and not line- or text-safe.
+    fn rec(i: usize) -> Vec<u8> {
+        let mut r = vec![0, b'\n', 0xff];
+        r.extend(format!("record {i}").bytes());
+        r
+    }
+
+    fn captured(text: &str) -> Captured {
+        Captured {
+            bytes: text.as_bytes().to_vec(),
+            overflowed: false,
+        }
+    }
+
+    /// One trial's evidence, owned, so that a test reads as one scenario of chained calls.
+    struct Trial {
+        sent: Vec<Vec<u8>>,
+        durability: Durability,
+        stdout: Vec<u8>,
+        stderr: Captured,
+        marks: Vec<AckMark>,
+        end: WriterEnd,
+        damage: Damage,
+        replay: Finished,
+    }
+
+    impl Trial {
+        /// `records` sent, nothing acked, SIGKILLed at a boundary, no damage, and a
+        /// replay that exits 0 printing nothing.
+        fn sending(records: Vec<Vec<u8>>) -> Trial {
+            Trial {
+                sent: records,
+                durability: Durability::Process,
+                stdout: Vec::new(),
+                stderr: Captured::default(),
+                marks: Vec::new(),
+                end: WriterEnd::Killed { boundary: 7 },
+                damage: Damage::None,
+                replay: Finished {
+                    status: Some(ExitStatus::from_raw(0)),
+                    stdout: Captured::default(),
+                    stderr: Captured::default(),
+                },
+            }
+        }
+
+        /// Records `rec(0) .. rec(n)` sent.
+        fn sent(n: usize) -> Trial {
+            Trial::sending((0..n).map(rec).collect())
+        }
+
+        /// One traced write of `text` to stdout, made while wal.log was `wal_size` bytes.
+        fn write(mut self, text: &str, wal_size: u64) -> Trial {
+            self.stdout.extend_from_slice(text.as_bytes());
+            self.marks.push(AckMark {
+                stream_end: self.stdout.len() as u64,
+                sizes: BTreeMap::from([("wal.log".to_owned(), wal_size)]),
+            });
+            self
+        }
+
+        /// Bytes on stdout that the tracer has no mark for.
+        fn untraced(mut self, text: &str) -> Trial {
+            self.stdout.extend_from_slice(text.as_bytes());
+            self
+        }
+
+        /// Acks records `0..n`, each in its own write; wal.log is `10 * (i + 1)` bytes at
+        /// ack `i`.
+        fn acks(mut self, n: usize) -> Trial {
+            for i in 0..n {
+                self = self.write(&format!("{i}\n"), 10 * (i as u64 + 1));
+            }
+            self
+        }
+
+        /// Replay prints `records`, one hex line each.
+        fn replays(mut self, records: &[Vec<u8>]) -> Trial {
+            let text: String = records.iter().map(|r| hex::encode(r) + "\n").collect();
+            self.replay.stdout = captured(&text);
+            self
+        }
+
+        /// Replay prints the first `k` records sent.
+        fn replays_prefix(self, k: usize) -> Trial {
+            let records = self.sent[..k].to_vec();
+            self.replays(&records)
+        }
+
+        /// Replay prints exactly `text`.
+        fn replay_stdout(mut self, text: &str) -> Trial {
+            self.replay.stdout = captured(text);
+            self
+        }
+
+        fn replay_ends(mut self, status: Option<ExitStatus>, stderr: &str) -> Trial {
+            self.replay.status = status;
+            self.replay.stderr = captured(stderr);
+            self
+        }
+
+        /// wal.log was cut to `offset` bytes after the kill.
+        fn truncate(self, offset: u64) -> Trial {
+            self.truncate_file("wal.log", offset)
+        }
+
+        fn truncate_file(mut self, file: &str, offset: u64) -> Trial {
+            let size = self
+                .marks
+                .iter()
+                .filter_map(|m| m.sizes.get(file).copied())
+                .max()
+                .unwrap_or(0)
+                .max(offset);
+            self.damage = Damage::Truncate {
+                file: file.to_owned(),
+                size,
+                offset,
+            };
+            self
+        }
+
+        fn damage(mut self, damage: Damage) -> Trial {
+            self.damage = damage;
+            self
+        }
+
+        fn durability(mut self, durability: Durability) -> Trial {
+            self.durability = durability;
+            self
+        }
+
+        fn writer_ends(mut self, end: WriterEnd, stderr: &str) -> Trial {
+            self.end = end;
+            self.stderr = captured(stderr);
+            self
+        }
+
+        fn judge(&self) -> Judgement {
+            judge(&Evidence {
+                sent: &self.sent,
+                durability: self.durability,
+                stdout: &self.stdout,
+                stderr: &self.stderr,
+                marks: &self.marks,
+                end: &self.end,
+                damage: &self.damage,
+                replay: &self.replay,
+            })
+        }
+    }
+
+    fn exit(code: i32) -> Option<ExitStatus> {
+        Some(ExitStatus::from_raw(code << 8))
+    }
+
+    /// `(acked, required, recovered)`.
+    fn counts(j: &Judgement) -> (u64, u64, Option<u64>) {
+        (j.acked, j.required, j.recovered)
+    }
+
+    fn assert_pass(j: &Judgement) {
+        assert_eq!(j.violation, None, "expected a pass: {j:?}");
+    }
+
+    /// The violation's detail, after checking its class.
+    fn violation(j: &Judgement, class: Class) -> &str {
+        let v = j
+            .violation
+            .as_ref()
+            .unwrap_or_else(|| panic!("expected {class}, got a pass: {j:?}"));
+        assert_eq!(v.class, class, "detail: {}", v.detail);
+        &v.detail
+    }
+
+    fn assert_mentions(detail: &str, words: &str) {
+        assert!(
+            detail.contains(words),
+            "expected {words:?} in detail: {detail}"
+        );
+    }
+
+    // Passing trials.
+
+    #[test]
+    fn replay_of_exactly_the_acked_records_passes() {
+        let j = Trial::sent(3).acks(3).replays_prefix(3).judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 3, Some(3)));
+    }
+
+    #[test]
+    fn written_but_unacked_records_may_be_recovered() {
+        let j = Trial::sent(5).acks(2).replays_prefix(4).judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (2, 2, Some(4)));
+    }
+
+    #[test]
+    fn nothing_acked_and_nothing_recovered_passes() {
+        let j = Trial::sent(3).replay_stdout("").judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (0, 0, Some(0)));
+    }
+
+    #[test]
+    fn empty_replay_lines_are_empty_records() {
+        let sent = vec![b"a".to_vec(), Vec::new(), Vec::new(), b"b".to_vec()];
+        let j = Trial::sending(sent)
+            .acks(4)
+            .replay_stdout("61\n\n\n62\n")
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (4, 4, Some(4)));
+    }
+
+    #[test]
+    fn a_trailing_empty_line_is_a_trailing_empty_record() {
+        let sent = vec![b"a".to_vec(), Vec::new()];
+        let j = Trial::sending(sent).acks(2).replay_stdout("61\n\n").judge();
+        assert_pass(&j);
+        assert_eq!(j.recovered, Some(2));
+    }
+
+    #[test]
+    fn a_dropped_empty_record_shifts_the_next_one_and_is_caught() {
+        let sent = vec![b"a".to_vec(), Vec::new(), b"b".to_vec()];
+        let j = Trial::sending(sent).replay_stdout("61\n62\n").judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 1 differs");
+    }
+
+    #[test]
+    fn a_writer_that_finished_by_itself_passes() {
+        let j = Trial::sent(2)
+            .acks(2)
+            .writer_ends(WriterEnd::Exited { code: 0 }, "")
+            .replays_prefix(2)
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (2, 2, Some(2)));
+    }
+
+    // Safety: a prefix of what was sent, byte for byte.
+
+    #[test]
+    fn a_record_with_one_byte_changed_is_not_a_prefix() {
+        let t = Trial::sent(3).acks(3);
+        let mut got = t.sent.clone();
+        got[1][3] ^= 0x01;
+        let j = t.replays(&got).judge();
+        let detail = violation(&j, Class::NotAPrefix);
+        assert_mentions(detail, "record 1 differs");
+        assert_eq!(counts(&j), (3, 3, Some(3)));
+    }
+
+    #[test]
+    fn a_torn_record_is_not_a_prefix() {
+        let t = Trial::sent(3).acks(1);
+        let mut got = t.sent[..2].to_vec();
+        got[1].pop();
+        let j = t.replays(&got).judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 1 differs");
+    }
+
+    #[test]
+    fn a_record_beyond_those_sent_is_invented() {
+        let t = Trial::sent(2).acks(2);
+        let mut got = t.sent.clone();
+        got.push(b"never sent".to_vec());
+        let j = t.replays(&got).judge();
+        assert_mentions(
+            violation(&j, Class::NotAPrefix),
+            "3 records but only 2 were sent",
+        );
+        assert_eq!(j.recovered, Some(3));
+    }
+
+    #[test]
+    fn a_duplicated_record_is_not_a_prefix() {
+        let j = Trial::sent(3).acks(1).replays(&[rec(0), rec(0)]).judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 1 differs");
+    }
+
+    #[test]
+    fn reordered_records_are_not_a_prefix() {
+        let j = Trial::sent(3).replays(&[rec(1), rec(0)]).judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 0 differs");
+    }
+
+    #[test]
+    fn safety_holds_even_when_acks_promise_nothing() {
+        let j = Trial::sent(3)
+            .durability(Durability::None)
+            .replays(&[rec(0), rec(2)])
+            .judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 1 differs");
+    }
+
+    // Durability under SIGKILL: nothing is excused.
+
+    #[test]
+    fn an_acked_record_lost_to_a_sigkill_is_a_lost_ack() {
+        let j = Trial::sent(4).acks(3).replays_prefix(1).judge();
+        let detail = violation(&j, Class::LostAck);
+        assert_mentions(detail, "record 1 was acked");
+        assert_mentions(detail, "only 1 of the 3");
+        assert_eq!(counts(&j), (3, 3, Some(1)));
+    }
+
+    #[test]
+    fn losing_the_last_acked_record_is_a_lost_ack() {
+        let j = Trial::sent(3).acks(3).replays_prefix(2).judge();
+        assert_mentions(violation(&j, Class::LostAck), "record 2 was acked");
+    }
+
+    #[test]
+    fn losing_every_acked_record_names_record_0() {
+        let j = Trial::sent(3).acks(2).replay_stdout("").judge();
+        assert_mentions(violation(&j, Class::LostAck), "record 0 was acked");
+        assert_eq!(counts(&j), (2, 2, Some(0)));
+    }
+
+    #[test]
+    fn acks_that_promise_nothing_require_nothing() {
+        let j = Trial::sent(3)
+            .acks(3)
+            .durability(Durability::None)
+            .replay_stdout("")
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 0, Some(0)));
+    }
+
+    #[test]
+    fn fsync_acks_lost_to_a_sigkill_are_lost_acks() {
+        let j = Trial::sent(3)
+            .acks(2)
+            .durability(Durability::Fsync)
+            .replays_prefix(1)
+            .judge();
+        assert_mentions(violation(&j, Class::LostAck), "record 1 was acked");
+    }
+
+    #[test]
+    fn a_truncation_that_found_no_file_excuses_nothing() {
+        let j = Trial::sent(3)
+            .acks(2)
+            .damage(Damage::NoFile)
+            .replays_prefix(1)
+            .judge();
+        assert_mentions(violation(&j, Class::LostAck), "record 1 was acked");
+        assert_eq!(j.required, 2);
+    }
+
+    #[test]
+    fn an_ack_without_a_mark_is_still_required_after_a_sigkill() {
+        let j = Trial::sent(2).untraced("0\n1\n").replays_prefix(1).judge();
+        assert_mentions(violation(&j, Class::LostAck), "record 1 was acked");
+        assert_eq!(counts(&j), (2, 2, Some(1)));
+    }
+
+    // Truncation of wal.log at t: acks made while wal.log was <= t bytes are required; the
+    // first made while it was longer, and every later one, are excused. `acks(n)` makes
+    // wal.log 10, 20, 30, ... bytes at acks 0, 1, 2, ...
+
+    #[test]
+    fn an_ack_at_exactly_the_truncation_offset_is_required() {
+        let t = Trial::sent(5).acks(4).truncate(20);
+        assert_eq!(t.judge().required, 2);
+        assert_pass(&t.replays_prefix(2).judge());
+        let j = Trial::sent(5)
+            .acks(4)
+            .truncate(20)
+            .replays_prefix(1)
+            .judge();
+        let detail = violation(&j, Class::LostAck);
+        assert_mentions(
+            detail,
+            "record 1 was acked (wal.log was 20 bytes at its ack)",
+        );
+        assert_eq!(counts(&j), (4, 2, Some(1)));
+    }
+
+    #[test]
+    fn an_ack_one_byte_past_the_truncation_offset_is_excused() {
+        let j = Trial::sent(5)
+            .acks(4)
+            .truncate(19)
+            .replays_prefix(1)
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (4, 1, Some(1)));
+    }
+
+    #[test]
+    fn a_truncation_to_zero_excuses_every_ack_that_saw_bytes() {
+        let j = Trial::sent(3).acks(3).truncate(0).replay_stdout("").judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 0, Some(0)));
+    }
+
+    #[test]
+    fn a_truncation_past_every_ack_excuses_nothing() {
+        let j = Trial::sent(4)
+            .acks(3)
+            .truncate(30)
+            .replays_prefix(2)
+            .judge();
+        assert_mentions(violation(&j, Class::LostAck), "record 2 was acked");
+        assert_eq!(j.required, 3);
+    }
+
+    #[test]
+    fn the_first_excused_ack_excuses_every_later_one() {
+        // wal.log shrank back below t by ack 2 (say, a repair), yet ack 1 was already
+        // excused, and records survive in order.
+        let j = Trial::sent(4)
+            .write("0\n", 10)
+            .write("1\n", 30)
+            .write("2\n", 20)
+            .truncate(25)
+            .replays_prefix(1)
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 1, Some(1)));
+    }
+
+    #[test]
+    fn two_acks_in_one_write_share_its_mark() {
+        // Matched by byte position, both acks of the first write saw wal.log at 10 bytes; a
+        // matching by write index would give ack 1 the second write's 20 bytes.
+        let trial = || Trial::sent(4).write("0\n1\n", 10).write("2\n", 20);
+        let j = trial().truncate(10).replays_prefix(2).judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 2, Some(2)));
+        let j = trial().truncate(10).replays_prefix(1).judge();
+        assert_mentions(
+            violation(&j, Class::LostAck),
+            "record 1 was acked (wal.log was 10 bytes at its ack)",
+        );
+        let j = trial().truncate(9).replay_stdout("").judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 0, Some(0)));
+    }
+
+    #[test]
+    fn acks_in_their_own_writes_each_get_their_own_mark() {
+        let trial = || {
+            Trial::sent(4)
+                .write("0\n", 10)
+                .write("1\n", 20)
+                .write("2\n", 30)
+        };
+        assert_eq!(trial().truncate(9).judge().required, 0);
+        assert_eq!(trial().truncate(10).judge().required, 1);
+        assert_eq!(trial().truncate(19).judge().required, 1);
+        assert_eq!(trial().truncate(20).judge().required, 2);
+        assert_eq!(trial().truncate(29).judge().required, 2);
+        assert_eq!(trial().truncate(30).judge().required, 3);
+    }
+
+    #[test]
+    fn an_ack_split_over_two_writes_takes_the_mark_of_its_newline() {
+        let trial = || Trial::sent(2).write("0", 10).write("\n", 30);
+        assert_eq!(trial().truncate(20).judge().required, 0);
+        assert_eq!(trial().truncate(30).judge().required, 1);
+    }
+
+    #[test]
+    fn a_truncated_file_absent_at_the_ack_excuses_nothing() {
+        let j = Trial::sent(3)
+            .acks(2)
+            .truncate_file("other.log", 0)
+            .replays_prefix(1)
+            .judge();
+        assert_mentions(
+            violation(&j, Class::LostAck),
+            "record 1 was acked (other.log was 0 bytes at its ack)",
+        );
+        assert_eq!(j.required, 2);
+    }
+
+    #[test]
+    fn under_a_truncation_an_ack_without_a_mark_is_excused() {
+        let j = Trial::sent(3)
+            .write("0\n", 10)
+            .untraced("1\n")
+            .truncate(50)
+            .replays_prefix(1)
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (2, 1, Some(1)));
+    }
+
+    #[test]
+    fn a_truncation_excuses_nothing_when_acks_promised_nothing_anyway() {
+        let j = Trial::sent(3)
+            .acks(3)
+            .truncate(100)
+            .durability(Durability::None)
+            .replay_stdout("")
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 0, Some(0)));
+    }
+
+    // Protocol errors: the target's fault, not a crash finding.
+
+    #[test]
+    fn an_ack_that_is_not_a_number_is_a_target_error() {
+        let j = Trial::sent(3)
+            .write("0\n", 10)
+            .write("ok\n", 20)
+            .replays_prefix(2)
+            .judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "ack line 2: 'ok' is not a record index",
+        );
+        assert_eq!(counts(&j), (0, 0, None));
+    }
+
+    #[test]
+    fn an_empty_ack_line_is_a_target_error() {
+        let j = Trial::sent(3).write("0\n\n", 10).judge();
+        assert_mentions(violation(&j, Class::TargetError), "ack line 2");
+    }
+
+    #[test]
+    fn an_ack_out_of_order_is_a_target_error() {
+        let j = Trial::sent(3).write("0\n2\n", 10).judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "ack line 2: '2' is out of order, expected 1",
+        );
+    }
+
+    #[test]
+    fn a_repeated_ack_is_a_target_error() {
+        let j = Trial::sent(3).write("0\n1\n1\n", 10).judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "ack line 3: '1' is out of order, expected 2",
+        );
+    }
+
+    #[test]
+    fn an_ack_of_a_record_never_sent_is_a_target_error() {
+        let j = Trial::sent(2).acks(2).write("2\n", 30).judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "ack line 3: '2' acks record 2, but only 2 were sent",
+        );
+    }
+
+    #[test]
+    fn a_partial_last_ack_line_is_not_an_ack() {
+        let j = Trial::sent(3)
+            .acks(1)
+            .write("1", 20)
+            .replays_prefix(1)
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (1, 1, Some(1)));
+    }
+
+    #[test]
+    fn a_partial_last_line_is_not_checked_as_an_ack() {
+        let j = Trial::sent(3)
+            .acks(1)
+            .write("garb", 20)
+            .replays_prefix(1)
+            .judge();
+        assert_pass(&j);
+        assert_eq!(j.acked, 1);
+    }
+
+    #[test]
+    fn a_replay_line_that_is_not_hex_is_a_target_error() {
+        let j = Trial::sent(3).acks(1).replay_stdout("00\nzz\n").judge();
+        let detail = violation(&j, Class::TargetError);
+        assert_mentions(detail, "replay line 2: 'zz' is not a record in hex");
+        assert_eq!(counts(&j), (1, 1, None));
+    }
+
+    #[test]
+    fn a_replay_line_of_odd_length_is_a_target_error() {
+        let j = Trial::sent(3).replay_stdout("abc\n").judge();
+        assert_mentions(violation(&j, Class::TargetError), "replay line 1: 'abc'");
+    }
+
+    #[test]
+    fn replay_output_that_overflowed_is_a_target_error() {
+        let mut t = Trial::sent(2).acks(2).replays_prefix(2);
+        t.replay.stdout.overflowed = true;
+        let j = t.judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "replay printed more than",
+        );
+        assert_eq!(j.recovered, None);
+    }
+
+    // How the writer ended.
+
+    #[test]
+    fn a_writer_that_timed_out_hangs() {
+        let j = Trial::sent(3)
+            .acks(1)
+            .writer_ends(WriterEnd::TimedOut, "")
+            .replays_prefix(3)
+            .judge();
+        violation(&j, Class::Hang);
+        assert_eq!(counts(&j), (1, 1, None));
+    }
+
+    #[test]
+    fn a_writer_that_failed_by_itself_is_a_target_error_with_its_stderr() {
+        let j = Trial::sent(3)
+            .acks(1)
+            .writer_ends(
+                WriterEnd::Exited { code: 3 },
+                "open wal.log: disk on fire\n",
+            )
+            .replays_prefix(1)
+            .judge();
+        let detail = violation(&j, Class::TargetError);
+        assert_mentions(detail, "status 3");
+        assert_mentions(detail, "disk on fire");
+        assert_eq!(counts(&j), (1, 1, None));
+    }
+
+    #[test]
+    fn a_writer_that_finished_without_acking_every_record_is_a_target_error() {
+        // Protocol v1: each record is acked once appended, and the writer exits 0 at the
+        // end of stdin, so a clean exit with a record unacked broke the protocol (a writer
+        // that never acks would otherwise pass every trial, requiring nothing).
+        let j = Trial::sent(3)
+            .acks(2)
+            .writer_ends(WriterEnd::Exited { code: 0 }, "")
+            .replays_prefix(3)
+            .judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "the writer exited 0 after acking 2 of the 3 records sent",
+        );
+        assert_eq!(counts(&j), (2, 2, None));
+        let silent = Trial::sent(2)
+            .writer_ends(WriterEnd::Exited { code: 0 }, "")
+            .judge();
+        assert_mentions(violation(&silent, Class::TargetError), "acking 0 of the 2");
+    }
+
+    #[test]
+    fn a_writer_killed_by_a_signal_nobody_sent_is_a_target_error() {
+        let end = WriterEnd::Signaled {
+            signal: "SIGSEGV".into(),
+        };
+        let j = Trial::sent(3)
+            .writer_ends(end, "segfault in append\n")
+            .judge();
+        let detail = violation(&j, Class::TargetError);
+        assert_mentions(detail, "SIGSEGV");
+        assert_mentions(detail, "segfault in append");
+    }
+
+    #[test]
+    fn a_writer_killed_by_the_tracer_is_the_normal_case() {
+        let j = Trial::sent(3)
+            .acks(2)
+            .writer_ends(WriterEnd::Killed { boundary: 0 }, "some noise\n")
+            .replays_prefix(2)
+            .judge();
+        assert_pass(&j);
+    }
+
+    // The replay's run.
+
+    #[test]
+    fn a_replay_that_exits_non_zero_failed() {
+        let j = Trial::sent(3)
+            .acks(2)
+            .replays_prefix(2)
+            .replay_ends(exit(2), "bad checksum at offset 4096\n")
+            .judge();
+        let detail = violation(&j, Class::ReplayFailed);
+        assert_mentions(detail, "exit status: 2");
+        assert_mentions(detail, "bad checksum at offset 4096");
+        assert_eq!(counts(&j), (2, 2, None));
+    }
+
+    #[test]
+    fn a_replay_killed_by_a_signal_failed() {
+        let j = Trial::sent(1)
+            .replay_ends(Some(ExitStatus::from_raw(9)), "")
+            .judge();
+        assert_mentions(violation(&j, Class::ReplayFailed), "signal: 9");
+    }
+
+    #[test]
+    fn a_replay_that_timed_out_hangs() {
+        let j = Trial::sent(3).acks(1).replay_ends(None, "").judge();
+        violation(&j, Class::ReplayHang);
+        assert_eq!(counts(&j), (1, 1, None));
     }
 }
