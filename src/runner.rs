@@ -139,7 +139,7 @@ pub fn run(
                     // A panic in a trial is a crashtest bug: report it as a harness failure
                     // (its writer's group guard has already killed the writer).
                     let result = std::panic::catch_unwind(|| trial::run(env, i))
-                        .unwrap_or_else(|_| Err(TrialError::Panicked { trial: i }))
+                        .unwrap_or(Err(TrialError::Panicked { trial: i }))
                         .map(|(outcome, _)| outcome);
                     if tx.send(result).is_err() {
                         break;
