@@ -16,7 +16,7 @@ use std::ffi::{CString, OsString};
 use std::marker::PhantomData;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
@@ -66,7 +66,10 @@ pub struct Boundary {
 pub struct AckMark {
     /// Bytes written to stdout up to and including this write.
     pub stream_end: u64,
-    /// Size of each file matching `files` at that moment.
+    /// For each file matching `files` at that moment: how far into it data can lie. That
+    /// is its size, or less when every byte of it came through traced writes that ended
+    /// earlier (a preallocated segment). Data written through `mmap` is not seen: a file
+    /// written both ways can look shorter than its data.
     pub sizes: BTreeMap<String, u64>,
 }
 
@@ -334,6 +337,12 @@ struct Loop<'a> {
     boundaries: Vec<Boundary>,
     acks: Vec<AckMark>,
     stdout_bytes: u64,
+    /// What the leader's fd 1 was at the start (`pipe:[N]`): writes into it are acks.
+    ack_channel: Option<PathBuf>,
+    /// Per file (relative to the trial folder), the end of the furthest byte written by a
+    /// traced write: where an acked record's bytes can lie at most. Smaller than the
+    /// size for a file that was preallocated or extended by ftruncate.
+    extents: BTreeMap<String, u64>,
     killed: Option<u64>,
     end: Option<WriterEnd>,
 }
@@ -353,6 +362,8 @@ impl<'a> Loop<'a> {
             boundaries: Vec::new(),
             acks: Vec::new(),
             stdout_bytes: 0,
+            ack_channel: proc::fd_path(leader, 1),
+            extents: BTreeMap::new(),
             killed: None,
             end: None,
         }
@@ -504,11 +515,16 @@ impl<'a> Loop<'a> {
                 };
                 let path = proc::fd_path(tid, args[0])?;
                 let Some(file) = rel(&path) else {
-                    // A write to stdout that is not redirected into the trial folder is
-                    // (part of) an ack: note the files' sizes at this moment.
-                    if args[0] == 1 {
+                    // A write into the writer's stdout pipe (through any fd, in any of its
+                    // processes) is (part of) an ack: note the files' extents at this moment.
+                    if self.ack_channel.as_ref() == Some(&path) {
                         self.stdout_bytes += len;
-                        let sizes = file_sizes(dir, self.opts.files);
+                        let mut sizes = file_sizes(dir, self.opts.files);
+                        for (file, size) in sizes.iter_mut() {
+                            if let Some(&written) = self.extents.get(file) {
+                                *size = (*size).min(written);
+                            }
+                        }
                         self.acks.push(AckMark {
                             stream_end: self.stdout_bytes,
                             sizes,
@@ -526,10 +542,28 @@ impl<'a> Loop<'a> {
                         None => 0,
                     },
                 };
+                let end = off.saturating_add(len);
+                self.extents
+                    .entry(file.clone())
+                    .and_modify(|e| *e = (*e).max(end))
+                    .or_insert(end);
                 Some(format!("{name}({file}, off={off}, len={len})"))
             }
             Kind::Fd { fd, len } => {
                 let file = rel(&proc::fd_path(tid, args[fd])?)?;
+                match name {
+                    "ftruncate" => {
+                        self.extents
+                            .entry(file.clone())
+                            .and_modify(|e| *e = (*e).min(args[1]));
+                    }
+                    // Data that arrives without a write we can measure (or moves, for
+                    // fallocate's collapse/insert range): fall back to the file's size.
+                    "copy_file_range" | "sendfile" | "fallocate" => {
+                        self.extents.remove(&file);
+                    }
+                    _ => {}
+                }
                 Some(match len {
                     Some(arg) => format!("{name}({file}, len={})", args[arg]),
                     None => format!("{name}({file})"),
@@ -548,6 +582,13 @@ impl<'a> Loop<'a> {
                 if !inside(&Some(from.clone())) && !inside(&to) {
                     return None;
                 }
+                self.track_path_call(
+                    name,
+                    rel(&from),
+                    to.as_deref().and_then(rel),
+                    flags.map(|a| args[a]),
+                    args,
+                );
                 let show = |p: &Path| rel(p).unwrap_or_else(|| p.display().to_string());
                 let mut words = show(&from);
                 if let Some(to) = &to {
@@ -558,6 +599,49 @@ impl<'a> Loop<'a> {
                 }
                 Some(format!("{name}({words})"))
             }
+        }
+    }
+}
+
+impl Loop<'_> {
+    /// Keeps [`Loop::extents`] right across calls that name files by path.
+    fn track_path_call(
+        &mut self,
+        name: &str,
+        from: Option<String>,
+        to: Option<String>,
+        flags: Option<u64>,
+        args: &[u64; 6],
+    ) {
+        let Some(from) = from else {
+            if let Some(to) = to {
+                self.extents.remove(&to);
+            }
+            return;
+        };
+        let truncates = name == "creat" || flags.is_some_and(|f| f as i32 & libc::O_TRUNC != 0);
+        match name {
+            _ if truncates => {
+                self.extents.insert(from, 0);
+            }
+            "truncate" => {
+                self.extents
+                    .entry(from)
+                    .and_modify(|e| *e = (*e).min(args[1]));
+            }
+            "rename" | "renameat" | "renameat2" => {
+                let moved = self.extents.remove(&from);
+                if let Some(to) = to {
+                    match moved {
+                        Some(extent) => self.extents.insert(to, extent),
+                        None => self.extents.remove(&to),
+                    };
+                }
+            }
+            "unlink" | "unlinkat" | "rmdir" => {
+                self.extents.remove(&from);
+            }
+            _ => {}
         }
     }
 }
@@ -751,6 +835,27 @@ mod tests {
             "{:?}",
             second.boundaries
         );
+    }
+
+    #[test]
+    fn ack_marks_measure_written_data_not_preallocated_size() {
+        let script = "truncate -s 4096 p.log; printf ab | dd of=p.log conv=notrunc status=none; echo 0; \
+                      printf cd >> p.log; echo 1; mv p.log q.log; echo 2; : > q.log; echo 3";
+        let (trace, _dir, out) = run_traced(&["sh", "-c", script], None);
+        assert_eq!(out, "0\n1\n2\n3\n");
+        let at = |i: usize, f: &str| trace.acks[i].sizes.get(f).copied();
+        assert_eq!(
+            at(0, "p.log"),
+            Some(2),
+            "preallocated to 4096, written to 2"
+        );
+        assert_eq!(at(1, "p.log"), Some(4098), "an append after the 4096 bytes");
+        assert_eq!(
+            (at(2, "p.log"), at(2, "q.log")),
+            (None, Some(4098)),
+            "the extent follows a rename"
+        );
+        assert_eq!(at(3, "q.log"), Some(0), "O_TRUNC empties it");
     }
 
     #[test]
