@@ -50,6 +50,8 @@ pub struct TrialOutcome {
     pub damage: Damage,
     /// Records sent to the writer.
     pub sent: u64,
+    /// Threads and processes of the writer that were traced in the crash run.
+    pub tracees: u64,
     /// The oracle's findings.
     pub judgement: Judgement,
 }
@@ -112,6 +114,7 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         kill: None,
         damage: Damage::None,
         sent: sent.len() as u64,
+        tracees: 0,
         judgement: Judgement {
             acked: 0,
             required: 0,
