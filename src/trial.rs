@@ -127,7 +127,10 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         fresh_dir(&dir)?;
         let dry = match run_writer(env, &dir, &input, None, index)? {
             Ok(run) => run,
-            Err(why) => return Ok(target_error(&mut outcome, why)),
+            Err(why) => {
+                target_error(&mut outcome, why);
+                return Ok(());
+            }
         };
         outcome.boundaries = dry.trace.boundaries.len() as u64;
         let k = below(&mut rng, outcome.boundaries + 1);
@@ -137,7 +140,10 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
             fresh_dir(&dir)?;
             match run_writer(env, &dir, &input, Some(k), index)? {
                 Ok(run) => run,
-                Err(why) => return Ok(target_error(&mut outcome, why)),
+                Err(why) => {
+                    target_error(&mut outcome, why);
+                    return Ok(());
+                }
             }
         };
         outcome.kill = run

@@ -12,6 +12,7 @@
 //! `Sync`, so the compiler keeps spawn and loop on one thread.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::ffi::{CString, OsString};
 use std::marker::PhantomData;
 use std::os::unix::ffi::OsStrExt;
@@ -400,8 +401,8 @@ impl<'a> Loop<'a> {
                 .any(|e| *e as i32 == event);
                 if new_tracee && let Ok(new) = ptrace::getevent(pid) {
                     let new = Pid::from_raw(new as i32);
-                    if !self.tracees.contains_key(&new) {
-                        self.tracees.insert(new, false);
+                    if let Entry::Vacant(slot) = self.tracees.entry(new) {
+                        slot.insert(false);
                         self.seen += 1;
                     }
                 }
