@@ -339,6 +339,9 @@ struct Loop<'a> {
     stdout_bytes: u64,
     /// What the leader's fd 1 was at the start (`pipe:[N]`): writes into it are acks.
     ack_channel: Option<PathBuf>,
+    /// The files matching `files` (with their sizes then), listed at the first ack after
+    /// the last call that could have changed the set; `None`: list again.
+    listed: Option<BTreeMap<String, u64>>,
     /// Per file (relative to the trial folder), the end of the furthest byte written by a
     /// traced write: where an acked record's bytes can lie at most. Smaller than the
     /// size for a file that was preallocated or extended by ftruncate.
@@ -363,6 +366,7 @@ impl<'a> Loop<'a> {
             acks: Vec::new(),
             stdout_bytes: 0,
             ack_channel: proc::fd_path(leader, 1),
+            listed: None,
             extents: BTreeMap::new(),
             killed: None,
             end: None,
@@ -519,12 +523,7 @@ impl<'a> Loop<'a> {
                     // processes) is (part of) an ack: note the files' extents at this moment.
                     if self.ack_channel.as_ref() == Some(&path) {
                         self.stdout_bytes += len;
-                        let mut sizes = file_sizes(dir, self.opts.files);
-                        for (file, size) in sizes.iter_mut() {
-                            if let Some(&written) = self.extents.get(file) {
-                                *size = (*size).min(written);
-                            }
-                        }
+                        let sizes = self.extents_now();
                         self.acks.push(AckMark {
                             stream_end: self.stdout_bytes,
                             sizes,
@@ -582,6 +581,8 @@ impl<'a> Loop<'a> {
                 if !inside(&Some(from.clone())) && !inside(&to) {
                     return None;
                 }
+                // The set of files may have changed: list them again at the next ack.
+                self.listed = None;
                 self.track_path_call(
                     name,
                     rel(&from),
@@ -604,6 +605,28 @@ impl<'a> Loop<'a> {
 }
 
 impl Loop<'_> {
+    /// How far into each file matching `files` data can lie, right now. The folder is
+    /// listed again only after a call that creates, renames or removes something; a file
+    /// whose every byte came through traced writes needs no syscall at all.
+    fn extents_now(&mut self) -> BTreeMap<String, u64> {
+        let dir = self.opts.dir;
+        let fresh = self.listed.is_none();
+        let listed = self
+            .listed
+            .get_or_insert_with(|| file_sizes(dir, self.opts.files));
+        listed
+            .iter()
+            .filter_map(|(file, &size_at_listing)| {
+                let extent = match self.extents.get(file) {
+                    Some(&written) => written,
+                    None if fresh => size_at_listing,
+                    None => std::fs::metadata(dir.join(file)).ok()?.len(),
+                };
+                Some((file.clone(), extent))
+            })
+            .collect()
+    }
+
     /// Keeps [`Loop::extents`] right across calls that name files by path.
     fn track_path_call(
         &mut self,
