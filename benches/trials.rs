@@ -18,12 +18,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use crashtest::runner::{compile_files, make_work};
 use crashtest::scenario::Scenario;
-use crashtest::target::TargetKind;
+use crashtest::target::{Role, TargetKind};
 use crashtest::trial::{self, TrialEnv};
 use crashtest::workload::{Workload, protocol_input};
 
@@ -93,10 +93,7 @@ fn bench() -> Result<(), String> {
         work,
         files,
     };
-    let baseline = Baseline {
-        env: &env,
-        wal: wal.name(),
-    };
+    let baseline = Baseline { env: &env };
 
     println!("{}", machine());
     println!(
@@ -210,7 +207,6 @@ struct BaselineRep {
 /// The untraced twin of a trial: what `trial::run` starts, without the tracer.
 struct Baseline<'a> {
     env: &'a TrialEnv,
-    wal: &'static str,
 }
 
 impl Baseline<'_> {
@@ -242,7 +238,7 @@ impl Baseline<'_> {
             .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
 
         let started = Instant::now();
-        let mut cmd = self.command(&dir, "write", index);
+        let mut cmd = trial::target_command(self.env, &dir, Role::Write, index);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -261,8 +257,7 @@ impl Baseline<'_> {
         check(&out, "writer", sent.len())?;
 
         let started = Instant::now();
-        let out = self
-            .command(&dir, "replay", index)
+        let out = trial::target_command(self.env, &dir, Role::Replay, index)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("failed to run the replay: {e}"))?;
@@ -272,23 +267,6 @@ impl Baseline<'_> {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| format!("failed to remove {}: {e}", dir.display()))?;
         Ok((writer, replay))
-    }
-
-    /// The command `trial.rs` builds for a built-in target, minus containment and tracing.
-    fn command(&self, dir: &Path, role: &str, index: u64) -> Command {
-        let sc = &self.env.scenario;
-        let mut cmd = Command::new(&self.env.exe);
-        cmd.args(["target", self.wal, role])
-            .current_dir(&sc.target.cwd)
-            .env("CRASHTEST_DIR", dir)
-            .env("CRASHTEST_WRITERS", sc.writers.to_string())
-            .env("CRASHTEST_SEED", sc.seed.trial_seed(index).to_string());
-        if role == "write" {
-            cmd.env("CRASHTEST_WRITER", "0");
-        } else {
-            cmd.env_remove("CRASHTEST_WRITER");
-        }
-        cmd
     }
 }
 

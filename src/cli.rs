@@ -14,13 +14,14 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::errors::{WalError, chain};
 use crate::report;
 use crate::runner::{self, RunOptions};
 use crate::scenario::Scenario;
 use crate::seed::Seed;
+use crate::target::Role;
 use crate::trial::{self, TrialEnv};
 use crate::wal::{self, BuiltinWal};
 
@@ -97,14 +98,6 @@ enum Cmd {
         /// Which side of the protocol.
         role: Role,
     },
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Role {
-    /// Append records read from stdin, ack each on stdout.
-    Write,
-    /// Print every recovered record as a hex line.
-    Replay,
 }
 
 /// Runs the parsed command line; returns the exit code.

@@ -32,6 +32,25 @@ impl fmt::Display for Durability {
     }
 }
 
+/// The two sides of target protocol v1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Appends records read from stdin, acks each on stdout.
+    Write,
+    /// Prints every recovered record as a hex line.
+    Replay,
+}
+
+impl Role {
+    /// The role's word on a built-in target's command line.
+    pub fn word(self) -> &'static str {
+        match self {
+            Role::Write => "write",
+            Role::Replay => "replay",
+        }
+    }
+}
+
 /// Which program plays the writer and the replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetKind {

@@ -18,7 +18,7 @@ use crate::oracle::{self, Class, Evidence, Judgement, Violation};
 use crate::process::{self, Captured, Finished, feed_on, read_on};
 use crate::scenario::Scenario;
 use crate::seed::below;
-use crate::target::TargetKind;
+use crate::target::{Role, TargetKind};
 use crate::tracer::{Boundary, Trace, TraceOptions, Traced, WriterEnd};
 use crate::workload::{Workload, protocol_input};
 
@@ -227,17 +227,21 @@ fn fresh_dir(dir: &Path) -> Result<(), TrialError> {
     })
 }
 
-/// The writer's or replay's command, with the protocol's environment.
-fn command(env: &TrialEnv, dir: &Path, role: &str, index: u64) -> Command {
+/// The writer's or replay's command for trial `index` in folder `dir`, with the
+/// protocol's environment (not yet contained or traced).
+pub fn target_command(env: &TrialEnv, dir: &Path, role: Role, index: u64) -> Command {
     let sc = &env.scenario;
     let mut cmd = match &sc.target.kind {
         TargetKind::Builtin(wal) => {
             let mut cmd = Command::new(&env.exe);
-            cmd.args(["target", wal.name(), role]);
+            cmd.args(["target", wal.name(), role.word()]);
             cmd
         }
         TargetKind::Command { writer, replay } => {
-            let argv = if role == "write" { writer } else { replay };
+            let argv = match role {
+                Role::Write => writer,
+                Role::Replay => replay,
+            };
             let mut cmd = Command::new(&argv[0]);
             cmd.args(&argv[1..]);
             cmd
@@ -247,11 +251,10 @@ fn command(env: &TrialEnv, dir: &Path, role: &str, index: u64) -> Command {
         .env("CRASHTEST_DIR", dir)
         .env("CRASHTEST_WRITERS", sc.writers.to_string())
         .env("CRASHTEST_SEED", sc.seed.trial_seed(index).to_string());
-    if role == "write" {
-        cmd.env("CRASHTEST_WRITER", "0");
-    } else {
-        cmd.env_remove("CRASHTEST_WRITER");
-    }
+    match role {
+        Role::Write => cmd.env("CRASHTEST_WRITER", "0"),
+        Role::Replay => cmd.env_remove("CRASHTEST_WRITER"),
+    };
     cmd
 }
 
@@ -264,7 +267,7 @@ fn run_writer(
     kill_at: Option<u64>,
     index: u64,
 ) -> Result<Result<WriterRun, String>, TrialError> {
-    let mut cmd = command(env, dir, "write", index);
+    let mut cmd = target_command(env, dir, Role::Write, index);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -302,7 +305,7 @@ fn run_writer(
 }
 
 fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finished, TrialError> {
-    let mut cmd = command(env, dir, "replay", index);
+    let mut cmd = target_command(env, dir, Role::Replay, index);
     match process::run(&mut cmd, b"", env.scenario.timeout) {
         Ok(done) => Ok(done),
         // A replay that cannot start is reported like one that failed.
