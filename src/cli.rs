@@ -146,21 +146,21 @@ pub fn run(cli: Cli) -> ExitCode {
                     exit::INTERRUPTED
                 }
                 Ok(report) if report.summary.met => {
-                    println!(
-                        "OK: expected {expect}, and {}",
+                    say(&format!(
+                        "OK: expected {expect}, and {}\n",
                         verdict_words(report.summary.failed)
-                    );
+                    ));
                     exit::PASS
                 }
                 Ok(report) => {
-                    println!(
-                        "NOT OK: expected {expect}, but {}",
+                    say(&format!(
+                        "NOT OK: expected {expect}, but {}\n",
                         verdict_words(report.summary.failed)
-                    );
+                    ));
                     exit::EXPECTATION_NOT_MET
                 }
                 Err(e) => {
-                    eprintln!("crashtest: error: {}", chain(&e));
+                    report_error(&e);
                     exit::HARNESS_FAILURE
                 }
             }
@@ -177,6 +177,9 @@ pub fn run(cli: Cli) -> ExitCode {
             if let Some(seed) = seed {
                 sc.seed = seed;
             }
+            if let Err(e) = crate::process::catch_interrupts() {
+                eprintln!("crashtest: warning: failed to catch SIGINT/SIGTERM: {e}");
+            }
             let Some(exe) = self_exe() else {
                 return ExitCode::from(exit::HARNESS_FAILURE);
             };
@@ -189,7 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     }
                 }
                 Err(e) => {
-                    eprintln!("crashtest: error: {}", chain(&e));
+                    report_error(&e);
                     exit::HARNESS_FAILURE
                 }
             }
@@ -197,6 +200,22 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Target { wal, role } => serve(wal, role),
     };
     ExitCode::from(code)
+}
+
+/// Prints `text` to stdout; a closed stdout (`crashtest run ... | head`) is not an error.
+fn say(text: &str) {
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Prints an error once, with its causes as `caused by:` lines.
+fn report_error(err: &dyn std::error::Error) {
+    let mut text = format!("crashtest: error: {err}\n");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!("caused by: {cause}\n"));
+        source = cause.source();
+    }
+    let _ = io::stderr().lock().write_all(text.as_bytes());
 }
 
 fn verdict_words(failed: u64) -> String {
@@ -211,12 +230,7 @@ fn load(path: &std::path::Path) -> Option<Scenario> {
     match Scenario::load(path) {
         Ok(sc) => Some(sc),
         Err(e) => {
-            eprintln!("crashtest: error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                eprintln!("caused by: {cause}");
-                source = cause.source();
-            }
+            report_error(&e);
             None
         }
     }
@@ -247,7 +261,7 @@ fn repro(
         files,
     };
     let (outcome, detail) = trial::run(&env, index)?;
-    print!("{}", report::account(&env.scenario, &outcome, &detail));
+    say(&report::account(&env.scenario, &outcome, &detail));
     Ok(outcome.violation().is_some())
 }
 

@@ -40,7 +40,7 @@ pub fn interrupted() -> bool {
 
 /// Most bytes kept of one output stream; the rest is read and dropped, so that a flooding
 /// target neither blocks nor exhausts memory.
-pub const OUTPUT_LIMIT: usize = 256 << 20;
+pub const OUTPUT_LIMIT: usize = 64 << 20;
 
 /// SIGKILLs every process in group `pgid`. A group that is already gone is not an error.
 pub fn kill_group(pgid: Pid) {

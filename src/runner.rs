@@ -125,6 +125,7 @@ pub fn run(
     let mut ran = 0u64;
     let mut faults = BTreeMap::new();
     let mut killed = 0u64;
+    let mut max_boundaries = 0u64;
     let mut first_error = None;
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
@@ -154,6 +155,7 @@ pub fn run(
                     ran += 1;
                     *faults.entry(outcome.fault).or_default() += 1;
                     killed += u64::from(outcome.kill.is_some());
+                    max_boundaries = max_boundaries.max(outcome.boundaries);
                     if outcome.violation().is_some() {
                         let repro =
                             report::repro_command(&opts.scenario_arg, sc.seed, outcome.trial);
@@ -239,6 +241,13 @@ pub fn run(
         }
     );
     let _ = writeln!(out, "results: {}", results.path().display());
+    if summary.trials > 0 && max_boundaries == 0 {
+        let _ = writeln!(
+            out,
+            "warning: the writer never changed a file inside CRASHTEST_DIR, so no trial could kill it \
+             mid-way: does the target keep its files in the folder CRASHTEST_DIR names?"
+        );
+    }
     Ok(RunReport {
         summary,
         failures,

@@ -332,3 +332,34 @@ durability = "fsync"
         "killed trials are not findings: {summary}"
     );
 }
+
+#[test]
+fn a_target_that_never_touches_its_folder_gets_a_warning() {
+    let sb = Sandbox::new();
+    let elsewhere = sb.scenario(
+        "elsewhere.toml",
+        r#"
+trials = 5
+records = 4
+[target]
+writer = ["sh", "-c", "n=0; while read -r l; do echo $n; n=$((n+1)); done"]
+replay = ["true"]
+durability = "none"
+"#,
+    );
+    let run = sb.crashtest(&["run", elsewhere.to_str().unwrap()]);
+    assert_eq!(
+        run.code(),
+        0,
+        "nothing promised, nothing lost:\n{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    assert!(
+        run.stdout()
+            .contains("never changed a file inside CRASHTEST_DIR"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(run.summary()["killed"], 0);
+}
