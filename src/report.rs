@@ -189,7 +189,10 @@ pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail
         sizes.join(" ")
     ));
     line(format!("fault: {}", fault_name(outcome)));
-    line(format!("writer: {} threads and processes traced", outcome.tracees));
+    line(format!(
+        "writer: {} threads and processes traced",
+        outcome.tracees
+    ));
     line(format!(
         "boundaries: {} in the dry run; kill at {}",
         outcome.boundaries,
