@@ -156,6 +156,7 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
                 }
             }
         };
+        outcome.tracees = run.trace.tracees as u64;
         outcome.kill = run
             .trace
             .boundaries

@@ -362,4 +362,51 @@ durability = "none"
         run.stdout()
     );
     assert_eq!(run.summary()["killed"], 0);
+
+/// PILOT-82 in its own language: `harness/targets/gowal` is the seed WAL in Go, built with
+/// the real toolchain and run as an external target. The Go runtime runs the writer on
+/// several OS threads (sysmon, the log goroutine's, the blocked stdin reader's) and may
+/// signal them (SIGURG preemption); the tracer must follow them all, find the torn tail in the pre-fix code
+/// and pass the fix under SIGKILL alone.
+#[test]
+fn go_wal_prefix_is_caught_and_postfix_passes_with_its_runtime_threads_traced() {
+    let sb = Sandbox::new();
+    sb.go_build("harness/targets/gowal", "gowal");
+    // The shipped scenarios run `./gowal` from their own folder: copied next to the
+    // binary, they run unchanged.
+    let scenario = |name: &str| {
+        let text =
+            std::fs::read_to_string(support::root().join("harness/targets/gowal").join(name))
+                .unwrap();
+        sb.scenario(name, &text)
+    };
+    let prefix = scenario("prefix.toml");
+    let run = sb.crashtest(&["run", prefix.to_str().unwrap(), "--trials", "50"]);
+    assert_eq!(
+        run.code(),
+        0,
+        "expect = fail is met when the bug is found:\n{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    let findings = run.findings();
+    assert!(findings.len() >= 10, "{}", run.stdout());
+    for f in findings {
+        // Under SIGKILL alone the only bug is the bare length: a kill right before the
+        // payload's write, and a replay that fails hard on it.
+        assert_eq!(f["judgement"]["violation"]["class"], "replay-failed", "{f}");
+        let kill = f["kill"]["description"].as_str().unwrap();
+        assert!(kill.starts_with("write(wal.log"), "{f}");
+        let tracees = f["tracees"].as_u64().unwrap();
+        assert!(tracees > 1, "the Go writer ran on one thread only? {f}");
+    }
+    let postfix = scenario("postfix.toml");
+    let run = sb.crashtest(&["run", postfix.to_str().unwrap(), "--trials", "50"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert_eq!(run.summary()["failed"], 0, "{}", run.summary());
+    assert!(
+        run.summary()["killed"].as_u64().unwrap() > 40,
+        "{}",
+        run.summary()
+    );
 }

@@ -74,6 +74,34 @@ impl Sandbox {
         p
     }
 
+    /// Builds the Go module in `module` (relative to the crate root) into the sandbox as
+    /// `name` and returns the binary's path. The Go build cache goes into the sandbox, and
+    /// nothing is fetched: the targets use the standard library only. Panics, failing the
+    /// test, when `go` is not on PATH (`.ci/run` installs it).
+    pub fn go_build(&self, module: &str, name: &str) -> PathBuf {
+        let out = self.dir.path().join(name);
+        let go = self.dir.path().join("go");
+        let built = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg(".")
+            .current_dir(root().join(module))
+            .env("GOCACHE", go.join("cache"))
+            .env("GOPATH", go.join("path"))
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("this test needs the Go toolchain: `go` on PATH (.ci/run installs golang-go): {e}")
+            });
+        assert!(
+            built.status.success(),
+            "go build in {module} failed:\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        out
+    }
+
     /// Runs `crashtest ARGS` from the crate root with results and trial folders in the
     /// sandbox; afterwards checks that no trial folder and no process of it is left.
     pub fn crashtest(&self, args: &[&str]) -> Run {

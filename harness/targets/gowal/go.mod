@@ -1,0 +1,3 @@
+module crashtest/harness/targets/gowal
+
+go 1.19
