@@ -362,6 +362,7 @@ durability = "none"
         run.stdout()
     );
     assert_eq!(run.summary()["killed"], 0);
+}
 
 /// PILOT-82 in its own language: `harness/targets/gowal` is the seed WAL in Go, built with
 /// the real toolchain and run as an external target. The Go runtime runs the writer on
