@@ -73,11 +73,11 @@ pub fn make_work(work_dir: Option<&PathBuf>) -> Result<(tempfile::TempDir, PathB
     let tmp = tempfile::Builder::new()
         .prefix("crashtest-")
         .tempdir_in(&parent)
-        .map_err(io("create run folder in"))?;
+        .map_err(io("create a run folder"))?;
     let canonical = tmp
         .path()
         .canonicalize()
-        .map_err(io("resolve run folder in"))?;
+        .map_err(io("resolve the run folder"))?;
     Ok((tmp, canonical))
 }
 
