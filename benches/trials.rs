@@ -238,7 +238,7 @@ impl Baseline<'_> {
             .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
 
         let started = Instant::now();
-        let mut cmd = trial::target_command(self.env, &dir, Role::Write, index);
+        let mut cmd = trial::target_command(self.env, &dir, Role::Write, 0, index);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -257,7 +257,7 @@ impl Baseline<'_> {
         check(&out, "writer", sent.len())?;
 
         let started = Instant::now();
-        let out = trial::target_command(self.env, &dir, Role::Replay, index)
+        let out = trial::target_command(self.env, &dir, Role::Replay, 0, index)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("failed to run the replay: {e}"))?;

@@ -10,6 +10,7 @@
 //!    F was longer than t (their bytes may lie past t). The size of F at the ack comes from
 //!    the tracer, which stopped the writer at the write of that ack.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -71,22 +72,29 @@ pub struct Violation {
 /// Everything the oracle judges, from one trial.
 #[derive(Debug)]
 pub struct Evidence<'a> {
-    /// The records sent to the writer.
-    pub sent: &'a [Vec<u8>],
+    /// What each writer sent, did and said.
+    pub writers: Vec<WriterEvidence<'a>>,
     /// What the target's acks promise.
     pub durability: Durability,
-    /// The writer's stdout (its acks).
-    pub stdout: &'a [u8],
-    /// The writer's stderr.
-    pub stderr: &'a Captured,
-    /// The file sizes at each write to stdout, from the tracer.
-    pub marks: &'a [AckMark],
-    /// How the writer ended.
-    pub end: &'a WriterEnd,
     /// What the fault did to the files.
     pub damage: &'a Damage,
     /// The replay's run.
     pub replay: &'a Finished,
+}
+
+/// One writer's part of the evidence.
+#[derive(Debug)]
+pub struct WriterEvidence<'a> {
+    /// The records sent to it.
+    pub sent: &'a [Vec<u8>],
+    /// Its stdout (its acks).
+    pub stdout: &'a [u8],
+    /// Its stderr.
+    pub stderr: &'a Captured,
+    /// The file extents at each write into its stdout, from the tracer.
+    pub marks: &'a [AckMark],
+    /// How it ended.
+    pub end: &'a WriterEnd,
 }
 
 /// The oracle's findings on one trial.
@@ -102,6 +110,12 @@ pub struct Judgement {
     pub violation: Option<Violation>,
 }
 
+/// One writer's acks, matched to the tracer's marks.
+struct Acked<'a> {
+    marks: Vec<Option<&'a AckMark>>,
+    required: usize,
+}
+
 /// Judges one trial.
 pub fn judge(ev: &Evidence<'_>) -> Judgement {
     let mut j = Judgement {
@@ -110,117 +124,99 @@ pub fn judge(ev: &Evidence<'_>) -> Judgement {
         recovered: None,
         violation: None,
     };
-    let fail = |class, detail: String| Some(Violation { class, detail });
-    let acks = match parse_acks(ev.stdout, ev.sent.len()) {
-        Ok(acks) => acks,
-        Err(detail) => {
-            j.violation = fail(Class::TargetError, detail);
-            return j;
+    match check(ev, &mut j) {
+        Ok(()) => {}
+        Err(v) => j.violation = Some(v),
+    }
+    j
+}
+
+fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
+    let fail = |class, detail: String| Violation { class, detail };
+    let several = ev.writers.len() > 1;
+    // "writer 2: " before a writer's message when several writers ran.
+    let who = |w: usize| {
+        if several {
+            format!("writer {w}: ")
+        } else {
+            String::new()
         }
     };
-    let marks: Vec<Option<&AckMark>> = acks
-        .iter()
-        .map(|&end| mark_for(ev.marks, end as u64))
-        .collect();
-    j.acked = acks.len() as u64;
-    j.required = required(&marks, ev) as u64;
-    match ev.end {
-        WriterEnd::TimedOut => {
-            j.violation = fail(
-                Class::Hang,
-                "the writer made no progress within the timeout and was killed".into(),
-            );
-            return j;
+    let mut acked = Vec::with_capacity(ev.writers.len());
+    for (w, wr) in ev.writers.iter().enumerate() {
+        let ends = parse_acks(wr.stdout, wr.sent.len())
+            .map_err(|d| fail(Class::TargetError, format!("{}{d}", who(w))))?;
+        let marks: Vec<Option<&AckMark>> = ends
+            .iter()
+            .map(|&end| mark_for(wr.marks, end as u64))
+            .collect();
+        let required = required(&marks, ev);
+        j.acked += marks.len() as u64;
+        j.required += required as u64;
+        acked.push(Acked { marks, required });
+    }
+    for (w, wr) in ev.writers.iter().enumerate() {
+        let who = who(w);
+        let stderr = || wr.stderr.tail(400).trim_end().to_owned();
+        match wr.end {
+            WriterEnd::TimedOut => {
+                return Err(fail(
+                    Class::Hang,
+                    format!("{who}the writer made no progress within the timeout and was killed"),
+                ));
+            }
+            WriterEnd::Exited { code } if *code != 0 => {
+                return Err(fail(
+                    Class::TargetError,
+                    format!("{who}the writer exited with status {code}: {}", stderr()),
+                ));
+            }
+            WriterEnd::Exited { .. } if acked[w].marks.len() < wr.sent.len() => {
+                return Err(fail(
+                    Class::TargetError,
+                    format!(
+                        "{who}the writer exited 0 after acking {} of the {} records sent",
+                        acked[w].marks.len(),
+                        wr.sent.len()
+                    ),
+                ));
+            }
+            WriterEnd::Signaled { signal } => {
+                return Err(fail(
+                    Class::TargetError,
+                    format!("{who}the writer died of {signal}: {}", stderr()),
+                ));
+            }
+            _ => {}
         }
-        WriterEnd::Exited { code } if *code != 0 => {
-            j.violation = fail(
-                Class::TargetError,
-                format!(
-                    "the writer exited with status {code}: {}",
-                    ev.stderr.tail(400).trim_end()
-                ),
-            );
-            return j;
-        }
-        WriterEnd::Exited { .. } if acks.len() < ev.sent.len() => {
-            j.violation = fail(
-                Class::TargetError,
-                format!(
-                    "the writer exited 0 after acking {} of the {} records sent",
-                    acks.len(),
-                    ev.sent.len()
-                ),
-            );
-            return j;
-        }
-        WriterEnd::Signaled { signal } => {
-            j.violation = fail(
-                Class::TargetError,
-                format!(
-                    "the writer died of {signal}: {}",
-                    ev.stderr.tail(400).trim_end()
-                ),
-            );
-            return j;
-        }
-        _ => {}
     }
     let Some(status) = ev.replay.status else {
-        j.violation = fail(
+        return Err(fail(
             Class::ReplayHang,
             "replay did not finish within the timeout and was killed".into(),
-        );
-        return j;
+        ));
     };
     if !status.success() {
         let stderr = ev.replay.stderr.tail(400);
-        j.violation = fail(
+        return Err(fail(
             Class::ReplayFailed,
             format!("replay {status}: {}", stderr.trim_end()),
-        );
-        return j;
+        ));
     }
-    let recovered = match parse_records(&ev.replay.stdout) {
-        Ok(r) => r,
-        Err(detail) => {
-            j.violation = fail(Class::TargetError, detail);
-            return j;
-        }
-    };
+    let recovered = parse_records(&ev.replay.stdout).map_err(|d| fail(Class::TargetError, d))?;
     j.recovered = Some(recovered.len() as u64);
-    for (i, got) in recovered.iter().enumerate() {
-        match ev.sent.get(i) {
-            None => {
-                j.violation = fail(
-                    Class::NotAPrefix,
-                    format!(
-                        "replay returned {} records but only {} were sent",
-                        recovered.len(),
-                        ev.sent.len()
-                    ),
-                );
-                return j;
-            }
-            Some(sent) if sent != got => {
-                j.violation = fail(
-                    Class::NotAPrefix,
-                    format!(
-                        "record {i} differs: sent {} bytes {}, recovered {} bytes {}",
-                        sent.len(),
-                        short_hex(sent),
-                        got.len(),
-                        short_hex(got)
-                    ),
-                );
-                return j;
-            }
-            Some(_) => {}
+    let counts = if several {
+        interleaved(ev, &recovered)?
+    } else {
+        positional(ev.writers[0].sent, &recovered)?
+    };
+    for (w, acked) in acked.iter().enumerate() {
+        let (got, need) = (counts[w], acked.required);
+        if got >= need {
+            continue;
         }
-    }
-    if (recovered.len() as u64) < j.required {
-        let i = recovered.len();
         let at = match ev.damage {
-            Damage::Truncate { file, .. } => marks[i]
+            Damage::Truncate { file, .. } => acked.marks[got]
                 .map(|m| {
                     format!(
                         " ({file} was {} bytes at its ack)",
@@ -230,16 +226,94 @@ pub fn judge(ev: &Evidence<'_>) -> Judgement {
                 .unwrap_or_default(),
             _ => String::new(),
         };
-        j.violation = fail(
+        return Err(fail(
             Class::LostAck,
-            format!(
-                "record {i} was acked{at} but replay returned only {} of the {} records that must survive",
-                recovered.len(),
-                j.required
-            ),
-        );
+            if several {
+                format!(
+                    "writer {w}'s record {got} was acked{at} but replay returned only {got} of the {need} records of writer {w} that must survive"
+                )
+            } else {
+                format!(
+                    "record {got} was acked{at} but replay returned only {got} of the {need} records that must survive"
+                )
+            },
+        ));
     }
-    j
+    Ok(())
+}
+
+/// One writer: the recovered records must be the first records sent, position by position.
+fn positional(sent: &[Vec<u8>], recovered: &[Vec<u8>]) -> Result<Vec<usize>, Violation> {
+    let fail = |detail| Violation {
+        class: Class::NotAPrefix,
+        detail,
+    };
+    for (i, got) in recovered.iter().enumerate() {
+        match sent.get(i) {
+            None => {
+                return Err(fail(format!(
+                    "replay returned {} records but only {} were sent",
+                    recovered.len(),
+                    sent.len()
+                )));
+            }
+            Some(sent) if sent != got => {
+                return Err(fail(format!(
+                    "record {i} differs: sent {} bytes {}, recovered {} bytes {}",
+                    sent.len(),
+                    short_hex(sent),
+                    got.len(),
+                    short_hex(got)
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(vec![recovered.len()])
+}
+
+/// Several writers: the recovered records must interleave a prefix of each writer's
+/// stream, each in its own order, nothing twice, nothing from nowhere. Payloads are unique
+/// across a trial's writers, so each record names its writer and index; equal payloads
+/// (possible only if the workload could not make them unique) go to whichever writer
+/// expects that record next.
+fn interleaved(ev: &Evidence<'_>, recovered: &[Vec<u8>]) -> Result<Vec<usize>, Violation> {
+    let fail = |detail| Violation {
+        class: Class::NotAPrefix,
+        detail,
+    };
+    let mut origin: HashMap<&[u8], Vec<(usize, usize)>> = HashMap::new();
+    for (w, wr) in ev.writers.iter().enumerate() {
+        for (i, r) in wr.sent.iter().enumerate() {
+            origin.entry(r.as_slice()).or_default().push((w, i));
+        }
+    }
+    let mut next = vec![0usize; ev.writers.len()];
+    for (n, got) in recovered.iter().enumerate() {
+        let Some(candidates) = origin.get(got.as_slice()) else {
+            return Err(fail(format!(
+                "replay's record {n} ({} bytes {}) was sent by no writer",
+                got.len(),
+                short_hex(got)
+            )));
+        };
+        match candidates.iter().find(|&&(w, i)| next[w] == i) {
+            Some(&(w, _)) => next[w] += 1,
+            None => {
+                let (w, i) = candidates[0];
+                let what = if i < next[w] {
+                    "again (a duplicate)"
+                } else {
+                    "before the records it follows"
+                };
+                return Err(fail(format!(
+                    "replay's record {n} is writer {w}'s record {i}, returned {what}: writer {w}'s next record was {}",
+                    next[w]
+                )));
+            }
+        }
+    }
+    Ok(next)
 }
 
 /// The acks in the writer's stdout: for each, the tracer's mark of the write that carried
@@ -486,12 +560,14 @@ mod tests {
 
         fn judge(&self) -> Judgement {
             judge(&Evidence {
-                sent: &self.sent,
+                writers: vec![WriterEvidence {
+                    sent: &self.sent,
+                    stdout: &self.stdout,
+                    stderr: &self.stderr,
+                    marks: &self.marks,
+                    end: &self.end,
+                }],
                 durability: self.durability,
-                stdout: &self.stdout,
-                stderr: &self.stderr,
-                marks: &self.marks,
-                end: &self.end,
                 damage: &self.damage,
                 replay: &self.replay,
             })

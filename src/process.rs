@@ -48,6 +48,12 @@ pub fn kill_group(pgid: Pid) {
     let _ = killpg(pgid, Signal::SIGKILL);
 }
 
+/// SIGKILLs one process (the thread group of `pid`). One already gone is not an error.
+pub fn kill_process(pid: Pid) {
+    // ESRCH (already exited) is the expected race.
+    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+}
+
 /// Makes `cmd` lead its own process group and die with the thread that spawns it.
 pub fn contain(cmd: &mut Command) {
     cmd.process_group(0);

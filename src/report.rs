@@ -182,15 +182,23 @@ pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail
         scenario.seed,
         target_name(scenario)
     ));
-    let sizes: Vec<String> = detail.sent.iter().map(|r| r.len().to_string()).collect();
-    line(format!(
-        "records sent: {} (payload sizes: {})",
-        detail.sent.len(),
-        sizes.join(" ")
-    ));
+    let several = detail.sent.len() > 1;
+    for (w, sent) in detail.sent.iter().enumerate() {
+        let sizes: Vec<String> = sent.iter().map(|r| r.len().to_string()).collect();
+        let who = if several {
+            format!("writer {w}: ")
+        } else {
+            String::new()
+        };
+        line(format!(
+            "{who}records sent: {} (payload sizes: {})",
+            sent.len(),
+            sizes.join(" ")
+        ));
+    }
     line(format!("fault: {}", fault_name(outcome)));
     line(format!(
-        "writer: {} threads and processes traced",
+        "writers: {} threads and processes traced",
         outcome.tracees
     ));
     line(format!(
@@ -204,15 +212,31 @@ pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail
         } else {
             ""
         };
-        line(format!("  {:>4}  {}{mark}", b.index, b.description));
+        let who = if several {
+            format!("w{} ", b.writer)
+        } else {
+            String::new()
+        };
+        line(format!("  {:>4}  {who}{}{mark}", b.index, b.description));
     }
     line(format!("damage: {}", outcome.damage));
     let j = &outcome.judgement;
+    for (w, stdout) in detail.writer_stdout.iter().enumerate() {
+        let acks = stdout.iter().filter(|&&b| b == b'\n').count();
+        let who = if several {
+            format!("writer {w}: ")
+        } else {
+            String::new()
+        };
+        match acks {
+            0 => line(format!("{who}acks received: none")),
+            n => line(format!("{who}acks received: {n} (records 0..={})", n - 1)),
+        }
+    }
     line(format!(
-        "acks received: {} (records 0..{})",
-        j.acked, j.acked
+        "must survive: {} acked records, of {} acked",
+        j.required, j.acked
     ));
-    line(format!("must survive: the first {} records", j.required));
     match j.recovered {
         Some(n) => line(format!("replay returned: {n} records")),
         None => line("replay returned: no usable output".to_owned()),
@@ -220,8 +244,15 @@ pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail
     if !detail.replay_stderr.trim().is_empty() {
         line(format!("replay stderr:\n{}", indent(&detail.replay_stderr)));
     }
-    if !detail.writer_stderr.trim().is_empty() {
-        line(format!("writer stderr:\n{}", indent(&detail.writer_stderr)));
+    for (w, stderr) in detail.writer_stderr.iter().enumerate() {
+        if !stderr.trim().is_empty() {
+            let who = if several {
+                format!("writer {w} ")
+            } else {
+                "writer ".to_owned()
+            };
+            line(format!("{who}stderr:\n{}", indent(stderr)));
+        }
     }
     match outcome.violation() {
         Some(v) => line(format!("verdict: FAIL [{}] {}", v.class, v.detail)),

@@ -43,6 +43,7 @@ use toml::Spanned;
 use crate::errors::ScenarioError;
 use crate::seed::Seed;
 use crate::target::{Durability, TargetKind, TargetSpec};
+use crate::tracer::KillScope;
 use crate::wal::BuiltinWal;
 
 /// The largest payload a scenario may ask for: 16 MiB.
@@ -74,6 +75,10 @@ pub struct Scenario {
     /// `timeout = "10s"`: time limit of each writer and replay run in a trial, in humantime
     /// syntax (`"500ms"`, `"1m 30s"`), more than zero; default `"10s"`.
     pub timeout: Duration,
+    /// `crash = "all"`: with several writers, whom a kill takes: `"all"` (every writer at
+    /// one boundary: the machine died) or `"one"` (the writer that reached the boundary;
+    /// the others run to their end: a process died). Default `"all"`.
+    pub crash: KillScope,
     /// `expect = "pass"`: `"pass"` or `"fail"`; default `"pass"`. A shipped scenario that
     /// holds a known bug says `"fail"`: crashtest must find a violation.
     pub expect: Expect,
@@ -185,22 +190,6 @@ impl Scenario {
             });
         }
 
-        // Several writers at once need per-writer streams in the trial and the oracle,
-        // which come with concurrent-writer support; until then refuse rather than run one.
-        if let Some(spanned) = &raw.writers
-            && writers > 1
-        {
-            let (line, column) = line_column(text, spanned.span().start);
-            return Err(ScenarioError::Invalid {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: format!(
-                    "writers = {writers}: this crashtest runs one writer per trial; use writers = 1"
-                ),
-            });
-        }
-
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -226,6 +215,7 @@ impl Scenario {
             writers,
             timeout: raw.timeout,
             expect: raw.expect,
+            crash: raw.crash,
             target: TargetSpec {
                 kind: raw.target.kind,
                 durability: raw.target.durability,
@@ -270,6 +260,8 @@ struct RawScenario {
     timeout: Duration,
     #[serde(default)]
     expect: Expect,
+    #[serde(default)]
+    crash: KillScope,
     target: TargetTable,
     #[serde(default)]
     faults: FaultWeights,
@@ -419,9 +411,11 @@ fn max_writers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error>
 /// per-writer framing, so one; the crc WAL serialises appends itself.
 fn builtin_max_writers(wal: BuiltinWal) -> Option<u32> {
     match wal {
-        // crc's recovery cuts the tail on open, which is only safe with one writer; several
-        // writers on one log come with the O_APPEND/lock work of the concurrency issue.
-        BuiltinWal::SeedPrefix | BuiltinWal::SeedPostfix | BuiltinWal::Crc => Some(1),
+        // crc's recovery cuts the tail on open, which is only safe with one writer until
+        // its appends and recovery share a lock.
+        BuiltinWal::Crc => Some(1),
+        // The specimens take any number: their concurrent appends are what gets caught.
+        BuiltinWal::SeedPrefix | BuiltinWal::SeedPostfix => None,
     }
 }
 
@@ -696,7 +690,11 @@ mod tests {
         assert_eq!(s.target.kind, TargetKind::Builtin(BuiltinWal::SeedPrefix));
         assert_eq!(s.target.durability, Durability::Process);
         assert_eq!(s.target.files, vec![BuiltinWal::FILE.to_owned()]);
-        assert_eq!(s.target.max_writers, Some(1));
+        assert_eq!(
+            s.target.max_writers, None,
+            "the specimens take any number of writers"
+        );
+        assert_eq!(s.crash, KillScope::All);
         // A bare file name runs in the current folder.
         assert_eq!(s.target.cwd, std::path::absolute(".").unwrap());
     }
@@ -896,14 +894,9 @@ mod tests {
             seed = 1
             writers = 4
             [target]
-            builtin = "seed-postfix"
+            builtin = "crc"
         "#};
-        assert_refused(
-            text,
-            2,
-            11,
-            "max_writers = 1 (the built-in WAL seed-postfix)",
-        );
+        assert_refused(text, 2, 11, "max_writers = 1 (the built-in WAL crc)");
     }
 
     #[test]
@@ -994,10 +987,25 @@ mod tests {
     }
 
     #[test]
-    fn refuses_several_writers_until_they_are_supported() {
-        let text =
-            "writers = 2\n[target]\nwriter = [\"w\"]\nreplay = [\"r\"]\ndurability = \"fsync\"\n";
-        assert_refused(text, 1, 11, "this crashtest runs one writer per trial");
+    fn crash_scope_defaults_to_all_and_takes_one() {
+        let all = Scenario::parse(
+            "writers = 3\n[target]\nbuiltin = \"seed-prefix\"\n",
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        assert_eq!((all.writers, all.crash), (3, KillScope::All));
+        let one = Scenario::parse(
+            "writers = 2\ncrash = \"one\"\n[target]\nbuiltin = \"seed-prefix\"\n",
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        assert_eq!(one.crash, KillScope::One);
+        assert_refused(
+            "crash = \"some\"\n[target]\nbuiltin = \"crc\"\n",
+            1,
+            9,
+            "unknown variant `some`",
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::{TraceError, TrialError};
 use crate::faults::{self, Damage, FaultKind};
-use crate::oracle::{self, Class, Evidence, Judgement, Violation};
+use crate::oracle::{self, Class, Evidence, Judgement, Violation, WriterEvidence};
 use crate::process::{self, Captured, Finished, feed_on, read_on};
 use crate::scenario::Scenario;
 use crate::seed::below;
@@ -48,7 +48,9 @@ pub struct TrialOutcome {
     pub kill: Option<Boundary>,
     /// The damage done after the kill.
     pub damage: Damage,
-    /// Records sent to the writer.
+    /// Writers that ran at once.
+    pub writers: u32,
+    /// Records sent, all writers together.
     pub sent: u64,
     /// Threads and processes of the writer that were traced in the crash run.
     pub tracees: u64,
@@ -65,6 +67,12 @@ impl TrialOutcome {
     /// The kill point in words.
     pub fn kill_words(&self) -> String {
         match &self.kill {
+            Some(b) if self.writers > 1 => {
+                format!(
+                    "boundary {}/{}: writer {}: {}",
+                    b.index, self.boundaries, b.writer, b.description
+                )
+            }
             Some(b) => format!(
                 "boundary {}/{}: {}",
                 b.index, self.boundaries, b.description
@@ -77,25 +85,25 @@ impl TrialOutcome {
 /// What a reproduction prints beyond the outcome.
 #[derive(Clone, Debug, Default)]
 pub struct TrialDetail {
-    /// The records sent.
-    pub sent: Vec<Vec<u8>>,
+    /// The records sent, per writer.
+    pub sent: Vec<Vec<Vec<u8>>>,
     /// Every boundary of the crashed run, the kill last.
     pub boundaries: Vec<Boundary>,
-    /// The writer's stdout (acks).
-    pub writer_stdout: Vec<u8>,
-    /// The writer's stderr.
-    pub writer_stderr: String,
+    /// Each writer's stdout (acks).
+    pub writer_stdout: Vec<Vec<u8>>,
+    /// Each writer's stderr.
+    pub writer_stderr: Vec<String>,
     /// The replay's stdout.
     pub replay_stdout: Vec<u8>,
     /// The replay's stderr.
     pub replay_stderr: String,
 }
 
-/// One run of the writer: its trace and its output.
-struct WriterRun {
+/// One run of the writers: the trace and each writer's output.
+struct WritersRun {
     trace: Trace,
-    stdout: Captured,
-    stderr: Captured,
+    stdouts: Vec<Captured>,
+    stderrs: Vec<Captured>,
 }
 
 /// Runs trial `index` of the run.
@@ -103,8 +111,7 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
     let sc = &env.scenario;
     let mut rng = sc.seed.trial_rng(index);
     let workload = Workload::generate(&mut rng, sc.writers, sc.records, sc.payload);
-    let sent = &workload.writers[0];
-    let input = protocol_input(sent);
+    let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
     let fault = FaultKind::choose(&mut rng, &sc.faults);
     let dir = env.work.join(format!("t{index}"));
     let mut outcome = TrialOutcome {
@@ -113,7 +120,8 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         boundaries: 0,
         kill: None,
         damage: Damage::None,
-        sent: sent.len() as u64,
+        writers: sc.writers,
+        sent: workload.writers.iter().map(|w| w.len() as u64).sum(),
         tracees: 0,
         judgement: Judgement {
             acked: 0,
@@ -123,12 +131,12 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         },
     };
     let mut detail = TrialDetail {
-        sent: sent.clone(),
+        sent: workload.writers.clone(),
         ..TrialDetail::default()
     };
     let result = (|| -> Result<(), TrialError> {
         fresh_dir(&dir)?;
-        let dry = match run_writer(env, &dir, &input, None, index)? {
+        let dry = match run_writers(env, &dir, &inputs, None, index)? {
             Ok(run) => run,
             Err(why) => {
                 target_error(&mut outcome, why);
@@ -138,7 +146,11 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         check_interrupt()?;
         outcome.boundaries = dry.trace.boundaries.len() as u64;
         // A dry run that hung or failed by itself is judged as it is: no kill can help.
-        let clean = dry.trace.end == WriterEnd::Exited { code: 0 };
+        let clean = dry
+            .trace
+            .ends
+            .iter()
+            .all(|e| *e == WriterEnd::Exited { code: 0 });
         let k = if clean {
             below(&mut rng, outcome.boundaries + 1)
         } else {
@@ -148,7 +160,7 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
             dry
         } else {
             fresh_dir(&dir)?;
-            match run_writer(env, &dir, &input, Some(k), index)? {
+            match run_writers(env, &dir, &inputs, Some(k), index)? {
                 Ok(run) => run,
                 Err(why) => {
                     target_error(&mut outcome, why);
@@ -156,6 +168,7 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
                 }
             }
         };
+        check_interrupt()?;
         outcome.tracees = run.trace.tracees as u64;
         outcome.kill = run
             .trace
@@ -166,13 +179,21 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         outcome.damage = faults::apply(fault, &mut rng, &dir, &env.files)?;
         let replay = run_replay(env, &dir, index)?;
         check_interrupt()?;
+        let writers = workload
+            .writers
+            .iter()
+            .enumerate()
+            .map(|(w, sent)| WriterEvidence {
+                sent,
+                stdout: &run.stdouts[w].bytes,
+                stderr: &run.stderrs[w],
+                marks: &run.trace.acks[w],
+                end: &run.trace.ends[w],
+            })
+            .collect();
         outcome.judgement = oracle::judge(&Evidence {
-            sent,
+            writers,
             durability: sc.target.durability,
-            stdout: &run.stdout.bytes,
-            stderr: &run.stderr,
-            marks: &run.trace.acks,
-            end: &run.trace.end,
             damage: &outcome.damage,
             replay: &replay,
         });
@@ -182,8 +203,8 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
             v.detail = redact(std::mem::take(&mut v.detail));
         }
         detail.boundaries = run.trace.boundaries;
-        detail.writer_stdout = run.stdout.bytes;
-        detail.writer_stderr = redact(run.stderr.tail(4000));
+        detail.writer_stdout = run.stdouts.into_iter().map(|c| c.bytes).collect();
+        detail.writer_stderr = run.stderrs.iter().map(|c| redact(c.tail(4000))).collect();
         detail.replay_stdout = replay.stdout.bytes;
         detail.replay_stderr = redact(replay.stderr.tail(4000));
         Ok(())
@@ -230,7 +251,7 @@ fn fresh_dir(dir: &Path) -> Result<(), TrialError> {
 
 /// The writer's or replay's command for trial `index` in folder `dir`, with the
 /// protocol's environment (not yet contained or traced).
-pub fn target_command(env: &TrialEnv, dir: &Path, role: Role, index: u64) -> Command {
+pub fn target_command(env: &TrialEnv, dir: &Path, role: Role, writer: u32, index: u64) -> Command {
     let sc = &env.scenario;
     let mut cmd = match &sc.target.kind {
         TargetKind::Builtin(wal) => {
@@ -253,60 +274,80 @@ pub fn target_command(env: &TrialEnv, dir: &Path, role: Role, index: u64) -> Com
         .env("CRASHTEST_WRITERS", sc.writers.to_string())
         .env("CRASHTEST_SEED", sc.seed.trial_seed(index).to_string());
     match role {
-        Role::Write => cmd.env("CRASHTEST_WRITER", "0"),
+        Role::Write => cmd.env("CRASHTEST_WRITER", writer.to_string()),
         Role::Replay => cmd.env_remove("CRASHTEST_WRITER"),
     };
     cmd
 }
 
-/// Runs the writer traced in `dir`, feeding it `input`. `Ok(Err(why))` is a writer that
-/// could not be started: the target's fault, reported as a verdict.
-fn run_writer(
+/// Runs every writer traced in `dir`, each fed its input. `Ok(Err(why))` is a writer
+/// that could not be started: the target's fault, reported as a verdict.
+fn run_writers(
     env: &TrialEnv,
     dir: &Path,
-    input: &[u8],
+    inputs: &[Vec<u8>],
     kill_at: Option<u64>,
     index: u64,
-) -> Result<Result<WriterRun, String>, TrialError> {
-    let mut cmd = target_command(env, dir, Role::Write, index);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut traced = match Traced::spawn(&mut cmd) {
+) -> Result<Result<WritersRun, String>, TrialError> {
+    let mut cmds: Vec<Command> = (0..inputs.len() as u32)
+        .map(|w| {
+            let mut cmd = target_command(env, dir, Role::Write, w, index);
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd
+        })
+        .collect();
+    let mut traced = match Traced::spawn(&mut cmds) {
         Ok(t) => t,
         Err(e @ TraceError::Spawn { .. }) => return Ok(Err(crate::errors::chain(&e))),
         Err(e) => return Err(e.into()),
     };
-    let child = traced.child_mut();
-    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let pipes: Vec<_> = traced
+        .children_mut()
+        .iter_mut()
+        .map(|c| {
+            (
+                c.stdin.take().expect("stdin was piped"),
+                c.stdout.take().expect("stdout was piped"),
+                c.stderr.take().expect("stderr was piped"),
+            )
+        })
+        .collect();
     let opts = TraceOptions {
         dir,
         files: &env.files,
         kill_at,
+        kill_scope: env.scenario.crash,
         timeout: env.scenario.timeout,
     };
     std::thread::scope(|scope| {
-        feed_on(scope, stdin.expect("stdin was piped"), input);
-        let out = read_on(scope, stdout.expect("stdout was piped"));
-        let err = read_on(scope, stderr.expect("stderr was piped"));
+        let mut readers = Vec::new();
+        for ((stdin, stdout, stderr), input) in pipes.into_iter().zip(inputs) {
+            feed_on(scope, stdin, input);
+            readers.push((read_on(scope, stdout), read_on(scope, stderr)));
+        }
         let trace = traced.run(&opts)?;
         let io = |source| TrialError::Io {
             what: "read the writer's output",
             path: dir.to_owned(),
             source,
         };
-        let stdout = out.join().expect("reader thread panicked").map_err(io)?;
-        let stderr = err.join().expect("reader thread panicked").map_err(io)?;
-        Ok(Ok(WriterRun {
+        let (mut stdouts, mut stderrs) = (Vec::new(), Vec::new());
+        for (out, err) in readers {
+            stdouts.push(out.join().expect("reader thread panicked").map_err(io)?);
+            stderrs.push(err.join().expect("reader thread panicked").map_err(io)?);
+        }
+        Ok(Ok(WritersRun {
             trace,
-            stdout,
-            stderr,
+            stdouts,
+            stderrs,
         }))
     })
 }
 
 fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finished, TrialError> {
-    let mut cmd = target_command(env, dir, Role::Replay, index);
+    let mut cmd = target_command(env, dir, Role::Replay, 0, index);
     match process::run(&mut cmd, b"", env.scenario.timeout) {
         Ok(done) => Ok(done),
         // A replay that cannot start is reported like one that failed.

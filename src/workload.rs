@@ -5,6 +5,8 @@
 //! (a little-endian length that fits the rest of the payload), besides plain random bytes.
 //! Sizes favour the ends of the scenario's range.
 
+use std::collections::HashSet;
+
 use rand_core::Rng;
 
 use crate::scenario::SizeRange;
@@ -18,12 +20,30 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Draws `records` payloads for each of `writers` writers.
+    /// Draws `records` payloads for each of `writers` writers. With several writers every
+    /// payload is unique across the trial (a duplicate is drawn again), so that a recovered
+    /// record names the writer and the index it came from.
     pub fn generate(rng: &mut impl Rng, writers: u32, records: u32, sizes: SizeRange) -> Workload {
-        let writers = (0..writers)
-            .map(|_| (0..records).map(|_| payload(rng, sizes)).collect())
-            .collect();
-        Workload { writers }
+        let unique = writers > 1;
+        let mut seen = HashSet::new();
+        let mut streams = Vec::with_capacity(writers as usize);
+        for _ in 0..writers {
+            let mut stream = Vec::with_capacity(records as usize);
+            for _ in 0..records {
+                let mut p = payload(rng, sizes);
+                // Bounded: a range too small for uniqueness (max = 0) keeps duplicates,
+                // which the oracle then assigns to whichever writer expects them.
+                for _ in 0..1000 {
+                    if !unique || seen.insert(p.clone()) {
+                        break;
+                    }
+                    p = payload(rng, sizes);
+                }
+                stream.push(p);
+            }
+            streams.push(stream);
+        }
+        Workload { writers: streams }
     }
 }
 
@@ -88,6 +108,26 @@ mod tests {
                 .iter()
                 .flatten()
                 .any(|r| r.contains(&b'\n') && r.contains(&0))
+        );
+    }
+
+    #[test]
+    fn several_writers_get_unique_payloads() {
+        let sizes = SizeRange { min: 0, max: 8 };
+        let w = Workload::generate(&mut Seed(5).trial_rng(0), 4, 100, sizes);
+        let all: Vec<&Vec<u8>> = w.writers.iter().flatten().collect();
+        let unique: HashSet<&Vec<u8>> = all.iter().copied().collect();
+        assert_eq!(all.len(), 400);
+        assert_eq!(
+            unique.len(),
+            400,
+            "every payload names its writer and index"
+        );
+        let one = Workload::generate(&mut Seed(5).trial_rng(0), 1, 400, sizes);
+        let distinct: HashSet<&Vec<u8>> = one.writers[0].iter().collect();
+        assert!(
+            distinct.len() < 400,
+            "one writer keeps duplicates (empty records, zero runs)"
         );
     }
 

@@ -5,4 +5,6 @@ pub mod proc;
 pub mod ptrace;
 pub mod syscalls;
 
-pub use ptrace::{AckMark, Boundary, Trace, TraceOptions, Traced, WriterEnd, file_sizes};
+pub use ptrace::{
+    AckMark, Boundary, KillScope, Trace, TraceOptions, Traced, WriterEnd, file_sizes,
+};

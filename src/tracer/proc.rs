@@ -29,6 +29,19 @@ pub fn fd_pos_flags(tid: Pid, fd: u64) -> Option<(u64, u32)> {
     Some((pos?, flags?))
 }
 
+/// The thread group leader and the parent process of `tid`, from `/proc/TID/status`.
+pub fn parents(tid: Pid) -> Vec<Pid> {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
+        return Vec::new();
+    };
+    status
+        .lines()
+        .filter_map(|l| l.strip_prefix("Tgid:").or_else(|| l.strip_prefix("PPid:")))
+        .filter_map(|v| v.trim().parse().ok())
+        .map(Pid::from_raw)
+        .collect()
+}
+
 /// The directory a path argument is relative to: the dirfd's path, or the cwd.
 pub fn base_dir(tid: Pid, dirfd: Option<u64>) -> Option<PathBuf> {
     match dirfd {

@@ -34,7 +34,7 @@ use super::filter;
 use super::proc;
 use super::syscalls::{self, Data, Kind};
 use crate::errors::TraceError;
-use crate::process::{GroupGuard, POLL, interrupted, kill_group};
+use crate::process::{GroupGuard, POLL, interrupted, kill_group, kill_process};
 
 /// What the tracer is asked to do with one run of a writer.
 #[derive(Clone, Debug)]
@@ -44,10 +44,24 @@ pub struct TraceOptions<'a> {
     pub dir: &'a Path,
     /// Files (relative to `dir`) whose sizes are recorded at each ack.
     pub files: &'a GlobSet,
-    /// SIGKILL the writer at this boundary, before the syscall runs.
+    /// SIGKILL at this boundary, before the syscall runs.
     pub kill_at: Option<u64>,
+    /// Whom the kill takes: every writer, or only the one that reached the boundary.
+    pub kill_scope: KillScope,
     /// Kill the writer if it has not ended by then.
     pub timeout: Duration,
+}
+
+/// Whom a kill at a boundary takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KillScope {
+    /// Every writer at once: the machine died.
+    #[default]
+    All,
+    /// Only the writer that reached the boundary; the others run to their end: one
+    /// process died.
+    One,
 }
 
 /// One stop before a file-changing syscall, inside the trial folder.
@@ -55,6 +69,8 @@ pub struct TraceOptions<'a> {
 pub struct Boundary {
     /// Its index among the run's boundaries, from 0.
     pub index: u64,
+    /// The writer (0 .. writers-1) whose thread or process made the call.
+    pub writer: u32,
     /// The syscall's name.
     pub syscall: String,
     /// The call in words, e.g. `write(wal.log, off=4096, len=108)`.
@@ -107,95 +123,105 @@ const STOPPED_BY_INTERRUPT: u8 = 2;
 pub struct Trace {
     /// Every boundary reached, in order (the last one is the kill, if there was one).
     pub boundaries: Vec<Boundary>,
-    /// One mark per write to stdout.
-    pub acks: Vec<AckMark>,
-    /// How it ended.
-    pub end: WriterEnd,
-    /// How many threads and processes were traced.
+    /// Per writer: one mark per write into its stdout.
+    pub acks: Vec<Vec<AckMark>>,
+    /// Per writer: how it ended.
+    pub ends: Vec<WriterEnd>,
+    /// How many threads and processes were traced, all writers together.
     pub tracees: usize,
 }
 
-/// A writer started under the tracer, stopped before its first instruction.
+/// Writers started under the tracer, each stopped before its first instruction. They
+/// share one process group (the first writer's), so one `waitpid(-pgid)` sees them all and
+/// one `killpg` takes them all.
 pub struct Traced {
-    child: Child,
+    children: Vec<Child>,
     pgid: Pid,
     guard: GroupGuard,
-    /// ptrace is per-thread: keep this on the thread that forked the writer.
+    /// ptrace is per-thread: keep this on the thread that forked the writers.
     _same_thread: PhantomData<*const ()>,
 }
 
 impl Traced {
-    /// Starts `cmd` traced, in its own process group, dying with the harness.
-    /// Set up its stdio, cwd and environment before calling this.
+    /// Starts every command of `cmds` traced, in one new process group, dying with the
+    /// harness. Set up their stdio, cwd and environment before calling this.
     ///
-    /// The child execs by itself at the end of `pre_exec`: std's own exec path reports a
+    /// Each child execs by itself at the end of `pre_exec`: std's own exec path reports a
     /// failure by writing to a pipe, a write the filter would stop with nobody yet waiting
     /// for it. Here a failed exec prints to stderr (never stopped) and exits 127.
-    pub fn spawn(cmd: &mut Command) -> Result<Traced, TraceError> {
+    pub fn spawn(cmds: &mut [Command]) -> Result<Traced, TraceError> {
         let filter = filter::program()?;
-        let exec = Exec::prepare(cmd)?;
-        cmd.process_group(0);
-        // SAFETY: the closure runs in the forked child and makes only raw syscalls
-        // (prctl, ptrace, seccomp, execve, write, _exit) on memory prepared before the
-        // fork: no allocation, no locks.
-        unsafe {
-            cmd.pre_exec(move || {
-                let exec = &exec; // capture the whole struct, not its raw-pointer fields
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                filter::install(filter)?;
-                libc::execve(
-                    exec.path.as_ptr(),
-                    exec.argv_ptrs.as_ptr(),
-                    exec.envp_ptrs.as_ptr(),
-                );
-                let msg = b"crashtest: the writer could not be executed\n";
-                libc::write(2, msg.as_ptr().cast(), msg.len());
-                libc::_exit(127);
+        let mut started: Option<Traced> = None;
+        for cmd in cmds.iter_mut() {
+            let exec = Exec::prepare(cmd)?;
+            cmd.process_group(started.as_ref().map_or(0, |t| t.pgid.as_raw()));
+            // SAFETY: the closure runs in the forked child and makes only raw syscalls
+            // (prctl, ptrace, seccomp, execve, write, _exit) on memory prepared before the
+            // fork: no allocation, no locks.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let exec = &exec; // capture the whole struct, not its raw-pointer fields
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                    if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    filter::install(filter)?;
+                    libc::execve(
+                        exec.path.as_ptr(),
+                        exec.argv_ptrs.as_ptr(),
+                        exec.envp_ptrs.as_ptr(),
+                    );
+                    let msg = b"crashtest: the writer could not be executed\n";
+                    libc::write(2, msg.as_ptr().cast(), msg.len());
+                    libc::_exit(127);
+                });
+            }
+            let program = cmd.get_program().to_owned();
+            let spawn_error = |source| TraceError::Spawn {
+                program: program.clone(),
+                source,
+            };
+            // On any error below, dropping `started` kills the writers already started.
+            let child = cmd.spawn().map_err(spawn_error)?;
+            let pid = Pid::from_raw(child.id() as i32);
+            let traced = started.get_or_insert_with(|| Traced {
+                children: Vec::new(),
+                pgid: pid,
+                guard: GroupGuard::new(pid),
+                _same_thread: PhantomData,
             });
-        }
-        let child = cmd.spawn().map_err(|source| TraceError::Spawn {
-            program: cmd.get_program().to_owned(),
-            source,
-        })?;
-        let pid = Pid::from_raw(child.id() as i32);
-        let guard = GroupGuard::new(pid);
-        // After a successful execve a PTRACE_TRACEME child stops with SIGTRAP.
-        match waitpid(pid, Some(WaitPidFlag::__WALL)) {
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-            Ok(WaitStatus::Exited(_, 127)) => {
-                return Err(TraceError::Spawn {
-                    program: cmd.get_program().to_owned(),
-                    source: std::io::Error::other("execve failed (not an executable?)"),
-                });
+            traced.children.push(child);
+            // After a successful execve a PTRACE_TRACEME child stops with SIGTRAP.
+            match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
+                Ok(WaitStatus::Exited(_, 127)) => {
+                    return Err(spawn_error(std::io::Error::other(
+                        "execve failed (not an executable?)",
+                    )));
+                }
+                other => {
+                    return Err(TraceError::Internal {
+                        what: format!("writer {pid} did not stop at exec: {other:?}"),
+                    });
+                }
             }
-            other => {
-                return Err(TraceError::Internal {
-                    what: format!("writer {pid} did not stop at exec: {other:?}"),
-                });
-            }
+            let options = Options::PTRACE_O_EXITKILL
+                | Options::PTRACE_O_TRACESECCOMP
+                | Options::PTRACE_O_TRACECLONE
+                | Options::PTRACE_O_TRACEFORK
+                | Options::PTRACE_O_TRACEVFORK
+                | Options::PTRACE_O_TRACEEXEC;
+            ptrace::setoptions(pid, options)
+                .map_err(|e| TraceError::ptrace("set options on", pid, e))?;
         }
-        let options = Options::PTRACE_O_EXITKILL
-            | Options::PTRACE_O_TRACESECCOMP
-            | Options::PTRACE_O_TRACECLONE
-            | Options::PTRACE_O_TRACEFORK
-            | Options::PTRACE_O_TRACEVFORK
-            | Options::PTRACE_O_TRACEEXEC;
-        ptrace::setoptions(pid, options)
-            .map_err(|e| TraceError::ptrace("set options on", pid, e))?;
-        Ok(Traced {
-            child,
-            pgid: pid,
-            guard,
-            _same_thread: PhantomData,
+        started.ok_or_else(|| TraceError::Internal {
+            what: "no writer to start".into(),
         })
     }
 
-    /// The writer's process handle, to take its stdio pipes.
-    pub fn child_mut(&mut self) -> &mut Child {
-        &mut self.child
+    /// The writers' process handles, in order, to take their stdio pipes.
+    pub fn children_mut(&mut self) -> &mut [Child] {
+        &mut self.children
     }
 
     /// Runs the writer to its end (or to the kill), reaping every thread and process.
@@ -226,7 +252,12 @@ impl Traced {
                     return;
                 }
             });
-            let result = Loop::new(pgid, opts).run();
+            let leaders: Vec<Pid> = self
+                .children
+                .iter()
+                .map(|c| Pid::from_raw(c.id() as i32))
+                .collect();
+            let result = Loop::new(leaders, opts).run();
             drop(done);
             result
         });
@@ -235,10 +266,18 @@ impl Traced {
             self.guard.disarm();
         }
         let mut trace = result?;
-        match stopped.load(Ordering::SeqCst) {
-            STOPPED_BY_TIMEOUT => trace.end = WriterEnd::TimedOut,
-            STOPPED_BY_INTERRUPT => trace.end = WriterEnd::Interrupted,
-            _ => {}
+        let forced = match stopped.load(Ordering::SeqCst) {
+            STOPPED_BY_TIMEOUT => Some(WriterEnd::TimedOut),
+            STOPPED_BY_INTERRUPT => Some(WriterEnd::Interrupted),
+            _ => None,
+        };
+        if let Some(forced) = forced {
+            // Writers that had finished by themselves keep their end.
+            for end in &mut trace.ends {
+                if !matches!(end, WriterEnd::Exited { .. }) {
+                    *end = forced.clone();
+                }
+            }
         }
         Ok(trace)
     }
@@ -326,19 +365,26 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Per-tracee state: has its initial SIGSTOP been seen (and swallowed)?
-type Tracees = BTreeMap<Pid, bool>;
+/// What the loop knows of one traced thread or process.
+#[derive(Clone, Copy, Debug)]
+struct Tracee {
+    /// The writer it belongs to.
+    writer: usize,
+    /// Whether its initial SIGSTOP has been seen (and swallowed).
+    started: bool,
+}
 
 struct Loop<'a> {
-    leader: Pid,
+    leaders: Vec<Pid>,
     opts: &'a TraceOptions<'a>,
-    tracees: Tracees,
+    tracees: BTreeMap<Pid, Tracee>,
     seen: usize,
     boundaries: Vec<Boundary>,
-    acks: Vec<AckMark>,
-    stdout_bytes: u64,
-    /// What the leader's fd 1 was at the start (`pipe:[N]`): writes into it are acks.
-    ack_channel: Option<PathBuf>,
+    /// Per writer: its ack marks and the bytes written into its stdout so far.
+    acks: Vec<Vec<AckMark>>,
+    stdout_bytes: Vec<u64>,
+    /// Per writer: what its fd 1 was at the start (`pipe:[N]`); writes into it are acks.
+    ack_channels: Vec<Option<PathBuf>>,
     /// The files matching `files` (with their sizes then), listed at the first ack after
     /// the last call that could have changed the set; `None`: list again.
     listed: Option<BTreeMap<String, u64>>,
@@ -346,74 +392,108 @@ struct Loop<'a> {
     /// traced write: where an acked record's bytes can lie at most. Smaller than the
     /// size for a file that was preallocated or extended by ftruncate.
     extents: BTreeMap<String, u64>,
-    killed: Option<u64>,
-    end: Option<WriterEnd>,
+    /// The boundary killed at, and the writers the kill took.
+    killed: Option<(u64, Vec<usize>)>,
+    ends: Vec<Option<WriterEnd>>,
 }
 
 enum Decision {
     Continue,
-    Kill,
+    Kill { writer: usize },
 }
 
 impl<'a> Loop<'a> {
-    fn new(leader: Pid, opts: &'a TraceOptions<'a>) -> Self {
+    fn new(leaders: Vec<Pid>, opts: &'a TraceOptions<'a>) -> Self {
+        let n = leaders.len();
         Loop {
-            leader,
+            tracees: leaders
+                .iter()
+                .enumerate()
+                .map(|(w, &pid)| {
+                    (
+                        pid,
+                        Tracee {
+                            writer: w,
+                            started: true,
+                        },
+                    )
+                })
+                .collect(),
+            seen: n,
             opts,
-            tracees: BTreeMap::from([(leader, true)]),
-            seen: 1,
             boundaries: Vec::new(),
-            acks: Vec::new(),
-            stdout_bytes: 0,
-            ack_channel: proc::fd_path(leader, 1),
+            acks: vec![Vec::new(); n],
+            stdout_bytes: vec![0; n],
+            ack_channels: leaders.iter().map(|&pid| proc::fd_path(pid, 1)).collect(),
             listed: None,
             extents: BTreeMap::new(),
             killed: None,
-            end: None,
+            ends: vec![None; n],
+            leaders,
         }
     }
 
     fn run(mut self) -> Result<Trace, TraceError> {
-        restart(self.leader, None)?;
-        let group = Pid::from_raw(-self.leader.as_raw());
+        for &leader in &self.leaders {
+            restart(leader, None)?;
+        }
+        let group = Pid::from_raw(-self.leaders[0].as_raw());
         loop {
             let status = match waitpid(group, Some(WaitPidFlag::__WALL)) {
                 Ok(status) => status,
                 Err(Errno::ECHILD) => break,
                 Err(Errno::EINTR) => continue,
-                Err(e) => return Err(TraceError::ptrace("wait for", self.leader, e)),
+                Err(e) => return Err(TraceError::ptrace("wait for", self.leaders[0], e)),
             };
             self.on_status(status)?;
         }
-        let end = match (self.killed, self.end) {
-            (Some(boundary), _) => WriterEnd::Killed { boundary },
-            (None, Some(end)) => end,
-            (None, None) => {
-                return Err(TraceError::Internal {
-                    what: "writer group emptied without its leader's exit".into(),
-                });
-            }
-        };
+        let mut ends = Vec::with_capacity(self.ends.len());
+        for (w, end) in self.ends.into_iter().enumerate() {
+            let end = match (&self.killed, end) {
+                (Some((boundary, took)), _) if took.contains(&w) => WriterEnd::Killed {
+                    boundary: *boundary,
+                },
+                (_, Some(end)) => end,
+                (_, None) => {
+                    return Err(TraceError::Internal {
+                        what: format!("writer {w}'s group emptied without its exit"),
+                    });
+                }
+            };
+            ends.push(end);
+        }
         Ok(Trace {
             boundaries: self.boundaries,
             acks: self.acks,
-            end,
+            ends,
             tracees: self.seen,
         })
+    }
+
+    /// The writer a thread or process belongs to; a tracee whose first stop comes before
+    /// its parent's clone event is placed by its parent's or thread group's entry.
+    fn writer_of(&self, tid: Pid) -> usize {
+        if let Some(t) = self.tracees.get(&tid) {
+            return t.writer;
+        }
+        proc::parents(tid)
+            .into_iter()
+            .find_map(|p| self.tracees.get(&p).map(|t| t.writer))
+            .unwrap_or(0)
     }
 
     fn on_status(&mut self, status: WaitStatus) -> Result<(), TraceError> {
         match status {
             WaitStatus::Exited(pid, code) => {
                 self.tracees.remove(&pid);
-                if pid == self.leader {
-                    self.end = Some(WriterEnd::Exited { code });
+                if let Some(w) = self.leaders.iter().position(|&l| l == pid) {
+                    self.ends[w] = Some(WriterEnd::Exited { code });
                 }
             }
             WaitStatus::Signaled(pid, signal, _) => {
                 self.tracees.remove(&pid);
-                if pid == self.leader {
-                    self.end = Some(WriterEnd::Signaled {
+                if let Some(w) = self.leaders.iter().position(|&l| l == pid) {
+                    self.ends[w] = Some(WriterEnd::Signaled {
                         signal: signal.as_str().to_owned(),
                     });
                 }
@@ -423,7 +503,24 @@ impl<'a> Loop<'a> {
             {
                 match self.on_boundary(pid) {
                     Decision::Continue => restart(pid, None)?,
-                    Decision::Kill => kill_group(self.leader),
+                    Decision::Kill { writer } => {
+                        let took = match self.opts.kill_scope {
+                            KillScope::All => {
+                                kill_group(self.leaders[0]);
+                                (0..self.leaders.len()).collect()
+                            }
+                            KillScope::One => {
+                                for (&tid, t) in &self.tracees {
+                                    if t.writer == writer {
+                                        kill_process(tid);
+                                    }
+                                }
+                                vec![writer]
+                            }
+                        };
+                        let boundary = self.boundaries.len() as u64 - 1;
+                        self.killed = Some((boundary, took));
+                    }
                 }
             }
             WaitStatus::PtraceEvent(pid, _, event) => {
@@ -435,10 +532,19 @@ impl<'a> Loop<'a> {
                 .iter()
                 .any(|e| *e as i32 == event);
                 if new_tracee && let Ok(new) = ptrace::getevent(pid) {
+                    let writer = self.writer_of(pid);
                     let new = Pid::from_raw(new as i32);
-                    if let std::collections::btree_map::Entry::Vacant(e) = self.tracees.entry(new) {
-                        e.insert(false);
-                        self.seen += 1;
+                    match self.tracees.entry(new) {
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert(Tracee {
+                                writer,
+                                started: false,
+                            });
+                            self.seen += 1;
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut e) => {
+                            e.get_mut().writer = writer
+                        }
                     }
                 }
                 restart(pid, None)?;
@@ -451,10 +557,17 @@ impl<'a> Loop<'a> {
                         self.seen += 1;
                         true
                     }
-                    Some(seen_stop) => !seen_stop,
+                    Some(t) => !t.started,
                 };
                 if signal == Signal::SIGSTOP && initial {
-                    self.tracees.insert(pid, true);
+                    let writer = self.writer_of(pid);
+                    self.tracees.insert(
+                        pid,
+                        Tracee {
+                            writer,
+                            started: true,
+                        },
+                    );
                     restart(pid, None)?;
                 } else {
                     restart(pid, Some(signal))?;
@@ -485,14 +598,15 @@ impl<'a> Loop<'a> {
             return Decision::Continue;
         };
         let index = self.boundaries.len() as u64;
+        let writer = self.writer_of(tid);
         self.boundaries.push(Boundary {
             index,
+            writer: writer as u32,
             syscall: call.name.to_owned(),
             description,
         });
         if self.opts.kill_at == Some(index) {
-            self.killed = Some(index);
-            Decision::Kill
+            Decision::Kill { writer }
         } else {
             Decision::Continue
         }
@@ -521,11 +635,15 @@ impl<'a> Loop<'a> {
                 let Some(file) = rel(&path) else {
                     // A write into the writer's stdout pipe (through any fd, in any of its
                     // processes) is (part of) an ack: note the files' extents at this moment.
-                    if self.ack_channel.as_ref() == Some(&path) {
-                        self.stdout_bytes += len;
+                    if let Some(w) = self
+                        .ack_channels
+                        .iter()
+                        .position(|c| c.as_ref() == Some(&path))
+                    {
+                        self.stdout_bytes[w] += len;
                         let sizes = self.extents_now();
-                        self.acks.push(AckMark {
-                            stream_end: self.stdout_bytes,
+                        self.acks[w].push(AckMark {
+                            stream_end: self.stdout_bytes[w],
                             sizes,
                         });
                     }
@@ -743,8 +861,8 @@ mod tests {
             .current_dir(&canonical)
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
-        let mut traced = Traced::spawn(&mut cmd).unwrap();
-        let mut stdout = traced.child_mut().stdout.take().unwrap();
+        let mut traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
+        let mut stdout = traced.children_mut()[0].stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             let mut s = String::new();
             std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
@@ -754,6 +872,7 @@ mod tests {
             dir: &canonical,
             files: &files,
             kill_at,
+            kill_scope: KillScope::All,
             timeout: Duration::from_secs(20),
         };
         let trace = traced.run(&opts).unwrap();
@@ -767,7 +886,7 @@ mod tests {
     fn dry_run_sees_every_boundary_in_words() {
         let (trace, dir, out) = run_traced(&["sh", "-c", SCRIPT], None);
         assert_eq!(out, "0\n1\n2\n");
-        assert_eq!(trace.end, WriterEnd::Exited { code: 0 });
+        assert_eq!(trace.ends[0], WriterEnd::Exited { code: 0 });
         let words: Vec<_> = trace
             .boundaries
             .iter()
@@ -790,13 +909,12 @@ mod tests {
             "{words:?}"
         );
         // Three acks, each with the log's size at that moment.
-        let sizes: Vec<_> = trace
-            .acks
+        let sizes: Vec<_> = trace.acks[0]
             .iter()
             .map(|a| a.sizes.get("w.log").copied())
             .collect();
         assert_eq!(sizes, [Some(2), Some(5), None]);
-        assert_eq!(trace.acks.last().unwrap().sizes.get("d/x.log"), Some(&5));
+        assert_eq!(trace.acks[0].last().unwrap().sizes.get("d/x.log"), Some(&5));
         assert_eq!(std::fs::read(dir.path().join("d/x.log")).unwrap(), b"abcde");
     }
 
@@ -810,7 +928,7 @@ mod tests {
             .unwrap();
         let (trace, dir, out) = run_traced(&["sh", "-c", SCRIPT], Some(second_write.index));
         assert_eq!(
-            trace.end,
+            trace.ends[0],
             WriterEnd::Killed {
                 boundary: second_write.index
             }
@@ -866,7 +984,7 @@ mod tests {
                       printf cd >> p.log; echo 1; mv p.log q.log; echo 2; : > q.log; echo 3";
         let (trace, _dir, out) = run_traced(&["sh", "-c", script], None);
         assert_eq!(out, "0\n1\n2\n3\n");
-        let at = |i: usize, f: &str| trace.acks[i].sizes.get(f).copied();
+        let at = |i: usize, f: &str| trace.acks[0][i].sizes.get(f).copied();
         assert_eq!(
             at(0, "p.log"),
             Some(2),
@@ -888,21 +1006,22 @@ mod tests {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "sleep 30 & sleep 30"])
             .stdout(Stdio::null());
-        let traced = Traced::spawn(&mut cmd).unwrap();
+        let traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
         let opts = TraceOptions {
             dir: dir.path(),
             files: &files,
             kill_at: None,
+            kill_scope: KillScope::All,
             timeout: Duration::from_millis(300),
         };
         let trace = traced.run(&opts).unwrap();
-        assert_eq!(trace.end, WriterEnd::TimedOut);
+        assert_eq!(trace.ends[0], WriterEnd::TimedOut);
     }
 
     #[test]
     fn a_writer_that_cannot_start_is_an_error() {
         let mut cmd = Command::new("/nonexistent/writer");
-        let err = Traced::spawn(&mut cmd).err().unwrap();
+        let err = Traced::spawn(std::slice::from_mut(&mut cmd)).err().unwrap();
         assert!(matches!(err, TraceError::Spawn { .. }), "{err}");
     }
 }
