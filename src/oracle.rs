@@ -1127,4 +1127,128 @@ mod tests {
         violation(&j, Class::ReplayHang);
         assert_eq!(counts(&j), (1, 1, None));
     }
+
+    // Several writers: each stream judged on its own, and the interleaving.
+
+    /// Two writers, `a` and `b` records sent, the first `acks.0`/`acks.1` acked, killed;
+    /// replay prints `replayed` as (writer, index) pairs.
+    fn two_writers(
+        a: usize,
+        b: usize,
+        acks: (usize, usize),
+        replayed: &[(usize, usize)],
+    ) -> Judgement {
+        let sent = [
+            (0..a).map(|i| rec(100 + i)).collect::<Vec<_>>(),
+            (0..b).map(|i| rec(200 + i)).collect(),
+        ];
+        let stdouts: Vec<Vec<u8>> = [acks.0, acks.1]
+            .iter()
+            .map(|&n| {
+                (0..n)
+                    .map(|i| format!("{i}\n"))
+                    .collect::<String>()
+                    .into_bytes()
+            })
+            .collect();
+        let marks: Vec<Vec<AckMark>> = stdouts
+            .iter()
+            .map(|out| {
+                vec![AckMark {
+                    stream_end: out.len() as u64,
+                    sizes: BTreeMap::new(),
+                }]
+            })
+            .collect();
+        let stderr = Captured::default();
+        let end = WriterEnd::Killed { boundary: 3 };
+        let text: String = replayed
+            .iter()
+            .map(|&(w, i)| hex::encode(&sent[w][i]) + "\n")
+            .collect();
+        let replay = Finished {
+            status: Some(ExitStatus::from_raw(0)),
+            stdout: captured(&text),
+            stderr: Captured::default(),
+        };
+        judge(&Evidence {
+            writers: (0..2)
+                .map(|w| WriterEvidence {
+                    sent: &sent[w],
+                    stdout: &stdouts[w],
+                    stderr: &stderr,
+                    marks: &marks[w],
+                    end: &end,
+                })
+                .collect(),
+            durability: Durability::Fsync,
+            damage: &Damage::None,
+            replay: &replay,
+        })
+    }
+
+    #[test]
+    fn writers_may_interleave_in_any_order() {
+        let j = two_writers(3, 3, (2, 1), &[(1, 0), (0, 0), (0, 1), (1, 1), (0, 2)]);
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 3, Some(5)));
+    }
+
+    #[test]
+    fn a_writers_records_out_of_their_order_are_not_a_prefix() {
+        let j = two_writers(3, 3, (0, 0), &[(0, 1), (0, 0)]);
+        assert_mentions(
+            violation(&j, Class::NotAPrefix),
+            "writer 0's record 1, returned before the records it follows",
+        );
+    }
+
+    #[test]
+    fn a_record_returned_twice_is_not_a_prefix() {
+        let j = two_writers(3, 3, (0, 0), &[(1, 0), (0, 0), (1, 0)]);
+        assert_mentions(
+            violation(&j, Class::NotAPrefix),
+            "writer 1's record 0, returned again (a duplicate)",
+        );
+    }
+
+    #[test]
+    fn a_record_no_writer_sent_is_not_a_prefix() {
+        let mut j = two_writers(2, 2, (0, 0), &[(0, 0)]);
+        assert_pass(&j);
+        let sent = rec(999);
+        let replay = Finished {
+            status: Some(ExitStatus::from_raw(0)),
+            stdout: captured(&(hex::encode(&sent) + "\n")),
+            stderr: Captured::default(),
+        };
+        let (stderr, end, none): (Captured, WriterEnd, Vec<Vec<u8>>) = (
+            Captured::default(),
+            WriterEnd::Killed { boundary: 0 },
+            vec![rec(1)],
+        );
+        j = judge(&Evidence {
+            writers: (0..2)
+                .map(|_| WriterEvidence {
+                    sent: &none,
+                    stdout: b"",
+                    stderr: &stderr,
+                    marks: &[],
+                    end: &end,
+                })
+                .collect(),
+            durability: Durability::Fsync,
+            damage: &Damage::None,
+            replay: &replay,
+        });
+        assert_mentions(violation(&j, Class::NotAPrefix), "was sent by no writer");
+    }
+
+    #[test]
+    fn each_writers_acks_must_survive_on_their_own() {
+        let j = two_writers(3, 3, (1, 2), &[(1, 0), (0, 0), (0, 1), (0, 2)]);
+        let detail = violation(&j, Class::LostAck);
+        assert_mentions(detail, "writer 1's record 1 was acked");
+        assert_mentions(detail, "only 1 of the 2 records of writer 1");
+    }
 }
