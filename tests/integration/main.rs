@@ -411,3 +411,34 @@ fn go_wal_prefix_is_caught_and_postfix_passes_with_its_runtime_threads_traced() 
         run.summary()
     );
 }
+
+/// See issue 3: several writers on one log, each judged on its own stream.
+#[test]
+fn concurrent_writers_that_interleave_inside_a_record_are_caught() {
+    let sb = Sandbox::new();
+    let run = sb.crashtest(&["run", "scenarios/seed-prefix-writers.toml"]);
+    assert_eq!(
+        run.code(),
+        0,
+        "expect = fail must be met:\n{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    let finding = run.findings()[0];
+    assert_eq!(finding["writers"], 4);
+    let class = finding["judgement"]["violation"]["class"].as_str().unwrap();
+    assert!(
+        ["replay-failed", "not-a-prefix"].contains(&class),
+        "{finding}"
+    );
+}
+
+#[test]
+fn one_writer_dying_while_three_run_on_loses_nothing_with_single_write_appends() {
+    let sb = Sandbox::new();
+    let run = sb.crashtest(&["run", "scenarios/seed-postfix-writers.toml"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert!(summary["killed"].as_u64().unwrap() > 30, "{summary}");
+}
