@@ -442,3 +442,71 @@ fn one_writer_dying_while_three_run_on_loses_nothing_with_single_write_appends()
     assert_eq!(summary["failed"], 0, "{summary}");
     assert!(summary["killed"].as_u64().unwrap() > 30, "{summary}");
 }
+
+/// See issue 3: a target that breaks protocol v1 gets `target-error` with the offending
+/// line, never a crash finding and never a panic.
+#[test]
+fn protocol_errors_are_target_errors_naming_the_offending_line() {
+    let sb = Sandbox::new();
+    let acker = "n=0; while read -r l; do echo $n; n=$((n+1)); done";
+    let cases = [
+        (
+            vec!["sh", "-c", "read l; echo banana"],
+            vec!["true"],
+            "ack line 1: 'banana' is not a record index",
+        ),
+        (
+            vec!["sh", "-c", "while read -r l; do :; done; echo 1"],
+            vec!["true"],
+            "ack line 1: '1' is out of order, expected 0",
+        ),
+        (
+            vec!["sh", "-c", "echo 0; echo 1; echo 2; echo 3"],
+            vec!["true"],
+            "ack line 4: '3' acks record 3, but only 3 were sent",
+        ),
+        (
+            vec!["true"],
+            vec!["true"],
+            "the writer exited 0 after acking 0 of the 3 records sent",
+        ),
+        (
+            vec!["sh", "-c", "exit 4"],
+            vec!["true"],
+            "the writer exited with status 4",
+        ),
+        (
+            vec!["sh", "-c", acker],
+            vec!["echo", "zz"],
+            "replay line 1: 'zz' is not a record in hex",
+        ),
+    ];
+    for (i, (writer, replay, expected)) in cases.iter().enumerate() {
+        let quote = |argv: &Vec<&str>| {
+            argv.iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let text = format!(
+            "trials = 1\nrecords = 3\npayload = {{ min = 1, max = 8 }}\n[target]\nwriter = [{}]\nreplay = [{}]\ndurability = \"fsync\"\n",
+            quote(writer),
+            quote(replay)
+        );
+        let path = sb.scenario(&format!("case{i}.toml"), &text);
+        let run = sb.crashtest(&["run", path.to_str().unwrap()]);
+        assert_eq!(run.code(), 1, "case {i}: {}{}", run.stdout(), run.stderr());
+        let findings = run.findings();
+        let violation = &findings[0]["judgement"]["violation"];
+        assert_eq!(violation["class"], "target-error", "case {i}: {violation}");
+        assert!(
+            violation["detail"].as_str().unwrap().contains(expected),
+            "case {i}: {violation}"
+        );
+        assert!(
+            !run.stderr().contains("panicked"),
+            "case {i}: {}",
+            run.stderr()
+        );
+    }
+}
