@@ -176,16 +176,12 @@ impl Scenario {
             && writers > max
         {
             let (line, column) = line_column(text, spanned.span().start);
-            let why = match &raw.target.kind {
-                TargetKind::Builtin(wal) => format!("the built-in WAL {wal}"),
-                TargetKind::Command { .. } => "[target] max_writers".to_owned(),
-            };
             return Err(ScenarioError::Invalid {
                 path: path.to_path_buf(),
                 line,
                 column,
                 message: format!(
-                    "writers = {writers} is more than the target allows: max_writers = {max} ({why})"
+                    "writers = {writers} is more than the target allows: [target] max_writers = {max}"
                 ),
             });
         }
@@ -407,18 +403,6 @@ fn max_writers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error>
     Ok(Some(n))
 }
 
-/// How many writers a built-in WAL takes at once: the seed's WALs keep no lock and no
-/// per-writer framing, so one; the crc WAL serialises appends itself.
-fn builtin_max_writers(wal: BuiltinWal) -> Option<u32> {
-    match wal {
-        // crc's recovery cuts the tail on open, which is only safe with one writer until
-        // its appends and recovery share a lock.
-        BuiltinWal::Crc => Some(1),
-        // The specimens take any number: their concurrent appends are what gets caught.
-        BuiltinWal::SeedPrefix | BuiltinWal::SeedPostfix => None,
-    }
-}
-
 impl TryFrom<RawTarget> for TargetTable {
     type Error = String;
 
@@ -458,7 +442,10 @@ impl TryFrom<RawTarget> for TargetTable {
                     kind: TargetKind::Builtin(wal),
                     durability: own,
                     files: vec![BuiltinWal::FILE.to_owned()],
-                    max_writers: builtin_max_writers(wal),
+                    // Every built-in takes any number of writers: crc serialises its appends
+                    // and its cut-on-open with a lock, and the specimens' concurrent appends
+                    // are what gets caught.
+                    max_writers: None,
                 })
             }
             RawTarget {
@@ -659,7 +646,7 @@ mod tests {
         assert_eq!(s.target.kind, TargetKind::Builtin(BuiltinWal::Crc));
         assert_eq!(s.target.durability, Durability::Fsync);
         assert_eq!(s.target.files, vec!["wal.log".to_owned()]);
-        assert_eq!(s.target.max_writers, Some(1));
+        assert_eq!(s.target.max_writers, None);
         assert!(s.target.cwd.is_absolute(), "{:?}", s.target.cwd);
         assert!(s.target.cwd.ends_with("scenarios"), "{:?}", s.target.cwd);
     }
@@ -889,17 +876,6 @@ mod tests {
     }
 
     #[test]
-    fn refuses_more_writers_than_a_builtin_takes() {
-        let text = indoc! {r#"
-            seed = 1
-            writers = 4
-            [target]
-            builtin = "crc"
-        "#};
-        assert_refused(text, 2, 11, "max_writers = 1 (the built-in WAL crc)");
-    }
-
-    #[test]
     fn refuses_more_writers_than_an_external_target_takes() {
         let text = indoc! {r#"
             writers  =  3
@@ -913,7 +889,7 @@ mod tests {
             text,
             1,
             13,
-            "writers = 3 is more than the target allows: max_writers = 2",
+            "writers = 3 is more than the target allows: [target] max_writers = 2",
         );
     }
 

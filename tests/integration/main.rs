@@ -510,3 +510,28 @@ fn protocol_errors_are_target_errors_naming_the_offending_line() {
         );
     }
 }
+
+/// See issue 3: the crc WAL with four writers on one log passes both crash modes.
+#[test]
+fn crc_with_four_writers_passes_both_crash_modes() {
+    let sb = Sandbox::new();
+    for scenario in [
+        "scenarios/crc-writers.toml",
+        "scenarios/crc-writers-one.toml",
+    ] {
+        let run = sb.crashtest(&["run", scenario]);
+        assert_eq!(
+            run.code(),
+            0,
+            "{scenario}:\n{}{}",
+            run.stdout(),
+            run.stderr()
+        );
+        let summary = run.summary();
+        assert_eq!(summary["failed"], 0, "{scenario}: {summary}");
+        assert!(
+            summary["killed"].as_u64().unwrap() > 50,
+            "{scenario}: {summary}"
+        );
+    }
+}
