@@ -198,6 +198,26 @@ durability = "fsync"
     let run = sb.crashtest(&["run", hang.to_str().unwrap()]);
     assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
     assert_eq!(run.summary()["classes"]["hang"], 2, "{}", run.summary());
+    let replay_hang = sb.scenario(
+        "replay-hang.toml",
+        r#"
+trials = 2
+records = 3
+timeout = "300ms"
+[target]
+writer = ["sh", "-c", "n=0; while read -r l; do echo $n; n=$((n+1)); done"]
+replay = ["sh", "-c", "sleep 1000 & sleep 1000"]
+durability = "none"
+"#,
+    );
+    let run = sb.crashtest(&["run", replay_hang.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert_eq!(
+        run.summary()["classes"]["replay-hang"],
+        2,
+        "{}",
+        run.summary()
+    );
     let missing = sb.scenario(
         "missing.toml",
         r#"
