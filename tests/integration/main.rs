@@ -555,3 +555,81 @@ fn crc_with_four_writers_passes_both_crash_modes() {
         );
     }
 }
+
+/// SQLite in WAL mode (`harness/targets/sqlite_wal.py`, Python's sqlite3): one
+/// transaction per record, synchronous=FULL, an ack after COMMIT. Killed at any
+/// file-changing syscall, and in about half the trials with log.db-wal cut at a random
+/// offset, it must return every acked commit whose frames lay before the cut.
+#[test]
+fn sqlite_in_wal_mode_survives_kill_and_truncation_of_its_wal() {
+    let sb = Sandbox::new().with_real_python3();
+    let run = sb.crashtest(&["run", "scenarios/sqlite.toml", "--trials", "200"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["trials"], 200);
+    assert!(
+        summary["faults"]["truncate"].as_u64().unwrap() > 70,
+        "{summary}"
+    );
+    assert!(summary["killed"].as_u64().unwrap() > 180, "{summary}");
+}
+
+/// The example a user copies (`harness/targets/example_wal.py`) is itself correct.
+#[test]
+fn the_example_target_passes_kill_and_truncation() {
+    let sb = Sandbox::new().with_real_python3();
+    let run = sb.crashtest(&["run", "scenarios/example.toml", "--trials", "60"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert!(
+        summary["faults"]["truncate"].as_u64().unwrap() > 15,
+        "{summary}"
+    );
+    assert!(summary["killed"].as_u64().unwrap() > 50, "{summary}");
+}
+
+/// Broken on purpose, in Python and in sh: each must be caught, and caught for its bug
+/// (every finding of the run in the one class that bug produces), so that a finding of
+/// the wrong kind, from the tool or the target, fails the test.
+#[test]
+fn broken_targets_are_caught_with_the_class_of_their_bug() {
+    let sb = Sandbox::new().with_real_python3();
+    // The writer acks record i, then appends it: a SIGKILL at that append loses it.
+    let run = sb.crashtest(&["run", "harness/targets/broken/acks_before_write.toml"]);
+    assert_eq!(
+        run.code(),
+        0,
+        "expect = fail is met when the bug is found:\n{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    let findings = run.findings();
+    assert!(findings.len() >= 10, "{}", run.stdout());
+    for f in findings {
+        assert_eq!(f["judgement"]["violation"]["class"], "lost-ack", "{f}");
+        assert_eq!(f["damage"]["kind"], "none", "{f}");
+        let kill = f["kill"]["description"].as_str().unwrap();
+        assert!(kill.starts_with("write(wal.log"), "{f}");
+    }
+    // Each line goes out in one write, so only a cut file has a torn last line, and the
+    // strict replay exits 1 on it.
+    let run = sb.crashtest(&["run", "harness/targets/broken/strict_replay.toml"]);
+    assert_eq!(
+        run.code(),
+        0,
+        "expect = fail is met when the bug is found:\n{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    let findings = run.findings();
+    assert!(findings.len() >= 10, "{}", run.stdout());
+    for f in findings {
+        assert_eq!(f["judgement"]["violation"]["class"], "replay-failed", "{f}");
+        assert_eq!(f["damage"]["kind"], "truncate", "{f}");
+        assert_eq!(f["damage"]["file"], "wal.txt", "{f}");
+        let detail = f["judgement"]["violation"]["detail"].as_str().unwrap();
+        assert!(detail.contains("torn last line"), "{f}");
+    }
+}

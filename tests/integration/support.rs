@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run the real `crashtest` binary in a sandbox
 //! folder, read its results, and check that it left nothing behind.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ pub fn root() -> PathBuf {
 /// A folder for one test's results and trial folders.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// PATH for crashtest's runs, when a test set one (`with_real_python3`).
+    path: Option<OsString>,
 }
 
 /// One finished `crashtest` invocation.
@@ -54,7 +57,30 @@ impl Sandbox {
     pub fn new() -> Sandbox {
         Sandbox {
             dir: tempfile::tempdir().unwrap(),
+            path: None,
         }
+    }
+
+    /// Runs crashtest with the folder of the real `python3` interpreter first on PATH.
+    /// A version manager's `python3` can be a shell script (pyenv's shim runs dozens of
+    /// processes before the interpreter): traced and run three times per trial, it would
+    /// make the Python targets' trials several times slower without testing anything.
+    /// Panics, failing the test, when `python3` is missing (`harness/deps` installs it).
+    pub fn with_real_python3(mut self) -> Sandbox {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("this test needs python3 on PATH (harness/deps installs it): {e}")
+            });
+        assert!(out.status.success(), "python3 failed: {out:?}");
+        let exe = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim_end());
+        let mut dirs = vec![exe.parent().expect("an absolute path").to_path_buf()];
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        self.path = Some(std::env::join_paths(dirs).unwrap());
+        self
     }
 
     pub fn results(&self) -> PathBuf {
@@ -108,6 +134,9 @@ impl Sandbox {
         let work = self.work();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crashtest"));
         cmd.args(args).current_dir(root());
+        if let Some(path) = &self.path {
+            cmd.env("PATH", path);
+        }
         if matches!(args.first(), Some(&"run")) {
             cmd.arg("--results").arg(self.results());
         }
