@@ -154,7 +154,8 @@ pub fn finding_lines(outcome: &TrialOutcome, repro: &str) -> String {
         "FAIL trial {} [{}] {}\n     fault: {}, kill at {}, damage: {}\n     repro: {repro}\n",
         outcome.trial,
         v.class,
-        v.detail,
+        // A multi-line detail (a replay's stderr) stays inside the finding's block.
+        v.detail.trim_end().replace('\n', "\n     | "),
         fault_name(outcome),
         outcome.kill_words(),
         outcome.damage
