@@ -1,10 +1,12 @@
 //! Run a writer under seccomp + ptrace: its boundaries, the SIGKILL, its acks' file sizes.
 
 pub mod filter;
+pub mod oplog;
 pub mod proc;
 pub mod ptrace;
 pub mod syscalls;
 
+pub use oplog::Op;
 pub use ptrace::{
     AckMark, Boundary, KillScope, Trace, TraceOptions, Traced, WriterEnd, file_sizes,
 };
