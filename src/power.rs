@@ -1,0 +1,1180 @@
+//! Power loss: what the disk holds when the machine, not just the writer, dies.
+//!
+//! A SIGKILL loses nothing the page cache holds ([`after_kill`]). A power loss loses what
+//! was never made durable, in any order the kernel happened to flush it
+//! ([`after_power_loss`]). Both replay the write log of the crash run (the tracer's
+//! [`Op`]s, in the order they ran) from an initial folder ([`Snapshot`]; empty for a fresh
+//! trial, the recovered folder for a resumed writer). The model, which is the spec:
+//!
+//! 1. Replay the ops in order against two views: the volatile view (everything applied)
+//!    and, per file, the durable content as of the file's last `Sync`. Files and
+//!    directories are tracked by an inode-like id, so a rename moves the content and its
+//!    sync state with it.
+//! 2. A file's writes and truncates after its last `Sync` are pending. At the power loss
+//!    its content is its durable content plus a drawn subset of its pending ops (each kept
+//!    with probability 1/2), applied in log order, or, with probability 1/4 when two or
+//!    more are kept, in a shuffled order ("reordered"). The kept write latest in the log
+//!    (at most one per power loss) may be torn: with probability 1/2 only its first `j`
+//!    bytes land, `j` in `0..len` drawn among the points where the write crosses a
+//!    `sector` boundary of the file offset (`j = 0` when it crosses none).
+//! 3. Names: a name change (Create, Mkdir, Rename, Remove) is settled once every directory
+//!    it touches (the parent, or both parents for a rename) has had a `SyncDir` after it.
+//!    From the initial names, every change is replayed in log order: a settled one always,
+//!    an unsettled one with probability 1/2. A dropped change reverts (a created file is
+//!    absent, a renamed file keeps its old name, a removed file is back) and a later
+//!    change that no longer fits the names (renaming a name that is not there) does
+//!    nothing. Whatever a name points to holds that file's content from step 2.
+//! 4. So a file created and fsynced whose directory was never fsynced after the `Create`
+//!    may vanish: the classic "fsync the file but not the folder" bug.
+//! 5. `Unmodelled` ops change nothing; their files are listed in
+//!    [`PowerLoss::unmodelled`], as are names the log uses without the model knowing them
+//!    (a write to a file never created: the model creates it, unsettled).
+//! 6. When every write and truncate is followed by a `Sync` of its file and every name
+//!    change by a `SyncDir` of its directories, nothing is left to draw and the result
+//!    equals [`after_kill`]. The same seed gives the same result.
+//!
+//! Draws, in this order: for each file in id order (ids are given in the order files
+//! appear: the initial files sorted by path, then as the log creates them) one draw per
+//! pending op, then the reorder draw; then the tear (one draw, then `j`); then one draw per
+//! unsettled name change, in log order. Changing the order is a breaking change for saved
+//! repro commands.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use rand_core::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::seed::below;
+use crate::tracer::Op;
+
+/// A folder's contents: relative path -> file bytes, plus the set of relative directory
+/// paths (the folder itself is not in it). Paths use `/` and never start with `./`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Regular files and their bytes.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Directories, empty or not.
+    pub dirs: BTreeSet<String>,
+}
+
+impl Snapshot {
+    /// Walks a real folder: its regular files and directories, at any depth. Symlinks and
+    /// other special files are skipped; a name that is not UTF-8 is an error.
+    pub fn read(dir: &Path) -> io::Result<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        read_tree(dir, "", &mut snapshot)?;
+        Ok(snapshot)
+    }
+
+    /// Makes `dir` hold exactly this snapshot: removes what is not in it (including
+    /// symlinks and special files), creates the directories, writes the files.
+    pub fn write_into(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)?;
+        let mut keep = self.dirs.clone();
+        for path in self.files.keys().chain(&self.dirs) {
+            let mut at = path.as_str();
+            while let Some((parent, _)) = at.rsplit_once('/') {
+                keep.insert(parent.to_string());
+                at = parent;
+            }
+        }
+        prune_tree(dir, "", &keep, &self.files)?;
+        for d in &keep {
+            fs::create_dir_all(dir.join(d))?;
+        }
+        for (file, data) in &self.files {
+            fs::write(dir.join(file), data)?;
+        }
+        Ok(())
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+fn entry_name(entry: &fs::DirEntry) -> io::Result<String> {
+    entry.file_name().into_string().map_err(|name| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("file name {name:?} is not UTF-8"),
+        )
+    })
+}
+
+fn read_tree(dir: &Path, prefix: &str, snapshot: &mut Snapshot) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let rel = join(prefix, &entry_name(&entry)?);
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            read_tree(&entry.path(), &rel, snapshot)?;
+            snapshot.dirs.insert(rel);
+        } else if kind.is_file() {
+            snapshot.files.insert(rel, fs::read(entry.path())?);
+        }
+    }
+    Ok(())
+}
+
+fn prune_tree(
+    dir: &Path,
+    prefix: &str,
+    keep: &BTreeSet<String>,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let rel = join(prefix, &entry_name(&entry)?);
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if keep.contains(&rel) {
+                prune_tree(&entry.path(), &rel, keep, files)?;
+            } else {
+                fs::remove_dir_all(entry.path())?;
+            }
+        } else if !(kind.is_file() && files.contains_key(&rel)) {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// What the model kept and dropped, for reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLoss {
+    /// Writes made after their file's last sync (truncates are not counted).
+    pub unsynced_writes: u64,
+    /// How many of those landed, fully or torn.
+    pub kept_writes: u64,
+    /// The torn write, if any: the file's name in the write, and the file offset at which
+    /// the landed part stops.
+    pub torn: Option<(String, u64)>,
+    /// The name changes that were dropped, in log order, e.g. `rename wal.tmp -> wal.log`.
+    pub reverted_names: Vec<String>,
+    /// Whether some file's kept writes landed out of order.
+    pub reordered: bool,
+    /// Files for which the state may be off (unmodelled calls, unknown names), sorted.
+    pub unmodelled: Vec<String>,
+}
+
+/// The state after a power loss at the end of `ops`, starting from `initial`.
+/// `sector` (>= 1) is the granularity of a torn write.
+pub fn after_power_loss(
+    initial: &Snapshot,
+    ops: &[Op],
+    sector: u64,
+    rng: &mut impl Rng,
+) -> (Snapshot, PowerLoss) {
+    assert!(sector >= 1, "sector size must be at least 1");
+    let replay = Replay::run(initial, ops);
+    let mut report = PowerLoss {
+        unmodelled: replay.unmodelled.iter().cloned().collect(),
+        ..PowerLoss::default()
+    };
+
+    // Step 2: which pending ops of each file land, and in which order.
+    let mut landed: BTreeMap<FileId, Vec<usize>> = BTreeMap::new();
+    for (&id, inode) in &replay.inodes {
+        let mut kept = Vec::new();
+        for (k, pending) in inode.pending.iter().enumerate() {
+            let write = matches!(pending.op, DataOp::Write { .. });
+            report.unsynced_writes += u64::from(write);
+            if below(rng, 2) == 1 {
+                report.kept_writes += u64::from(write);
+                kept.push(k);
+            }
+        }
+        if kept.len() >= 2 && below(rng, 4) == 0 {
+            shuffle(rng, &mut kept);
+            report.reordered = true;
+        }
+        landed.insert(id, kept);
+    }
+
+    // The tear: the kept write latest in the log.
+    let last_write = landed
+        .iter()
+        .flat_map(|(id, kept)| kept.iter().map(move |&k| (*id, k)))
+        .filter_map(|(id, k)| {
+            let pending = &replay.inodes[&id].pending[k];
+            matches!(pending.op, DataOp::Write { .. }).then_some((pending.at, id, k))
+        })
+        .max();
+    let mut tear: Option<(FileId, usize, usize)> = None;
+    if let Some((_, id, k)) = last_write
+        && below(rng, 2) == 0
+    {
+        let pending = &replay.inodes[&id].pending[k];
+        if let DataOp::Write { offset, data } = &pending.op {
+            let j = tear_point(rng, *offset, data.len() as u64, sector);
+            report.torn = Some((pending.name.clone(), offset + j));
+            tear = Some((id, k, to_usize(j)));
+        }
+    }
+
+    let mut contents: BTreeMap<FileId, Vec<u8>> = BTreeMap::new();
+    for (&id, inode) in &replay.inodes {
+        let mut content = inode.durable.clone();
+        for &k in &landed[&id] {
+            match (&inode.pending[k].op, tear) {
+                (DataOp::Write { offset, data }, Some((tid, tk, j))) if (tid, tk) == (id, k) => {
+                    write_at(&mut content, *offset, &data[..j]);
+                }
+                (op, _) => op.apply(&mut content),
+            }
+        }
+        contents.insert(id, content);
+    }
+
+    // Step 3: the names.
+    let mut names = replay.initial_names.clone();
+    for change in &replay.changes {
+        let settled = change.touched.iter().all(|dir| {
+            replay
+                .dir_synced_at
+                .get(dir)
+                .is_some_and(|&synced| synced > change.at)
+        });
+        if settled || below(rng, 2) == 1 {
+            change.op.apply(&mut names);
+        } else {
+            report.reverted_names.push(change.op.to_string());
+        }
+    }
+
+    (snapshot_of(&names, &contents), report)
+}
+
+/// The state with every op applied (what the page cache holds after SIGKILL).
+pub fn after_kill(initial: &Snapshot, ops: &[Op]) -> Snapshot {
+    let replay = Replay::run(initial, ops);
+    let contents = replay
+        .inodes
+        .iter()
+        .map(|(&id, inode)| (id, inode.volatile.clone()))
+        .collect();
+    snapshot_of(&replay.names, &contents)
+}
+
+/// The point in `0..len` at which a write at `offset` stops when torn: a uniformly drawn
+/// offset where it crosses a sector boundary, or 0 when it crosses none.
+fn tear_point(rng: &mut impl Rng, offset: u64, len: u64, sector: u64) -> u64 {
+    let first = (sector - offset % sector) % sector;
+    if first >= len {
+        return 0;
+    }
+    let count = (len - 1 - first) / sector + 1;
+    first + below(rng, count) * sector
+}
+
+/// Fisher-Yates, with [`below`] so the permutation is pinned.
+fn shuffle<T>(rng: &mut impl Rng, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = below(rng, i as u64 + 1) as usize;
+        items.swap(i, j);
+    }
+}
+
+fn to_usize(x: u64) -> usize {
+    usize::try_from(x).expect("a file offset in the write log fits in memory")
+}
+
+fn write_at(content: &mut Vec<u8>, offset: u64, data: &[u8]) {
+    if data.is_empty() {
+        return; // pwrite of nothing does not extend the file
+    }
+    let start = to_usize(offset);
+    let end = start + data.len();
+    if content.len() < end {
+        content.resize(end, 0);
+    }
+    content[start..end].copy_from_slice(data);
+}
+
+fn snapshot_of(names: &Names, contents: &BTreeMap<FileId, Vec<u8>>) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    for (path, entry) in names {
+        match entry {
+            Entry::Dir(_) => {
+                snapshot.dirs.insert(path.clone());
+            }
+            Entry::File(id) => {
+                snapshot.files.insert(path.clone(), contents[id].clone());
+            }
+        }
+    }
+    snapshot
+}
+
+// ---- the replay ----
+
+type FileId = u64;
+type DirId = u64;
+
+/// The trial folder itself.
+const ROOT: DirId = 0;
+
+/// What a name points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    File(FileId),
+    Dir(DirId),
+}
+
+/// Every name in the folder (relative path -> entry), the folder itself excluded.
+type Names = BTreeMap<String, Entry>;
+
+/// A change to a file's bytes.
+#[derive(Clone, Debug)]
+enum DataOp {
+    Write { offset: u64, data: Vec<u8> },
+    Truncate { len: u64 },
+}
+
+impl DataOp {
+    fn apply(&self, content: &mut Vec<u8>) {
+        match self {
+            DataOp::Write { offset, data } => write_at(content, *offset, data),
+            DataOp::Truncate { len } => content.resize(to_usize(*len), 0),
+        }
+    }
+}
+
+/// A data op made after its file's last sync.
+#[derive(Clone, Debug)]
+struct Pending {
+    op: DataOp,
+    /// Its index in the log.
+    at: usize,
+    /// The file's name in the op.
+    name: String,
+}
+
+/// One file, by id.
+#[derive(Clone, Debug, Default)]
+struct Inode {
+    volatile: Vec<u8>,
+    durable: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+/// A change to the names, with the entry it concerns, so that a replay over other names
+/// can tell whether it still fits.
+#[derive(Clone, Debug)]
+enum NameOp {
+    Create {
+        path: String,
+        id: FileId,
+    },
+    Mkdir {
+        path: String,
+        id: DirId,
+    },
+    Rename {
+        from: String,
+        to: String,
+        entry: Entry,
+    },
+    Remove {
+        path: String,
+        entry: Entry,
+    },
+}
+
+impl std::fmt::Display for NameOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NameOp::Create { path, .. } => write!(f, "create {path}"),
+            NameOp::Mkdir { path, .. } => write!(f, "mkdir {path}"),
+            NameOp::Rename { from, to, .. } => write!(f, "rename {from} -> {to}"),
+            NameOp::Remove { path, .. } => write!(f, "remove {path}"),
+        }
+    }
+}
+
+impl NameOp {
+    /// Applies the change if it fits `names` (as the syscall would have succeeded);
+    /// says whether it did.
+    fn apply(&self, names: &mut Names) -> bool {
+        match self {
+            NameOp::Create { path, id } => insert(names, path, Entry::File(*id)),
+            NameOp::Mkdir { path, id } => insert(names, path, Entry::Dir(*id)),
+            NameOp::Remove { path, entry } => {
+                if names.get(path) != Some(entry) || has_children(names, path) {
+                    return false;
+                }
+                names.remove(path);
+                true
+            }
+            NameOp::Rename { from, to, entry } => {
+                let inside = to.starts_with(&format!("{from}/"));
+                if names.get(from) != Some(entry)
+                    || from == to
+                    || inside
+                    || dir_of(names, to).is_none()
+                {
+                    return false;
+                }
+                match (entry, names.get(to)) {
+                    (_, None) | (Entry::File(_), Some(Entry::File(_))) => {}
+                    (Entry::Dir(_), Some(Entry::Dir(_))) if !has_children(names, to) => {}
+                    _ => return false,
+                }
+                let prefix = format!("{from}/");
+                let moved: Vec<String> = std::iter::once(from.clone())
+                    .chain(
+                        names
+                            .range(prefix.clone()..)
+                            .take_while(|(p, _)| p.starts_with(&prefix))
+                            .map(|(p, _)| p.clone()),
+                    )
+                    .collect();
+                names.remove(to);
+                for old in moved {
+                    let entry = names.remove(&old).expect("listed above");
+                    names.insert(format!("{to}{}", &old[from.len()..]), entry);
+                }
+                true
+            }
+        }
+    }
+}
+
+fn insert(names: &mut Names, path: &str, entry: Entry) -> bool {
+    if names.contains_key(path) || dir_of(names, path).is_none() {
+        return false;
+    }
+    names.insert(path.to_string(), entry);
+    true
+}
+
+fn has_children(names: &Names, path: &str) -> bool {
+    let prefix = format!("{path}/");
+    names
+        .range(prefix.clone()..)
+        .next()
+        .is_some_and(|(p, _)| p.starts_with(&prefix))
+}
+
+/// The id of the directory holding `path`, if it is there.
+fn dir_of(names: &Names, path: &str) -> Option<DirId> {
+    match path.rsplit_once('/') {
+        None => Some(ROOT),
+        Some((parent, _)) => match names.get(parent) {
+            Some(Entry::Dir(id)) => Some(*id),
+            _ => None,
+        },
+    }
+}
+
+/// `a/./b//c` -> `a/b/c`; the folder itself is `.`.
+fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// A name change since the start, with the directories whose sync makes it durable.
+#[derive(Clone, Debug)]
+struct NameChange {
+    op: NameOp,
+    /// Its index in the log.
+    at: usize,
+    touched: Vec<DirId>,
+}
+
+/// Both views after replaying a log, plus what the power loss draws from.
+#[derive(Debug, Default)]
+struct Replay {
+    initial_names: Names,
+    names: Names,
+    inodes: BTreeMap<FileId, Inode>,
+    next_file: FileId,
+    next_dir: DirId,
+    changes: Vec<NameChange>,
+    /// Each directory's last `SyncDir`, as an index in the log.
+    dir_synced_at: BTreeMap<DirId, usize>,
+    unmodelled: BTreeSet<String>,
+}
+
+impl Replay {
+    fn run(initial: &Snapshot, ops: &[Op]) -> Replay {
+        let mut replay = Replay {
+            next_dir: ROOT + 1,
+            ..Replay::default()
+        };
+        replay.load(initial);
+        for (at, op) in ops.iter().enumerate() {
+            replay.step(at, op);
+        }
+        replay
+    }
+
+    /// The initial folder: all durable, no change pending.
+    fn load(&mut self, initial: &Snapshot) {
+        let mut dirs: BTreeSet<String> = BTreeSet::new();
+        for path in initial.dirs.iter().chain(initial.files.keys()) {
+            let path = normalize(path);
+            let mut at = path.as_str();
+            while let Some((parent, _)) = at.rsplit_once('/') {
+                dirs.insert(parent.to_string());
+                at = parent;
+            }
+        }
+        dirs.extend(initial.dirs.iter().map(|d| normalize(d)));
+        dirs.remove(".");
+        // Sorted, so each parent comes before its children.
+        for dir in dirs {
+            let id = self.new_dir();
+            self.names.insert(dir, Entry::Dir(id));
+        }
+        for (path, data) in &initial.files {
+            let id = self.new_file();
+            let inode = self.inodes.get_mut(&id).expect("just made");
+            inode.volatile = data.clone();
+            inode.durable = data.clone();
+            self.names.insert(normalize(path), Entry::File(id));
+        }
+        self.initial_names = self.names.clone();
+    }
+
+    fn new_file(&mut self) -> FileId {
+        let id = self.next_file;
+        self.next_file += 1;
+        self.inodes.insert(id, Inode::default());
+        id
+    }
+
+    fn new_dir(&mut self) -> DirId {
+        let id = self.next_dir;
+        self.next_dir += 1;
+        id
+    }
+
+    fn step(&mut self, at: usize, op: &Op) {
+        match op {
+            Op::Write { file, offset, data } => self.data(
+                at,
+                file,
+                DataOp::Write {
+                    offset: *offset,
+                    data: data.clone(),
+                },
+            ),
+            Op::Truncate { file, len } => self.data(at, file, DataOp::Truncate { len: *len }),
+            Op::Sync { file } | Op::SyncDir { dir: file } => self.sync(at, file),
+            Op::Create { file } => {
+                let path = normalize(file);
+                if !self.names.contains_key(&path) {
+                    let id = self.new_file();
+                    self.change(at, NameOp::Create { path, id });
+                }
+            }
+            Op::Mkdir { dir } => {
+                let path = normalize(dir);
+                if !self.names.contains_key(&path) {
+                    let id = self.new_dir();
+                    self.change(at, NameOp::Mkdir { path, id });
+                }
+            }
+            Op::Rename { from, to } => {
+                let (from, to) = (normalize(from), normalize(to));
+                if from == to {
+                    return; // rename(2) of a name onto itself does nothing
+                }
+                match self.names.get(&from) {
+                    Some(&entry) => {
+                        self.change(at, NameOp::Rename { from, to, entry });
+                    }
+                    None => {
+                        self.unmodelled.insert(from);
+                    }
+                }
+            }
+            Op::Remove { file } => {
+                let path = normalize(file);
+                match self.names.get(&path) {
+                    Some(&entry) => {
+                        self.change(at, NameOp::Remove { path, entry });
+                    }
+                    None => {
+                        self.unmodelled.insert(path);
+                    }
+                }
+            }
+            Op::Unmodelled { file, .. } => {
+                self.unmodelled.insert(normalize(file));
+            }
+        }
+    }
+
+    /// A write or truncate: applied to the volatile view, pending until the next sync.
+    fn data(&mut self, at: usize, file: &str, op: DataOp) {
+        let name = normalize(file);
+        let id = match self.names.get(&name) {
+            Some(Entry::File(id)) => *id,
+            Some(Entry::Dir(_)) => {
+                self.unmodelled.insert(name);
+                return;
+            }
+            None => {
+                // The log missed the create (or the file was opened before the log began):
+                // create it, unsettled, and say the state may be off.
+                self.unmodelled.insert(name.clone());
+                let id = self.new_file();
+                let create = NameOp::Create {
+                    path: name.clone(),
+                    id,
+                };
+                if !self.change(at, create) {
+                    return;
+                }
+                id
+            }
+        };
+        let inode = self
+            .inodes
+            .get_mut(&id)
+            .expect("every named file has an inode");
+        op.apply(&mut inode.volatile);
+        inode.pending.push(Pending { op, at, name });
+    }
+
+    /// A `Sync` or `SyncDir`, of a file or a directory alike (fsync takes either).
+    fn sync(&mut self, at: usize, path: &str) {
+        let path = normalize(path);
+        let entry = if path == "." {
+            Some(Entry::Dir(ROOT))
+        } else {
+            self.names.get(&path).copied()
+        };
+        match entry {
+            Some(Entry::File(id)) => {
+                let inode = self
+                    .inodes
+                    .get_mut(&id)
+                    .expect("every named file has an inode");
+                inode.durable = inode.volatile.clone();
+                inode.pending.clear();
+            }
+            Some(Entry::Dir(id)) => {
+                self.dir_synced_at.insert(id, at);
+            }
+            None => {
+                self.unmodelled.insert(path);
+            }
+        }
+    }
+
+    /// Applies a name change to the volatile view and records it; a change that does not
+    /// fit (the real call would have failed) is only noted as unmodelled.
+    fn change(&mut self, at: usize, op: NameOp) -> bool {
+        let touched: Vec<Option<DirId>> = match &op {
+            NameOp::Create { path, .. }
+            | NameOp::Mkdir { path, .. }
+            | NameOp::Remove { path, .. } => vec![dir_of(&self.names, path)],
+            NameOp::Rename { from, to, .. } => {
+                vec![dir_of(&self.names, from), dir_of(&self.names, to)]
+            }
+        };
+        if !op.apply(&mut self.names) {
+            let path = match &op {
+                NameOp::Create { path, .. }
+                | NameOp::Mkdir { path, .. }
+                | NameOp::Remove { path, .. } => path,
+                NameOp::Rename { from, .. } => from,
+            };
+            self.unmodelled.insert(path.clone());
+            return false;
+        }
+        let mut touched: Vec<DirId> = touched.into_iter().flatten().collect();
+        touched.dedup();
+        self.changes.push(NameChange { op, at, touched });
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{File, OpenOptions};
+    use std::os::unix::fs::FileExt;
+
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::seed::Seed;
+
+    /// A sector larger than the writes of a test: a torn write then lands nothing, so each
+    /// write is either there whole or absent.
+    const WHOLE: u64 = 1 << 20;
+
+    fn rng(seed: u64) -> ChaCha8Rng {
+        Seed(seed).trial_rng(0)
+    }
+
+    fn write(file: &str, offset: u64, data: &[u8]) -> Op {
+        Op::Write {
+            file: file.into(),
+            offset,
+            data: data.to_vec(),
+        }
+    }
+    fn truncate(file: &str, len: u64) -> Op {
+        Op::Truncate {
+            file: file.into(),
+            len,
+        }
+    }
+    fn sync(file: &str) -> Op {
+        Op::Sync { file: file.into() }
+    }
+    fn sync_dir(dir: &str) -> Op {
+        Op::SyncDir { dir: dir.into() }
+    }
+    fn create(file: &str) -> Op {
+        Op::Create { file: file.into() }
+    }
+    fn mkdir(dir: &str) -> Op {
+        Op::Mkdir { dir: dir.into() }
+    }
+    fn rename(from: &str, to: &str) -> Op {
+        Op::Rename {
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+    fn remove(file: &str) -> Op {
+        Op::Remove { file: file.into() }
+    }
+
+    /// A WAL's life, every step made durable: segments in a subfolder, a checkpoint
+    /// written to a temp file and renamed over the old one, a truncated segment.
+    fn durable_log() -> Vec<Op> {
+        vec![
+            mkdir("wal"),
+            sync_dir("."),
+            create("wal/000.log"),
+            sync_dir("wal"),
+            write("wal/000.log", 0, b"header--"),
+            sync("wal/000.log"),
+            write("wal/000.log", 8, &[1; 700]),
+            write("wal/000.log", 708, &[2; 300]),
+            sync("wal/000.log"),
+            truncate("wal/000.log", 512),
+            sync("wal/000.log"),
+            write("wal/000.log", 512, b"tail"),
+            sync("wal/000.log"),
+            create("ckpt.tmp"),
+            write("ckpt.tmp", 0, b"checkpoint 1"),
+            sync("ckpt.tmp"),
+            rename("ckpt.tmp", "ckpt"),
+            sync_dir("."),
+            create("wal/001.log"),
+            write("wal/001.log", 0, b"second segment"),
+            sync("wal/001.log"),
+            sync_dir("wal"),
+            remove("wal/000.log"),
+            sync_dir("wal"),
+        ]
+    }
+
+    /// Performs `ops` on a real folder with real syscalls.
+    fn perform(dir: &Path, ops: &[Op]) {
+        let open = |file: &str| OpenOptions::new().write(true).open(dir.join(file)).unwrap();
+        for op in ops {
+            match op {
+                Op::Write { file, offset, data } => open(file).write_all_at(data, *offset).unwrap(),
+                Op::Truncate { file, len } => open(file).set_len(*len).unwrap(),
+                Op::Sync { file } => open(file).sync_all().unwrap(),
+                Op::SyncDir { dir: d } => File::open(dir.join(d)).unwrap().sync_all().unwrap(),
+                Op::Create { file } => {
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(dir.join(file))
+                        .unwrap();
+                }
+                Op::Mkdir { dir: d } => fs::create_dir(dir.join(d)).unwrap(),
+                Op::Rename { from, to } => fs::rename(dir.join(from), dir.join(to)).unwrap(),
+                Op::Remove { file } => fs::remove_file(dir.join(file)).unwrap(),
+                Op::Unmodelled { .. } => {}
+            }
+        }
+    }
+
+    /// Runs the power loss for seeds `0..n`.
+    fn outcomes(initial: &Snapshot, ops: &[Op], sector: u64, n: u64) -> Vec<(Snapshot, PowerLoss)> {
+        (0..n)
+            .map(|s| after_power_loss(initial, ops, sector, &mut rng(s)))
+            .collect()
+    }
+
+    #[test]
+    fn fully_synced_log_equals_after_kill_for_every_seed() {
+        let ops = durable_log();
+        let killed = after_kill(&Snapshot::default(), &ops);
+        assert_eq!(
+            killed.files.keys().collect::<Vec<_>>(),
+            ["ckpt", "wal/001.log"]
+        );
+        assert_eq!(killed.dirs, BTreeSet::from(["wal".to_string()]));
+        for (seed, (state, report)) in outcomes(&Snapshot::default(), &ops, 512, 200)
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(state, killed, "seed {seed}");
+            assert_eq!(report, PowerLoss::default(), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn after_kill_matches_the_real_syscalls_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ops = durable_log();
+        // And some that were never synced, which a kill does not lose.
+        ops.extend([
+            write("wal/001.log", 14, b" and more"),
+            write("wal/001.log", 100, b"past a hole"),
+            write("wal/001.log", 500, b""),
+            truncate("wal/001.log", 60),
+            mkdir("wal/archive"),
+            create("wal/archive/old"),
+            write("wal/archive/old", 3, b"x"),
+            rename("wal/archive", "archive"),
+            create("ckpt.tmp"),
+            write("ckpt.tmp", 0, b"checkpoint 2, longer"),
+            rename("ckpt.tmp", "ckpt"),
+        ]);
+        perform(dir.path(), &ops);
+        let real = Snapshot::read(dir.path()).unwrap();
+        assert_eq!(real, after_kill(&Snapshot::default(), &ops));
+        assert_eq!(real.files["archive/old"], b"\0\0\0x");
+        assert_eq!(real.files["ckpt"], b"checkpoint 2, longer");
+    }
+
+    #[test]
+    fn an_unsynced_write_is_lost_in_some_seeds_and_kept_in_others() {
+        let ops = [
+            create("wal"),
+            sync_dir("."),
+            write("wal", 0, b"acked"),
+            sync("wal"),
+            write("wal", 5, b" not yet"),
+        ];
+        let all = outcomes(&Snapshot::default(), &ops, WHOLE, 100);
+        let contents: BTreeSet<&[u8]> =
+            all.iter().map(|(s, _)| s.files["wal"].as_slice()).collect();
+        assert!(contents.contains(b"acked".as_slice()), "{contents:?}");
+        assert!(
+            contents.contains(b"acked not yet".as_slice()),
+            "{contents:?}"
+        );
+        for (state, report) in &all {
+            assert!(
+                state.files["wal"].starts_with(b"acked"),
+                "a synced write is never lost"
+            );
+            assert_eq!(report.unsynced_writes, 1);
+        }
+    }
+
+    #[test]
+    fn a_synced_write_is_never_lost() {
+        let ops = [
+            create("a"),
+            create("b"),
+            sync_dir("."),
+            write("a", 0, b"durable"),
+            sync("a"),
+            write("b", 0, b"volatile"),
+            write("a", 7, b"!"),
+        ];
+        for (state, _) in outcomes(&Snapshot::default(), &ops, WHOLE, 100) {
+            assert!(state.files["a"].starts_with(b"durable"));
+        }
+    }
+
+    #[test]
+    fn a_torn_write_keeps_a_prefix_ending_at_a_sector_boundary() {
+        let ops = [
+            create("wal"),
+            sync_dir("."),
+            write("wal", 0, &[1; 100]),
+            sync("wal"),
+            write("wal", 100, &[2; 2000]),
+        ];
+        let mut torn = 0;
+        for (state, report) in outcomes(&Snapshot::default(), &ops, 512, 200) {
+            let len = state.files["wal"].len() as u64;
+            match report.torn {
+                Some((file, stop)) => {
+                    torn += 1;
+                    assert_eq!(file, "wal");
+                    assert_eq!(stop, len);
+                    assert!(stop.is_multiple_of(512), "{stop}");
+                    assert!((512..=2048).contains(&stop), "{stop}");
+                }
+                None => assert!(len == 100 || len == 2100, "{len}"),
+            }
+            assert!(state.files["wal"][..100].iter().all(|&b| b == 1));
+            assert!(state.files["wal"][100..].iter().all(|&b| b == 2));
+        }
+        assert!(torn > 10, "torn {torn} times");
+
+        // No sector boundary inside the write: a torn write lands nothing.
+        let ops = [create("f"), sync_dir("."), write("f", 1, &[9; 10])];
+        for (state, report) in outcomes(&Snapshot::default(), &ops, 512, 50) {
+            if report.torn.is_some() {
+                assert_eq!(report.torn, Some(("f".into(), 1)));
+                assert!(state.files["f"].is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_fsynced_without_its_folder_vanishes_in_some_seeds() {
+        let ops = [create("wal"), write("wal", 0, b"acked"), sync("wal")];
+        let all = outcomes(&Snapshot::default(), &ops, WHOLE, 100);
+        let absent = all
+            .iter()
+            .filter(|(s, _)| !s.files.contains_key("wal"))
+            .count();
+        assert!(absent > 0 && absent < 100, "absent in {absent} of 100");
+        for (state, report) in &all {
+            match state.files.get("wal") {
+                Some(data) => assert_eq!(data, b"acked"),
+                None => assert_eq!(report.reverted_names, ["create wal"]),
+            }
+        }
+        // With the folder synced, it never vanishes.
+        let mut synced = ops.to_vec();
+        synced.push(sync_dir("."));
+        for (state, _) in outcomes(&Snapshot::default(), &synced, WHOLE, 100) {
+            assert_eq!(state.files["wal"], b"acked");
+        }
+    }
+
+    #[test]
+    fn a_rename_without_a_folder_sync_reverts_in_some_seeds() {
+        let ops = [
+            create("ckpt.tmp"),
+            write("ckpt.tmp", 0, b"new"),
+            sync("ckpt.tmp"),
+            sync_dir("."),
+            rename("ckpt.tmp", "ckpt"),
+        ];
+        let mut names = BTreeSet::new();
+        for (state, report) in outcomes(&Snapshot::default(), &ops, WHOLE, 100) {
+            assert_eq!(state.files.len(), 1, "one name, never both or none");
+            let (name, data) = state.files.iter().next().unwrap();
+            assert_eq!(data, b"new");
+            if name == "ckpt.tmp" {
+                assert_eq!(report.reverted_names, ["rename ckpt.tmp -> ckpt"]);
+            }
+            names.insert(name.clone());
+        }
+        assert_eq!(names, BTreeSet::from(["ckpt".into(), "ckpt.tmp".into()]));
+    }
+
+    #[test]
+    fn a_removed_file_comes_back_with_its_durable_content() {
+        let initial = Snapshot {
+            files: BTreeMap::from([("old.log".to_string(), b"recovered".to_vec())]),
+            dirs: BTreeSet::new(),
+        };
+        let ops = [write("old.log", 9, b" tail"), remove("old.log")];
+        let mut back = 0;
+        for (state, _) in outcomes(&initial, &ops, WHOLE, 100) {
+            if let Some(data) = state.files.get("old.log") {
+                back += 1;
+                assert!(
+                    data == b"recovered" || data == b"recovered tail",
+                    "{data:?}"
+                );
+            }
+        }
+        assert!(back > 0 && back < 100, "back in {back} of 100");
+        assert!(after_kill(&initial, &ops).files.is_empty());
+    }
+
+    #[test]
+    fn kept_writes_are_sometimes_reordered() {
+        let ops = [
+            create("f"),
+            sync_dir("."),
+            write("f", 0, b"first"),
+            write("f", 0, b"secnd"),
+        ];
+        let all = outcomes(&Snapshot::default(), &ops, WHOLE, 300);
+        let reordered: Vec<_> = all.iter().filter(|(_, r)| r.reordered).collect();
+        assert!(!reordered.is_empty());
+        assert!(
+            all.iter()
+                .any(|(s, r)| r.kept_writes == 2 && r.torn.is_none() && s.files["f"] == b"first"),
+            "a reordered pair can leave the older write on top"
+        );
+    }
+
+    #[test]
+    fn a_folder_created_without_its_parent_synced_takes_its_files_along() {
+        let ops = [
+            mkdir("wal"),
+            create("wal/0.log"),
+            write("wal/0.log", 0, b"x"),
+            sync("wal/0.log"),
+            sync_dir("wal"),
+        ];
+        for (state, _) in outcomes(&Snapshot::default(), &ops, WHOLE, 100) {
+            let has_dir = state.dirs.contains("wal");
+            assert_eq!(state.files.contains_key("wal/0.log"), has_dir);
+        }
+    }
+
+    #[test]
+    fn unmodelled_calls_are_listed_and_change_nothing() {
+        let ops = [
+            create("f"),
+            sync_dir("."),
+            Op::Unmodelled {
+                file: "f".into(),
+                syscall: "fallocate".into(),
+            },
+            write("ghost", 0, b"?"),
+        ];
+        let (_, report) = after_power_loss(&Snapshot::default(), &ops, WHOLE, &mut rng(0));
+        assert_eq!(report.unmodelled, ["f", "ghost"]);
+        assert_eq!(after_kill(&Snapshot::default(), &ops).files["f"], b"");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_state() {
+        let mut ops = durable_log();
+        ops.extend([
+            write("wal/001.log", 14, &[3; 3000]),
+            write("wal/001.log", 1000, &[4; 3000]),
+            truncate("wal/001.log", 2000),
+            create("wal/002.log"),
+            write("wal/002.log", 0, &[5; 600]),
+            rename("ckpt", "ckpt.old"),
+        ]);
+        let all: BTreeSet<Vec<u8>> = (0..50)
+            .map(|s| {
+                let a = after_power_loss(&Snapshot::default(), &ops, 512, &mut rng(s));
+                let b = after_power_loss(&Snapshot::default(), &ops, 512, &mut rng(s));
+                assert_eq!(a, b, "seed {s}");
+                serde_json::to_vec(&a.1).unwrap()
+            })
+            .collect();
+        assert!(
+            all.len() > 5,
+            "seeds differ: {} distinct reports",
+            all.len()
+        );
+    }
+
+    #[test]
+    fn snapshots_round_trip_through_a_real_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b/c")).unwrap();
+        fs::create_dir_all(root.join("stale/deep")).unwrap();
+        fs::write(root.join("stale/deep/x"), b"x").unwrap();
+        fs::write(root.join("a/b/gone"), b"gone").unwrap();
+        fs::write(root.join("a/keep"), b"old").unwrap();
+        std::os::unix::fs::symlink("a/keep", root.join("link")).unwrap();
+
+        let want = Snapshot {
+            files: BTreeMap::from([
+                ("a/keep".to_string(), b"new".to_vec()),
+                ("a/b/c/leaf".to_string(), vec![0, 1, 2]),
+                ("top".to_string(), Vec::new()),
+                ("implied/file".to_string(), b"parent not listed".to_vec()),
+            ]),
+            dirs: BTreeSet::from(["a", "a/b", "a/b/c", "empty"].map(String::from)),
+        };
+        want.write_into(root).unwrap();
+        let got = Snapshot::read(root).unwrap();
+        let mut expected = want.clone();
+        expected.dirs.insert("implied".into());
+        assert_eq!(got, expected);
+        assert!(!root.join("link").exists() && !root.join("stale").exists());
+
+        // Writing it again changes nothing; an empty snapshot empties the folder.
+        expected.write_into(root).unwrap();
+        assert_eq!(Snapshot::read(root).unwrap(), expected);
+        Snapshot::default().write_into(root).unwrap();
+        assert_eq!(Snapshot::read(root).unwrap(), Snapshot::default());
+    }
+
+    #[test]
+    fn a_power_loss_state_written_out_reads_back_the_same() {
+        let mut ops = durable_log();
+        ops.extend([mkdir("tmp"), create("tmp/t"), write("tmp/t", 0, b"t")]);
+        let dir = tempfile::tempdir().unwrap();
+        for seed in 0..20 {
+            let (state, _) = after_power_loss(&Snapshot::default(), &ops, 512, &mut rng(seed));
+            state.write_into(dir.path()).unwrap();
+            assert_eq!(Snapshot::read(dir.path()).unwrap(), state, "seed {seed}");
+        }
+    }
+
+    /// Pinned: if this changes, the draw order changed and saved repro commands break.
+    #[test]
+    fn the_draw_order_is_pinned() {
+        let ops = [
+            create("a"),
+            write("a", 0, &[1; 1000]),
+            write("a", 1000, &[2; 1000]),
+            create("b"),
+            write("b", 0, &[3; 1000]),
+            rename("b", "c"),
+        ];
+        let (state, report) = after_power_loss(&Snapshot::default(), &ops, 512, &mut rng(8));
+        let mut a = vec![0; 1000];
+        a.extend([2; 24]);
+        assert_eq!(state.files, BTreeMap::from([("a".to_string(), a)]));
+        assert_eq!(
+            report,
+            PowerLoss {
+                unsynced_writes: 3,
+                kept_writes: 1,
+                torn: Some(("a".into(), 1024)),
+                reverted_names: vec!["create b".into()],
+                reordered: false,
+                unmodelled: vec![],
+            }
+        );
+        let (state, report) = after_power_loss(&Snapshot::default(), &ops, 512, &mut rng(0));
+        assert_eq!(state, Snapshot::default());
+        assert_eq!((report.kept_writes, report.reordered), (2, true));
+        assert_eq!(report.torn, Some(("a".into(), 1024)));
+    }
+
+    #[test]
+    fn tear_points_are_sector_boundaries_inside_the_write() {
+        let mut r = rng(3);
+        for _ in 0..200 {
+            let j = tear_point(&mut r, 100, 2000, 512);
+            assert!(j < 2000 && (100 + j).is_multiple_of(512), "{j}");
+            let j = tear_point(&mut r, 1024, 1024, 512);
+            assert!(j == 0 || j == 512, "{j}");
+        }
+        assert_eq!(tear_point(&mut r, 1, 10, 512), 0);
+        assert_eq!(tear_point(&mut r, 0, 0, 512), 0);
+    }
+}
