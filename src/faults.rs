@@ -1,13 +1,22 @@
-//! What a crash does to the files after the writer is killed.
+//! What a crash does to the files.
 //!
-//! Every trial kills the writer at a boundary (or lets it exit, when the draw lands on
-//! the clean exit). A fault class then damages the trial folder:
-//! - `kill`: nothing more. A SIGKILL loses nothing the kernel already has.
-//! - `truncate`: one file matching the target's `files` is cut at an offset drawn
-//!   uniformly from `0..=size`, as a file system that lost the end of a file would leave it.
+//! Every trial kills the writer at a boundary (or lets it exit, when the draw lands on the
+//! clean exit). The fault class drawn for the trial decides how:
+//! - `kill`: SIGKILL before the call runs; nothing more. A SIGKILL loses nothing the kernel
+//!   already has.
+//! - `torn`: the kill lands on a write, and only its first bytes happen (up to a `sector`
+//!   boundary of the file), as a crash in the middle of a large write leaves it.
+//! - `truncate`: afterwards one file matching the target's `files` is cut at an offset
+//!   drawn uniformly from `0..=size`: a file system that lost the end of a file.
+//! - `zero-tail` / `garbage-tail`: afterwards zeros or random bytes are appended to such a
+//!   file, or written over its last bytes: its size reached the disk, its data did not.
+//! - `power-loss`: afterwards the folder is rebuilt from the write log as a power loss at
+//!   the kill leaves it (see [`crate::power`]).
+//! - `bit-flip`: afterwards one bit is flipped, or one sector zeroed, inside such a file.
 
 use std::fmt;
 use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 use globset::GlobSet;
@@ -15,29 +24,101 @@ use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::TrialError;
+use crate::power::{PowerLoss, Snapshot};
 use crate::scenario::FaultWeights;
 use crate::seed::{below, between, weighted};
-use crate::tracer::file_sizes;
+use crate::tracer::{Op, file_sizes};
 
 /// A fault class, as named in a scenario's `[faults]` table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
     /// SIGKILL only.
     Kill,
     /// SIGKILL, then truncate one file.
     Truncate,
+    /// A write cut short, then SIGKILL.
+    Torn,
+    /// SIGKILL, then zeros at the end of a file.
+    ZeroTail,
+    /// SIGKILL, then random bytes at the end of a file.
+    GarbageTail,
+    /// SIGKILL, then the folder as a power loss leaves it.
+    PowerLoss,
+    /// SIGKILL, then a flipped bit or a zeroed sector in a file.
+    BitFlip,
 }
 
 impl FaultKind {
+    /// Every class, in the order the weights are drawn.
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::Kill,
+        FaultKind::Truncate,
+        FaultKind::Torn,
+        FaultKind::ZeroTail,
+        FaultKind::GarbageTail,
+        FaultKind::PowerLoss,
+        FaultKind::BitFlip,
+    ];
+
+    /// The class's name in scenarios and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Truncate => "truncate",
+            FaultKind::Torn => "torn",
+            FaultKind::ZeroTail => "zero-tail",
+            FaultKind::GarbageTail => "garbage-tail",
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::BitFlip => "bit-flip",
+        }
+    }
+
+    fn weight(self, w: &FaultWeights) -> u32 {
+        match self {
+            FaultKind::Kill => w.kill,
+            FaultKind::Truncate => w.truncate,
+            FaultKind::Torn => w.torn,
+            FaultKind::ZeroTail => w.zero_tail,
+            FaultKind::GarbageTail => w.garbage_tail,
+            FaultKind::PowerLoss => w.power_loss,
+            FaultKind::BitFlip => w.bit_flip,
+        }
+    }
+
     /// Draws a class by the scenario's weights (at least one weight is non-zero).
     pub fn choose(rng: &mut impl Rng, weights: &FaultWeights) -> FaultKind {
-        let classes = [
-            (FaultKind::Kill, weights.kill),
-            (FaultKind::Truncate, weights.truncate),
-        ];
-        let w: Vec<u64> = classes.iter().map(|(_, w)| u64::from(*w)).collect();
-        classes[weighted(rng, &w).unwrap_or(0)].0
+        let w: Vec<u64> = FaultKind::ALL
+            .iter()
+            .map(|k| u64::from(k.weight(weights)))
+            .collect();
+        FaultKind::ALL[weighted(rng, &w).unwrap_or(0)]
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How many bytes of a write at `offset` of `len` bytes a torn write lets through: a
+/// uniform choice among the cut points that end on a `sector` boundary of the file (0
+/// included), all below `len`.
+pub fn tear_point(rng: &mut impl Rng, offset: u64, len: u64, sector: u64) -> u64 {
+    let first = (sector - offset % sector) % sector; // bytes up to the next boundary
+    let cuts = if first >= len {
+        1
+    } else {
+        1 + (len - 1 - first) / sector + u64::from(first > 0)
+    };
+    let i = below(rng, cuts);
+    if i == 0 {
+        0
+    } else if first > 0 {
+        first + (i - 1) * sector
+    } else {
+        i * sector
     }
 }
 
@@ -56,8 +137,49 @@ pub enum Damage {
         /// Its size after.
         offset: u64,
     },
-    /// A truncation was drawn, but no file matched the target's `files`.
+    /// `len` zero or random bytes were written at `offset` of `file` (appended when
+    /// `offset` is its old size, over its tail otherwise).
+    Tail {
+        /// The file.
+        file: String,
+        /// Its size before.
+        size: u64,
+        /// Where the bytes went.
+        offset: u64,
+        /// How many.
+        len: u64,
+        /// Zeros (`true`) or random bytes.
+        zeros: bool,
+    },
+    /// One bit flipped, or one sector zeroed, in `file` at `offset`.
+    Corrupt {
+        /// The file.
+        file: String,
+        /// The first damaged byte.
+        offset: u64,
+        /// Bytes damaged (1 for a bit flip).
+        len: u64,
+        /// The bit flipped, for a bit flip.
+        bit: Option<u8>,
+    },
+    /// The folder as a power loss left it.
+    PowerLoss(PowerLoss),
+    /// A fault was drawn that needs a file, but no file matched the target's `files`.
     NoFile,
+}
+
+impl Damage {
+    /// Where `file`'s data is intact only below some offset: (file, offset). Records
+    /// acked while the file held data past that offset are excused.
+    pub fn cut(&self) -> Option<(&str, u64)> {
+        match self {
+            Damage::Truncate { file, offset, .. } => Some((file, *offset)),
+            Damage::Tail {
+                file, offset, size, ..
+            } if offset < size => Some((file, *offset)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Damage {
@@ -67,48 +189,176 @@ impl fmt::Display for Damage {
             Damage::Truncate { file, size, offset } => {
                 write!(f, "truncate {file} from {size} to {offset} bytes")
             }
-            Damage::NoFile => f.write_str("truncate (no file matched `files`)"),
+            Damage::Tail {
+                file,
+                size,
+                offset,
+                len,
+                zeros,
+            } => {
+                let what = if *zeros { "zeros" } else { "random bytes" };
+                if offset == size {
+                    write!(f, "append {len} {what} to {file} ({size} bytes)")
+                } else {
+                    write!(
+                        f,
+                        "overwrite {file} with {len} {what} at {offset} (of {size} bytes)"
+                    )
+                }
+            }
+            Damage::Corrupt {
+                file,
+                offset,
+                bit: Some(bit),
+                ..
+            } => {
+                write!(f, "flip bit {bit} of byte {offset} of {file}")
+            }
+            Damage::Corrupt {
+                file,
+                offset,
+                len,
+                bit: None,
+            } => {
+                write!(f, "zero {len} bytes of {file} at {offset}")
+            }
+            Damage::PowerLoss(p) => {
+                write!(
+                    f,
+                    "power loss: kept {} of {} unsynced writes",
+                    p.kept_writes, p.unsynced_writes
+                )?;
+                if let Some((file, keep)) = &p.torn {
+                    write!(f, ", the last torn to {keep} bytes in {file}")?;
+                }
+                if p.reordered {
+                    f.write_str(", out of order")?;
+                }
+                if !p.reverted_names.is_empty() {
+                    write!(f, ", reverted {}", p.reverted_names.join(", "))?;
+                }
+                if !p.unmodelled.is_empty() {
+                    write!(f, " (not modelled: {})", p.unmodelled.join(", "))?;
+                }
+                Ok(())
+            }
+            Damage::NoFile => f.write_str("none (no file matched `files`)"),
         }
     }
 }
 
-/// Applies `kind` to the trial folder `dir`, drawing what it needs from `rng`.
+/// What a fault needs besides the folder.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// The target's `files` globs.
+    pub files: &'a GlobSet,
+    /// The scenario's sector size.
+    pub sector: u64,
+    /// The crash run's write log (for a power loss).
+    pub ops: &'a [Op],
+    /// The folder before the crash run (for a power loss).
+    pub initial: &'a Snapshot,
+}
+
+/// Applies the damage of `kind` (which happens after the kill) to the trial folder `dir`,
+/// drawing what it needs from `rng`.
 pub fn apply(
     kind: FaultKind,
     rng: &mut impl Rng,
     dir: &Path,
-    files: &GlobSet,
+    ctx: &Context<'_>,
 ) -> Result<Damage, TrialError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| TrialError::Io { what, path, source }
+    };
+    if kind == FaultKind::PowerLoss {
+        let (state, report) = crate::power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, rng);
+        state
+            .write_into(dir)
+            .map_err(io("rebuild after a power loss", dir))?;
+        return Ok(Damage::PowerLoss(report));
+    }
+    if matches!(kind, FaultKind::Kill | FaultKind::Torn) {
+        return Ok(Damage::None);
+    }
+    // Sorted by name (a BTreeMap), so the draw does not depend on readdir order.
+    let sizes = file_sizes(dir, ctx.files);
+    if sizes.is_empty() {
+        return Ok(Damage::NoFile);
+    }
+    let (file, &size) = sizes
+        .iter()
+        .nth(below(rng, sizes.len() as u64) as usize)
+        .expect("index < len");
+    let file = file.clone();
+    let path = dir.join(&file);
+    let open = || OpenOptions::new().write(true).open(&path);
     match kind {
-        FaultKind::Kill => Ok(Damage::None),
         FaultKind::Truncate => {
-            // Sorted by name (a BTreeMap), so the draw does not depend on readdir order.
-            let sizes = file_sizes(dir, files);
-            if sizes.is_empty() {
-                return Ok(Damage::NoFile);
-            }
-            let (file, &size) = sizes
-                .iter()
-                .nth(below(rng, sizes.len() as u64) as usize)
-                .expect("index < len");
             let offset = between(rng, 0, size);
-            let path = dir.join(file);
-            let io = |source| TrialError::Io {
-                what: "truncate",
-                path: path.clone(),
-                source,
-            };
-            OpenOptions::new()
-                .write(true)
-                .open(&path)
+            open()
                 .and_then(|f| f.set_len(offset))
-                .map_err(io)?;
-            Ok(Damage::Truncate {
-                file: file.clone(),
+                .map_err(io("truncate", &path))?;
+            Ok(Damage::Truncate { file, size, offset })
+        }
+        FaultKind::ZeroTail | FaultKind::GarbageTail => {
+            let zeros = kind == FaultKind::ZeroTail;
+            let len = between(rng, 1, ctx.sector.max(8) * 2);
+            // Half the time over the tail (what was written but never reached the disk),
+            // half the time past the end (a size extended before its data landed).
+            let offset = if below(rng, 2) == 0 {
+                size.saturating_sub(len)
+            } else {
+                size
+            };
+            let mut bytes = vec![0u8; len as usize];
+            if !zeros {
+                rng.fill_bytes(&mut bytes);
+            }
+            let mut f = open().map_err(io("open", &path))?;
+            f.seek(SeekFrom::Start(offset))
+                .and_then(|_| f.write_all(&bytes))
+                .map_err(io("damage the tail of", &path))?;
+            Ok(Damage::Tail {
+                file,
                 size,
                 offset,
+                len,
+                zeros,
             })
         }
+        FaultKind::BitFlip => {
+            if size == 0 {
+                return Ok(Damage::NoFile);
+            }
+            let mut data = std::fs::read(&path).map_err(io("read", &path))?;
+            let damage = if below(rng, 2) == 0 {
+                let offset = below(rng, size);
+                let bit = below(rng, 8) as u8;
+                data[offset as usize] ^= 1 << bit;
+                Damage::Corrupt {
+                    file,
+                    offset,
+                    len: 1,
+                    bit: Some(bit),
+                }
+            } else {
+                let sectors = size.div_ceil(ctx.sector);
+                let offset = below(rng, sectors) * ctx.sector;
+                let len = ctx.sector.min(size - offset);
+                data[offset as usize..(offset + len) as usize].fill(0);
+                Damage::Corrupt {
+                    file,
+                    offset,
+                    len,
+                    bit: None,
+                }
+            };
+            std::fs::write(&path, &data).map_err(io("corrupt", &path))?;
+            Ok(damage)
+        }
+        FaultKind::Kill | FaultKind::Torn | FaultKind::PowerLoss => unreachable!("handled above"),
     }
 }
 
@@ -119,21 +369,34 @@ mod tests {
     use super::*;
     use crate::seed::Seed;
 
+    fn ctx(files: &GlobSet) -> Context<'_> {
+        static EMPTY: std::sync::OnceLock<Snapshot> = std::sync::OnceLock::new();
+        Context {
+            files,
+            sector: 512,
+            ops: &[],
+            initial: EMPTY.get_or_init(Snapshot::default),
+        }
+    }
+
+    fn logs() -> GlobSet {
+        GlobSetBuilder::new()
+            .add(Glob::new("*.log").unwrap())
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn truncate_cuts_a_matching_file_within_its_size() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("wal.log"), [7u8; 100]).unwrap();
         std::fs::write(dir.path().join("other.txt"), [1u8; 100]).unwrap();
-        let files = GlobSetBuilder::new()
-            .add(Glob::new("*.log").unwrap())
-            .build()
-            .unwrap();
+        let files = logs();
         let mut rng = Seed(9).trial_rng(0);
         let mut offsets = Vec::new();
         for _ in 0..20 {
             std::fs::write(dir.path().join("wal.log"), [7u8; 100]).unwrap();
             let Damage::Truncate { file, size, offset } =
-                apply(FaultKind::Truncate, &mut rng, dir.path(), &files).unwrap()
+                apply(FaultKind::Truncate, &mut rng, dir.path(), &ctx(&files)).unwrap()
             else {
                 panic!("expected a truncation")
             };
@@ -158,39 +421,139 @@ mod tests {
     }
 
     #[test]
-    fn truncate_without_files_says_so() {
+    fn a_fault_without_files_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let files = GlobSetBuilder::new()
-            .add(Glob::new("*.log").unwrap())
-            .build()
-            .unwrap();
+        for kind in [FaultKind::Truncate, FaultKind::ZeroTail, FaultKind::BitFlip] {
+            assert_eq!(
+                apply(kind, &mut Seed(1).trial_rng(0), dir.path(), &ctx(&logs())).unwrap(),
+                Damage::NoFile
+            );
+        }
+    }
+
+    #[test]
+    fn tails_append_or_overwrite_with_zeros_or_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.log");
+        let mut rng = Seed(3).trial_rng(0);
+        let (mut appended, mut overwritten) = (false, false);
+        for kind in [FaultKind::ZeroTail, FaultKind::GarbageTail].repeat(20) {
+            std::fs::write(&path, [7u8; 3000]).unwrap();
+            let Damage::Tail {
+                size,
+                offset,
+                len,
+                zeros,
+                ..
+            } = apply(kind, &mut rng, dir.path(), &ctx(&logs())).unwrap()
+            else {
+                panic!("expected a tail")
+            };
+            let data = std::fs::read(&path).unwrap();
+            assert_eq!(size, 3000);
+            assert_eq!(data.len() as u64, size.max(offset + len));
+            assert!(
+                data[..offset as usize].iter().all(|&b| b == 7),
+                "nothing before the tail changes"
+            );
+            let tail = &data[offset as usize..(offset + len) as usize];
+            assert_eq!(zeros, kind == FaultKind::ZeroTail);
+            if zeros {
+                assert!(tail.iter().all(|&b| b == 0));
+            } else {
+                assert!(tail.iter().any(|&b| b != 0 && b != 7) || len < 4);
+            }
+            appended |= offset == size;
+            overwritten |= offset < size;
+        }
+        assert!(appended && overwritten);
+    }
+
+    #[test]
+    fn bit_flips_change_one_bit_or_zero_one_sector() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.log");
+        let mut rng = Seed(4).trial_rng(0);
+        let (mut flips, mut sectors) = (0, 0);
+        for _ in 0..30 {
+            std::fs::write(&path, [0xaau8; 2000]).unwrap();
+            let damage = apply(FaultKind::BitFlip, &mut rng, dir.path(), &ctx(&logs())).unwrap();
+            let data = std::fs::read(&path).unwrap();
+            let changed: Vec<usize> = (0..data.len()).filter(|&i| data[i] != 0xaa).collect();
+            match damage {
+                Damage::Corrupt {
+                    offset,
+                    len: 1,
+                    bit: Some(bit),
+                    ..
+                } => {
+                    assert_eq!(changed, [offset as usize]);
+                    assert_eq!(data[offset as usize], 0xaa ^ (1 << bit));
+                    flips += 1;
+                }
+                Damage::Corrupt {
+                    offset,
+                    len,
+                    bit: None,
+                    ..
+                } => {
+                    assert_eq!(offset % 512, 0);
+                    assert_eq!(
+                        changed,
+                        (offset as usize..(offset + len) as usize).collect::<Vec<_>>()
+                    );
+                    sectors += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(flips > 0 && sectors > 0);
+    }
+
+    #[test]
+    fn tear_points_end_on_sector_boundaries_of_the_file() {
+        let mut rng = Seed(5).trial_rng(0);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            let j = tear_point(&mut rng, 1000, 2000, 512);
+            assert!(j < 2000);
+            assert!(j == 0 || (1000 + j) % 512 == 0, "{j}");
+            seen.insert(j);
+        }
         assert_eq!(
-            apply(
-                FaultKind::Truncate,
-                &mut Seed(1).trial_rng(0),
-                dir.path(),
-                &files
-            )
-            .unwrap(),
-            Damage::NoFile
+            seen.into_iter().collect::<Vec<_>>(),
+            [0, 24, 536, 1048, 1560]
         );
+        assert_eq!(
+            tear_point(&mut rng, 0, 100, 512),
+            0,
+            "no boundary inside: nothing lands"
+        );
+        let bytes: std::collections::BTreeSet<u64> =
+            (0..300).map(|_| tear_point(&mut rng, 7, 5, 1)).collect();
+        assert_eq!(bytes.into_iter().collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
     }
 
     #[test]
     fn weights_pick_classes() {
         let mut rng = Seed(4).trial_rng(0);
-        let only_trunc = FaultWeights {
-            kill: 0,
-            truncate: 1,
+        let only_torn = FaultWeights {
+            torn: 1,
+            ..FaultWeights::default()
         };
-        assert!((0..50).all(|_| FaultKind::choose(&mut rng, &only_trunc) == FaultKind::Truncate));
-        let both = FaultWeights {
+        assert!((0..50).all(|_| FaultKind::choose(&mut rng, &only_torn) == FaultKind::Torn));
+        let all = FaultWeights {
             kill: 1,
             truncate: 1,
+            torn: 1,
+            zero_tail: 1,
+            garbage_tail: 1,
+            power_loss: 1,
+            bit_flip: 1,
         };
-        let picks: Vec<_> = (0..50)
-            .map(|_| FaultKind::choose(&mut rng, &both))
+        let picks: std::collections::BTreeSet<_> = (0..300)
+            .map(|_| FaultKind::choose(&mut rng, &all))
             .collect();
-        assert!(picks.contains(&FaultKind::Kill) && picks.contains(&FaultKind::Truncate));
+        assert_eq!(picks.len(), 7);
     }
 }

@@ -35,6 +35,11 @@ pub enum Class {
     LostAck,
     /// The writer did not finish within the timeout.
     Hang,
+    /// A second replay returned other records than the first: recovery is not stable.
+    UnstableRecovery,
+    /// After recovery, a writer started on the same folder could not append, or the next
+    /// replay did not return the recovered records followed by every new acked record.
+    BrokenResume,
     /// The target broke protocol v1 (a bad ack, a non-hex replay line, a writer that
     /// failed by itself): a bug in the target or its adapter, not a crash finding.
     TargetError,
@@ -49,6 +54,8 @@ impl Class {
             Class::NotAPrefix => "not-a-prefix",
             Class::LostAck => "lost-ack",
             Class::Hang => "hang",
+            Class::UnstableRecovery => "unstable-recovery",
+            Class::BrokenResume => "broken-resume",
             Class::TargetError => "target-error",
         }
     }
@@ -215,8 +222,8 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
         if got >= need {
             continue;
         }
-        let at = match ev.damage {
-            Damage::Truncate { file, .. } => acked.marks[got]
+        let at = match ev.damage.cut() {
+            Some((file, _)) => acked.marks[got]
                 .map(|m| {
                     format!(
                         " ({file} was {} bytes at its ack)",
@@ -240,6 +247,111 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
         ));
     }
     Ok(())
+}
+
+/// The records a replay printed, if it exited 0 with readable output.
+pub fn replayed(replay: &Finished) -> Result<Vec<Vec<u8>>, String> {
+    match replay.status {
+        None => Err("did not finish within the timeout".to_owned()),
+        Some(status) if !status.success() => {
+            Err(format!("{status}: {}", replay.stderr.tail(400).trim_end()))
+        }
+        Some(_) => parse_records(&replay.stdout),
+    }
+}
+
+/// Protocol item 4: a second replay returns what the first one did.
+pub fn judge_stable(first: &[Vec<u8>], second: &Finished) -> Option<Violation> {
+    let fail = |detail| {
+        Some(Violation {
+            class: Class::UnstableRecovery,
+            detail,
+        })
+    };
+    match replayed(second) {
+        Err(why) => fail(format!(
+            "the first replay returned {} records, a second one failed: {why}",
+            first.len()
+        )),
+        Ok(again) if again != first => fail(format!(
+            "the first replay returned {} records, a second one {}{}",
+            first.len(),
+            again.len(),
+            first_difference(first, &again)
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// Protocol item 5: after recovery, a writer appends `new` records, acks them all, and the
+/// next replay returns the `recovered` records followed by the new ones.
+pub fn judge_resume(
+    recovered: &[Vec<u8>],
+    new: &[Vec<u8>],
+    writer: &Finished,
+    replay: &Finished,
+) -> Option<Violation> {
+    let fail = |detail| {
+        Some(Violation {
+            class: Class::BrokenResume,
+            detail,
+        })
+    };
+    match writer.status {
+        None => {
+            return fail(
+                "a writer started on the recovered folder made no progress within the timeout"
+                    .into(),
+            );
+        }
+        Some(status) if !status.success() => {
+            return fail(format!(
+                "a writer started on the recovered folder failed ({status}): {}",
+                writer.stderr.tail(400).trim_end()
+            ));
+        }
+        Some(_) => {}
+    }
+    match parse_acks(&writer.stdout.bytes, new.len()) {
+        Err(why) => return fail(format!("the writer started on the recovered folder: {why}")),
+        Ok(acks) if acks.len() < new.len() => {
+            return fail(format!(
+                "the writer started on the recovered folder acked {} of its {} records",
+                acks.len(),
+                new.len()
+            ));
+        }
+        Ok(_) => {}
+    }
+    let expected: Vec<Vec<u8>> = recovered.iter().chain(new).cloned().collect();
+    match replayed(replay) {
+        Err(why) => fail(format!(
+            "after {} records were appended to the recovered folder, replay failed: {why}",
+            new.len()
+        )),
+        Ok(got) if got != expected => fail(format!(
+            "after {} records were appended to the {} recovered, replay returned {} records instead of {}{}",
+            new.len(),
+            recovered.len(),
+            got.len(),
+            expected.len(),
+            first_difference(&expected, &got)
+        )),
+        Ok(_) => None,
+    }
+}
+
+fn first_difference(expected: &[Vec<u8>], got: &[Vec<u8>]) -> String {
+    match expected.iter().zip(got).position(|(a, b)| a != b) {
+        Some(i) => format!(
+            " (record {i} differs: {} bytes {} instead of {} bytes {})",
+            got[i].len(),
+            short_hex(&got[i]),
+            expected[i].len(),
+            short_hex(&expected[i])
+        ),
+        None => String::new(),
+    }
 }
 
 /// One writer: the recovered records must be the first records sent, position by position.
@@ -354,16 +466,23 @@ fn parse_acks(stdout: &[u8], sent: usize) -> Result<Vec<usize>, String> {
 }
 
 fn required(marks: &[Option<&AckMark>], ev: &Evidence<'_>) -> usize {
-    let excused = |mark: Option<&AckMark>| match ev.damage {
-        Damage::Truncate { file, offset, .. } => match mark {
-            Some(m) => m.sizes.get(file).copied().unwrap_or(0) > *offset,
-            None => true,
-        },
-        Damage::None | Damage::NoFile => false,
+    let nothing_promised = match ev.damage {
+        // Safety only: recovery may stop at the corruption.
+        Damage::Corrupt { .. } => true,
+        // Only a synced ack survives a power loss.
+        Damage::PowerLoss(_) => ev.durability != Durability::Fsync,
+        _ => ev.durability == Durability::None,
     };
-    if ev.durability == Durability::None {
+    if nothing_promised {
         return 0;
     }
+    let excused = |mark: Option<&AckMark>| match ev.damage.cut() {
+        Some((file, offset)) => match mark {
+            Some(m) => m.sizes.get(file).copied().unwrap_or(0) > offset,
+            None => true,
+        },
+        None => false,
+    };
     // Records survive in order: the first excused ack excuses every later one too.
     marks.iter().take_while(|m| !excused(**m)).count()
 }

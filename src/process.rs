@@ -120,7 +120,7 @@ fn tracing_warn(msg: &str) {
 }
 
 /// How a contained, timed process ended.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Finished {
     /// Its exit status; `None` when it was killed for running past its timeout.
     pub status: Option<ExitStatus>,

@@ -163,10 +163,7 @@ pub fn finding_lines(outcome: &TrialOutcome, repro: &str) -> String {
 }
 
 fn fault_name(outcome: &TrialOutcome) -> &'static str {
-    match outcome.fault {
-        crate::faults::FaultKind::Kill => "kill",
-        crate::faults::FaultKind::Truncate => "truncate",
-    }
+    outcome.fault.name()
 }
 
 /// The readable account of one reproduced trial.

@@ -87,6 +87,11 @@ pub struct Scenario {
     /// `target-protocol.md`. Resolved here: a built-in's durability, files and writer limit
     /// are filled in, and `cwd` is the scenario file's folder, made absolute.
     pub target: TargetSpec,
+    /// The `[checks]` table: stable recovery (default on), resume, crash during recovery.
+    pub checks: Checks,
+    /// `sector = 512`: the granularity of torn writes, of a power loss's torn write and of a
+    /// zeroed sector: a power of two, 1 for any byte; default 512.
+    pub sector: u64,
     /// The `[faults]` table: how often each fault kind is chosen.
     pub faults: FaultWeights,
 }
@@ -130,7 +135,7 @@ impl fmt::Display for Expect {
 /// The `[faults]` table: the weight of each fault kind, non-negative integers of which at
 /// least one is above 0. A kind left out of the table weighs 0; without a `[faults]` table,
 /// `kill = 1` and nothing else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "RawFaults")]
 pub struct FaultWeights {
     /// `kill = 1`: SIGKILL the writer at a syscall boundary; the files stay as the kernel
@@ -139,13 +144,45 @@ pub struct FaultWeights {
     /// `truncate = 1`: after the kill, truncate one file matching the target's `files` at a
     /// random offset.
     pub truncate: u32,
+    /// `torn = 1`: at a write boundary, let only the first bytes of the write happen (up to
+    /// a `sector` boundary of the file), let it return, then SIGKILL.
+    pub torn: u32,
+    /// `zero-tail = 1`: after the kill, append zeros to a file or overwrite its last bytes
+    /// with zeros: a size that reached the disk before its data.
+    pub zero_tail: u32,
+    /// `garbage-tail = 1`: the same with random bytes.
+    pub garbage_tail: u32,
+    /// `power-loss = 1`: rebuild the folder as a power loss at the kill would leave it:
+    /// each file as of its last sync plus some later writes, names as of their folder's
+    /// last sync plus some later changes.
+    pub power_loss: u32,
+    /// `bit-flip = 1`: flip one bit, or zero one `sector`, inside a file. Judged for safety
+    /// only: recovery may stop there but must not return a corrupted record.
+    pub bit_flip: u32,
 }
 
-impl Default for FaultWeights {
+/// The `[checks]` table: the oracle's checks beyond one replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Checks {
+    /// `stable = true`: replay twice; the second must return the same records. Default on.
+    pub stable: bool,
+    /// `resume = true`: after recovery, start a writer with new records on the same
+    /// folder, then replay: the recovered prefix followed by every new acked record must
+    /// come back. Default off.
+    pub resume: bool,
+    /// `recovery-crash = true`: trace the replay, kill it at one of its own boundaries,
+    /// then replay again: the result must still hold everything the crash could not
+    /// excuse. Default off.
+    pub recovery_crash: bool,
+}
+
+impl Default for Checks {
     fn default() -> Self {
-        FaultWeights {
-            kill: 1,
-            truncate: 0,
+        Checks {
+            stable: true,
+            resume: false,
+            recovery_crash: false,
         }
     }
 }
@@ -220,6 +257,8 @@ impl Scenario {
                 cwd,
             },
             faults: raw.faults,
+            checks: raw.checks,
+            sector: raw.sector,
         })
     }
 }
@@ -259,8 +298,33 @@ struct RawScenario {
     #[serde(default)]
     crash: KillScope,
     target: TargetTable,
-    #[serde(default)]
+    #[serde(default = "default_faults")]
     faults: FaultWeights,
+    #[serde(default)]
+    checks: Checks,
+    #[serde(default = "default_sector", deserialize_with = "sector")]
+    sector: u64,
+}
+
+fn default_faults() -> FaultWeights {
+    FaultWeights {
+        kill: 1,
+        ..FaultWeights::default()
+    }
+}
+
+fn default_sector() -> u64 {
+    512
+}
+
+fn sector<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if !n.is_power_of_two() || n > 1 << 16 {
+        return Err(de::Error::custom(format!(
+            "sector = {n}: a sector is a power of two from 1 (any byte) to 65536, e.g. 512 or 4096"
+        )));
+    }
+    Ok(n)
 }
 
 fn default_trials() -> u64 {
@@ -343,25 +407,53 @@ impl TryFrom<RawSizeRange> for SizeRange {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawFaults {
     #[serde(default)]
     kill: u32,
     #[serde(default)]
     truncate: u32,
+    #[serde(default)]
+    torn: u32,
+    #[serde(default)]
+    zero_tail: u32,
+    #[serde(default)]
+    garbage_tail: u32,
+    #[serde(default)]
+    power_loss: u32,
+    #[serde(default)]
+    bit_flip: u32,
 }
 
 impl TryFrom<RawFaults> for FaultWeights {
     type Error = &'static str;
 
     fn try_from(raw: RawFaults) -> Result<Self, Self::Error> {
-        let RawFaults { kill, truncate } = raw;
-        if kill == 0 && truncate == 0 {
+        let RawFaults {
+            kill,
+            truncate,
+            torn,
+            zero_tail,
+            garbage_tail,
+            power_loss,
+            bit_flip,
+        } = raw;
+        let w = FaultWeights {
+            kill,
+            truncate,
+            torn,
+            zero_tail,
+            garbage_tail,
+            power_loss,
+            bit_flip,
+        };
+        if w == FaultWeights::default() {
             return Err(
-                "every fault weight is 0: give at least one of kill, truncate a weight above 0",
+                "every fault weight is 0: give at least one of kill, truncate, torn, zero-tail, \
+                        garbage-tail, power-loss, bit-flip a weight above 0",
             );
         }
-        Ok(FaultWeights { kill, truncate })
+        Ok(w)
     }
 }
 
@@ -640,7 +732,8 @@ mod tests {
             s.faults,
             FaultWeights {
                 kill: 2,
-                truncate: 1
+                truncate: 1,
+                ..FaultWeights::default()
             }
         );
         assert_eq!(s.target.kind, TargetKind::Builtin(BuiltinWal::Crc));
@@ -671,7 +764,8 @@ mod tests {
             s.faults,
             FaultWeights {
                 kill: 1,
-                truncate: 0
+                truncate: 0,
+                ..FaultWeights::default()
             }
         );
         assert_eq!(s.target.kind, TargetKind::Builtin(BuiltinWal::SeedPrefix));
@@ -740,7 +834,8 @@ mod tests {
             s.faults,
             FaultWeights {
                 kill: 0,
-                truncate: 5
+                truncate: 5,
+                ..FaultWeights::default()
             }
         );
     }
@@ -814,12 +909,53 @@ mod tests {
 
     #[test]
     fn refuses_an_unknown_fault_kind_and_lists_the_known_ones() {
-        let text = format!("{CRC}[faults]\nkill = 1\ntorn = 1\n");
+        let text = format!("{CRC}[faults]\nkill = 1\ntear = 1\n");
         assert_refused(
             &text,
             5,
             1,
-            "unknown field `torn`, expected `kill` or `truncate`",
+            "unknown field `tear`, expected one of `kill`, `truncate`, `torn`",
+        );
+    }
+
+    #[test]
+    fn every_fault_kind_checks_and_sector_parse() {
+        let text = format!(
+            "sector = 4096\n{CRC}[faults]\ntorn = 1\nzero-tail = 2\ngarbage-tail = 3\npower-loss = 4\nbit-flip = 5\n[checks]\nresume = true\nrecovery-crash = true\n"
+        );
+        let s = parse(&text).unwrap();
+        assert_eq!(s.sector, 4096);
+        assert_eq!(
+            s.faults,
+            FaultWeights {
+                kill: 0,
+                truncate: 0,
+                torn: 1,
+                zero_tail: 2,
+                garbage_tail: 3,
+                power_loss: 4,
+                bit_flip: 5
+            }
+        );
+        assert_eq!(
+            s.checks,
+            Checks {
+                stable: true,
+                resume: true,
+                recovery_crash: true
+            }
+        );
+        assert_refused(
+            &format!("sector = 500\n{CRC}"),
+            1,
+            10,
+            "a sector is a power of two",
+        );
+        assert_refused(
+            &format!("{CRC}[checks]\nstable = 1\n"),
+            4,
+            10,
+            "invalid type",
         );
     }
 

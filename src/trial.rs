@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::errors::{TraceError, TrialError};
 use crate::faults::{self, Damage, FaultKind};
 use crate::oracle::{self, Class, Evidence, Judgement, Violation, WriterEvidence};
+use crate::power::Snapshot;
 use crate::process::{self, Captured, Finished, feed_on, read_on};
 use crate::scenario::Scenario;
 use crate::seed::below;
 use crate::target::{Role, TargetKind};
-use crate::tracer::{Boundary, Trace, TraceOptions, Traced, WriterEnd};
+use crate::tracer::{Boundary, Trace, TraceOptions, Traced, WriteAt, WriterEnd};
 use crate::workload::{Workload, protocol_input};
 
 /// What all trials of a run share.
@@ -46,8 +47,15 @@ pub struct TrialOutcome {
     pub boundaries: u64,
     /// The boundary the writer was killed at; `None` when it exited cleanly.
     pub kill: Option<Boundary>,
+    /// For a torn write: the bytes of the kill boundary's write that were let through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tear: Option<u64>,
     /// The damage done after the kill.
     pub damage: Damage,
+    /// With `recovery-crash`: the replay's own boundary it was killed at, and how many
+    /// boundaries its dry run had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_kill: Option<(Boundary, u64)>,
     /// Writers that ran at once.
     pub writers: u32,
     /// Records sent, all writers together.
@@ -66,7 +74,7 @@ impl TrialOutcome {
 
     /// The kill point in words.
     pub fn kill_words(&self) -> String {
-        match &self.kill {
+        let words = match &self.kill {
             Some(b) if self.writers > 1 => {
                 format!(
                     "boundary {}/{}: writer {}: {}",
@@ -78,6 +86,10 @@ impl TrialOutcome {
                 b.index, self.boundaries, b.description
             ),
             None => format!("none (clean exit after {} boundaries)", self.boundaries),
+        };
+        match self.tear {
+            Some(keep) => format!("{words}, torn after {keep} bytes"),
+            None => words,
         }
     }
 }
@@ -119,7 +131,9 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         fault,
         boundaries: 0,
         kill: None,
+        tear: None,
         damage: Damage::None,
+        recovery_kill: None,
         writers: sc.writers,
         sent: workload.writers.iter().map(|w| w.len() as u64).sum(),
         tracees: 0,
@@ -135,8 +149,9 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         ..TrialDetail::default()
     };
     let result = (|| -> Result<(), TrialError> {
+        let record_ops = fault == FaultKind::PowerLoss;
         fresh_dir(&dir)?;
-        let dry = match run_writers(env, &dir, &inputs, None, index)? {
+        let dry = match run_writers(env, &dir, &inputs, None, record_ops, index)? {
             Ok(run) => run,
             Err(why) => {
                 target_error(&mut outcome, why);
@@ -145,22 +160,13 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         };
         check_interrupt()?;
         outcome.boundaries = dry.trace.boundaries.len() as u64;
-        // A dry run that hung or failed by itself is judged as it is: no kill can help.
-        let clean = dry
-            .trace
-            .ends
-            .iter()
-            .all(|e| *e == WriterEnd::Exited { code: 0 });
-        let k = if clean {
-            below(&mut rng, outcome.boundaries + 1)
-        } else {
-            outcome.boundaries
-        };
+        let (k, tear) = kill_point(&mut rng, fault, &dry.trace, sc.sector);
         let run = if k == outcome.boundaries {
             dry
         } else {
             fresh_dir(&dir)?;
-            match run_writers(env, &dir, &inputs, Some(k), index)? {
+            let kill = KillPlan { at: k, tear };
+            match run_writers(env, &dir, &inputs, Some(kill), record_ops, index)? {
                 Ok(run) => run,
                 Err(why) => {
                     target_error(&mut outcome, why);
@@ -176,7 +182,19 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
             .get(k as usize)
             .filter(|_| k < outcome.boundaries)
             .cloned();
-        outcome.damage = faults::apply(fault, &mut rng, &dir, &env.files)?;
+        outcome.tear = run.trace.torn;
+        let ctx = faults::Context {
+            files: &env.files,
+            sector: sc.sector,
+            ops: &run.trace.ops,
+            initial: &Snapshot::default(),
+        };
+        outcome.damage = faults::apply(fault, &mut rng, &dir, &ctx)?;
+        let crashed = if sc.checks.recovery_crash {
+            Some(snapshot(&dir)?)
+        } else {
+            None
+        };
         let replay = run_replay(env, &dir, index)?;
         check_interrupt()?;
         let writers = workload
@@ -190,13 +208,76 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
                 marks: &run.trace.acks[w],
                 end: &run.trace.ends[w],
             })
-            .collect();
-        outcome.judgement = oracle::judge(&Evidence {
-            writers,
-            durability: sc.target.durability,
-            damage: &outcome.damage,
-            replay: &replay,
-        });
+            .collect::<Vec<_>>();
+        let judge = |replay: &Finished, writers: Vec<WriterEvidence<'_>>| {
+            oracle::judge(&Evidence {
+                writers,
+                durability: sc.target.durability,
+                damage: &outcome.damage,
+                replay,
+            })
+        };
+        let rejudge = |replay: &Finished| {
+            let writers = workload
+                .writers
+                .iter()
+                .enumerate()
+                .map(|(w, sent)| WriterEvidence {
+                    sent,
+                    stdout: &run.stdouts[w].bytes,
+                    stderr: &run.stderrs[w],
+                    marks: &run.trace.acks[w],
+                    end: &run.trace.ends[w],
+                })
+                .collect();
+            judge(replay, writers)
+        };
+        let mut judgement = judge(&replay, writers);
+        let mut last_replay = replay.clone();
+        if judgement.violation.is_none() && sc.checks.stable {
+            let first = oracle::replayed(&replay).unwrap_or_default();
+            let again = run_replay(env, &dir, index)?;
+            check_interrupt()?;
+            judgement.violation = oracle::judge_stable(&first, &again);
+        }
+        if judgement.violation.is_none()
+            && let Some(crashed) = &crashed
+        {
+            match crash_recovery(env, &dir, crashed, &mut rng, index)? {
+                Some((kill, of, after)) => {
+                    let mut again = rejudge(&after);
+                    if let Some(v) = again.violation.as_mut() {
+                        v.detail = format!(
+                            "after a crash during recovery at its boundary {}/{of}: {}: {}",
+                            kill.index, kill.description, v.detail
+                        );
+                    }
+                    judgement = again;
+                    outcome.recovery_kill = Some((kill, of));
+                    last_replay = after;
+                }
+                None => {}
+            }
+        }
+        if judgement.violation.is_none() && sc.checks.resume {
+            let recovered = oracle::replayed(&last_replay).unwrap_or_default();
+            let new = Workload::generate(&mut rng, 1, sc.records, sc.payload)
+                .writers
+                .remove(0);
+            let mut cmd = target_command(env, &dir, Role::Write, 0, index);
+            let writer =
+                process::run(&mut cmd, &protocol_input(&new), sc.timeout).map_err(|source| {
+                    TrialError::Io {
+                        what: "start the resumed writer in",
+                        path: dir.clone(),
+                        source,
+                    }
+                })?;
+            let after = run_replay(env, &dir, index)?;
+            check_interrupt()?;
+            judgement.violation = oracle::judge_resume(&recovered, &new, &writer, &after);
+        }
+        outcome.judgement = judgement;
         // Name the trial folder the same way in every run, so findings compare equal.
         let redact = |text: String| text.replace(&dir.display().to_string(), "$CRASHTEST_DIR");
         if let Some(v) = outcome.judgement.violation.as_mut() {
@@ -217,6 +298,95 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
     result?;
     cleanup?;
     Ok((outcome, detail))
+}
+
+/// Where the crash run is killed: boundary k of the dry run's N (k = N: the clean exit),
+/// and for a torn write how many bytes of that write to let through.
+fn kill_point(
+    rng: &mut impl rand_core::Rng,
+    fault: FaultKind,
+    dry: &Trace,
+    sector: u64,
+) -> (u64, Option<u64>) {
+    let n = dry.boundaries.len() as u64;
+    // A dry run that hung or failed by itself is judged as it is: no kill can help.
+    if !dry.ends.iter().all(|e| *e == WriterEnd::Exited { code: 0 }) {
+        return (n, None);
+    }
+    if fault == FaultKind::Torn {
+        let writes: Vec<(u64, WriteAt)> = dry
+            .boundaries
+            .iter()
+            .filter_map(|b| b.write.filter(|w| w.len > 0).map(|w| (b.index, w)))
+            .collect();
+        if !writes.is_empty() {
+            let (k, w) = writes[below(rng, writes.len() as u64) as usize];
+            return (k, Some(faults::tear_point(rng, w.offset, w.len, sector)));
+        }
+    }
+    (below(rng, n + 1), None)
+}
+
+/// The kill of a crash run.
+#[derive(Clone, Copy, Debug)]
+struct KillPlan {
+    at: u64,
+    tear: Option<u64>,
+}
+
+fn snapshot(dir: &Path) -> Result<Snapshot, TrialError> {
+    Snapshot::read(dir).map_err(|source| TrialError::Io {
+        what: "snapshot the trial folder",
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+fn restore(state: &Snapshot, dir: &Path) -> Result<(), TrialError> {
+    state.write_into(dir).map_err(|source| TrialError::Io {
+        what: "restore the trial folder",
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Crash during recovery: from the folder as the crash left it (`crashed`), a traced dry
+/// run of the replay counts its own boundaries M; from the same state again, the replay is
+/// killed at one of them; then a last replay runs untraced. Returns the boundary, M and
+/// that last replay; `None` when the replay changes no file (nothing to crash in).
+fn crash_recovery(
+    env: &TrialEnv,
+    dir: &Path,
+    crashed: &Snapshot,
+    rng: &mut impl rand_core::Rng,
+    index: u64,
+) -> Result<Option<(Boundary, u64, Finished)>, TrialError> {
+    let traced_replay = |kill: Option<KillPlan>| -> Result<Option<WritersRun>, TrialError> {
+        restore(crashed, dir)?;
+        let mut cmd = target_command(env, dir, Role::Replay, 0, index);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Ok(run_traced(env, dir, vec![cmd], &[Vec::new()], kill, false)?.ok())
+    };
+    let Some(dry) = traced_replay(None)? else {
+        return Ok(None);
+    };
+    check_interrupt()?;
+    let m = dry.trace.boundaries.len() as u64;
+    if m == 0 {
+        return Ok(None);
+    }
+    let at = below(rng, m);
+    let Some(killed) = traced_replay(Some(KillPlan { at, tear: None }))? else {
+        return Ok(None);
+    };
+    check_interrupt()?;
+    let Some(kill) = killed.trace.boundaries.get(at as usize).cloned() else {
+        return Ok(None);
+    };
+    let after = run_replay(env, dir, index)?;
+    Ok(Some((kill, m, after)))
 }
 
 fn check_interrupt() -> Result<(), TrialError> {
@@ -286,10 +456,11 @@ fn run_writers(
     env: &TrialEnv,
     dir: &Path,
     inputs: &[Vec<u8>],
-    kill_at: Option<u64>,
+    kill: Option<KillPlan>,
+    record_ops: bool,
     index: u64,
 ) -> Result<Result<WritersRun, String>, TrialError> {
-    let mut cmds: Vec<Command> = (0..inputs.len() as u32)
+    let cmds: Vec<Command> = (0..inputs.len() as u32)
         .map(|w| {
             let mut cmd = target_command(env, dir, Role::Write, w, index);
             cmd.stdin(Stdio::piped())
@@ -298,6 +469,18 @@ fn run_writers(
             cmd
         })
         .collect();
+    run_traced(env, dir, cmds, inputs, kill, record_ops)
+}
+
+/// Runs `cmds` (piped stdio) traced together, feeding each its input.
+fn run_traced(
+    env: &TrialEnv,
+    dir: &Path,
+    mut cmds: Vec<Command>,
+    inputs: &[Vec<u8>],
+    kill: Option<KillPlan>,
+    record_ops: bool,
+) -> Result<Result<WritersRun, String>, TrialError> {
     let mut traced = match Traced::spawn(&mut cmds) {
         Ok(t) => t,
         Err(e @ TraceError::Spawn { .. }) => return Ok(Err(crate::errors::chain(&e))),
@@ -317,8 +500,10 @@ fn run_writers(
     let opts = TraceOptions {
         dir,
         files: &env.files,
-        kill_at,
+        kill_at: kill.map(|k| k.at),
         kill_scope: env.scenario.crash,
+        tear: kill.and_then(|k| k.tear),
+        record_ops,
         timeout: env.scenario.timeout,
     };
     std::thread::scope(|scope| {

@@ -8,5 +8,5 @@ pub mod syscalls;
 
 pub use oplog::Op;
 pub use ptrace::{
-    AckMark, Boundary, KillScope, Trace, TraceOptions, Traced, WriterEnd, file_sizes,
+    AckMark, Boundary, KillScope, Trace, TraceOptions, Traced, WriteAt, WriterEnd, file_sizes,
 };

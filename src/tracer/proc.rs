@@ -2,11 +2,11 @@
 //! and buffers from its memory.
 
 use std::ffi::OsStr;
-use std::io::IoSliceMut;
+use std::io::{IoSlice, IoSliceMut};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::sys::uio::{RemoteIoVec, process_vm_readv, process_vm_writev};
 use nix::unistd::Pid;
 
 /// The path of fd `fd` of thread `tid`, as `/proc/TID/fd/FD` names it.
@@ -89,13 +89,53 @@ pub fn read_cstr(pid: Pid, addr: u64) -> Option<Vec<u8>> {
 
 /// Total length of the `count` iovecs at `addr` in the memory of `pid`.
 pub fn iovec_len(pid: Pid, addr: u64, count: u64) -> Option<u64> {
+    Some(iovecs(pid, addr, count)?.iter().map(|&(_, len)| len).sum())
+}
+
+/// The iovecs at `addr` (`count` of them) as (base, len) pairs.
+fn iovecs(pid: Pid, addr: u64, count: u64) -> Option<Vec<(u64, u64)>> {
     let count = usize::try_from(count).ok()?.min(1024);
     let raw = read_mem(pid, addr, count * 16)?;
     Some(
         raw.chunks_exact(16)
-            .map(|iov| u64::from_ne_bytes(iov[8..16].try_into().unwrap()))
-            .sum(),
+            .map(|iov| {
+                let base = u64::from_ne_bytes(iov[..8].try_into().unwrap());
+                let len = u64::from_ne_bytes(iov[8..].try_into().unwrap());
+                (base, len)
+            })
+            .collect(),
     )
+}
+
+/// The bytes a vectored write would write, in order.
+pub fn read_iovecs(pid: Pid, addr: u64, count: u64) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for (base, len) in iovecs(pid, addr, count)? {
+        out.extend(read_mem(pid, base, usize::try_from(len).ok()?)?);
+    }
+    Some(out)
+}
+
+/// Shortens the iovec array at `addr` in the memory of `pid` so that it holds only the
+/// first `keep` bytes: the iovec where they end gets a shorter length. Returns the new
+/// iovec count.
+pub fn shorten_iovecs(pid: Pid, addr: u64, count: u64, keep: u64) -> Option<u64> {
+    let mut left = keep;
+    for (i, (_, len)) in iovecs(pid, addr, count)?.into_iter().enumerate() {
+        if left <= len {
+            let at = addr + i as u64 * 16 + 8;
+            let bytes = left.to_ne_bytes();
+            let local = [IoSlice::new(&bytes)];
+            let remote = [RemoteIoVec {
+                base: at as usize,
+                len: 8,
+            }];
+            (process_vm_writev(pid, &local, &remote).ok()? == 8).then_some(())?;
+            return Some(i as u64 + 1);
+        }
+        left -= len;
+    }
+    Some(count)
 }
 
 /// `base` joined with `path` (from the tracee's memory), with `.` and `..` resolved

@@ -31,6 +31,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use super::filter;
+use super::oplog::Op;
 use super::proc;
 use super::syscalls::{self, Data, Kind};
 use crate::errors::TraceError;
@@ -48,6 +49,11 @@ pub struct TraceOptions<'a> {
     pub kill_at: Option<u64>,
     /// Whom the kill takes: every writer, or only the one that reached the boundary.
     pub kill_scope: KillScope,
+    /// Tear the write at the kill boundary: let only its first `tear` bytes happen, let
+    /// the call return, then kill. Ignored when the kill boundary is not a write.
+    pub tear: Option<u64>,
+    /// Record every file-changing call that ran, with its data ([`Trace::ops`]).
+    pub record_ops: bool,
     /// Kill the writer if it has not ended by then.
     pub timeout: Duration,
 }
@@ -75,6 +81,18 @@ pub struct Boundary {
     pub syscall: String,
     /// The call in words, e.g. `write(wal.log, off=4096, len=108)`.
     pub description: String,
+    /// For a write: where it lands and how many bytes it asks to write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<WriteAt>,
+}
+
+/// Where a write lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteAt {
+    /// The file offset.
+    pub offset: u64,
+    /// The bytes asked for.
+    pub len: u64,
 }
 
 /// The state of the trial's files when the writer wrote to its stdout (an ack).
@@ -127,6 +145,10 @@ pub struct Trace {
     pub acks: Vec<Vec<AckMark>>,
     /// Per writer: how it ended.
     pub ends: Vec<WriterEnd>,
+    /// Every file-changing call that ran, in order, with its data (when asked for).
+    pub ops: Vec<Op>,
+    /// Bytes of the kill boundary's write that were let through (a torn write).
+    pub torn: Option<u64>,
     /// How many threads and processes were traced, all writers together.
     pub tracees: usize,
 }
@@ -206,6 +228,7 @@ impl Traced {
                 }
             }
             let options = Options::PTRACE_O_EXITKILL
+                | Options::PTRACE_O_TRACESYSGOOD
                 | Options::PTRACE_O_TRACESECCOMP
                 | Options::PTRACE_O_TRACECLONE
                 | Options::PTRACE_O_TRACEFORK
@@ -395,11 +418,26 @@ struct Loop<'a> {
     /// The boundary killed at, and the writers the kill took.
     killed: Option<(u64, Vec<usize>)>,
     ends: Vec<Option<WriterEnd>>,
+    /// The write log, and the ops of the stop being decided.
+    ops: Vec<Op>,
+    stop_ops: Vec<Op>,
+    stop_write: Option<WriteAt>,
+    /// A torn write in flight: the thread, its writer, the bytes let through.
+    tearing: Option<(Pid, usize, u64)>,
+    torn: Option<u64>,
 }
 
 enum Decision {
     Continue,
-    Kill { writer: usize },
+    Kill {
+        writer: usize,
+    },
+    Tear {
+        writer: usize,
+        keep: u64,
+        call: &'static syscalls::Syscall,
+        args: [u64; 6],
+    },
 }
 
 impl<'a> Loop<'a> {
@@ -429,6 +467,11 @@ impl<'a> Loop<'a> {
             extents: BTreeMap::new(),
             killed: None,
             ends: vec![None; n],
+            ops: Vec::new(),
+            stop_ops: Vec::new(),
+            stop_write: None,
+            tearing: None,
+            torn: None,
             leaders,
         }
     }
@@ -467,6 +510,8 @@ impl<'a> Loop<'a> {
             acks: self.acks,
             ends,
             tracees: self.seen,
+            ops: self.ops,
+            torn: self.torn,
         })
     }
 
@@ -503,25 +548,28 @@ impl<'a> Loop<'a> {
             {
                 match self.on_boundary(pid) {
                     Decision::Continue => restart(pid, None)?,
-                    Decision::Kill { writer } => {
-                        let took = match self.opts.kill_scope {
-                            KillScope::All => {
-                                kill_group(self.leaders[0]);
-                                (0..self.leaders.len()).collect()
-                            }
-                            KillScope::One => {
-                                for (&tid, t) in &self.tracees {
-                                    if t.writer == writer {
-                                        kill_process(tid);
-                                    }
-                                }
-                                vec![writer]
-                            }
-                        };
-                        let boundary = self.boundaries.len() as u64 - 1;
-                        self.killed = Some((boundary, took));
+                    Decision::Kill { writer } => self.kill(writer),
+                    Decision::Tear {
+                        writer,
+                        keep,
+                        call,
+                        args,
+                    } => {
+                        if set_write_len(pid, call, &args, keep).is_ok()
+                            && ptrace::syscall(pid, None).is_ok()
+                        {
+                            // The shortened write runs; the kill comes at its exit stop.
+                            self.tearing = Some((pid, writer, keep));
+                        } else {
+                            self.kill(writer);
+                        }
                     }
                 }
+            }
+            WaitStatus::PtraceSyscall(pid) if self.tearing.is_some_and(|(t, ..)| t == pid) => {
+                let (_, writer, keep) = self.tearing.take().expect("checked above");
+                self.torn = Some(keep);
+                self.kill(writer);
             }
             WaitStatus::PtraceEvent(pid, _, event) => {
                 let new_tracee = [
@@ -579,6 +627,26 @@ impl<'a> Loop<'a> {
         Ok(())
     }
 
+    /// SIGKILLs the writers the scope says, after a stop at the last boundary.
+    fn kill(&mut self, writer: usize) {
+        let took = match self.opts.kill_scope {
+            KillScope::All => {
+                kill_group(self.leaders[0]);
+                (0..self.leaders.len()).collect()
+            }
+            KillScope::One => {
+                for (&tid, t) in &self.tracees {
+                    if t.writer == writer {
+                        kill_process(tid);
+                    }
+                }
+                vec![writer]
+            }
+        };
+        let boundary = self.boundaries.len() as u64 - 1;
+        self.killed = Some((boundary, took));
+    }
+
     /// A seccomp stop: decide whether it is a boundary, an ack, or neither.
     fn on_boundary(&mut self, tid: Pid) -> Decision {
         let Ok(info) = ptrace::syscall_info(tid) else {
@@ -594,21 +662,49 @@ impl<'a> Loop<'a> {
             return Decision::Continue;
         };
         let args = seccomp.args;
+        self.stop_ops.clear();
+        self.stop_write = None;
         let Some(description) = self.describe(tid, call, &args) else {
             return Decision::Continue;
         };
         let index = self.boundaries.len() as u64;
         let writer = self.writer_of(tid);
+        let write = self.stop_write;
         self.boundaries.push(Boundary {
             index,
             writer: writer as u32,
             syscall: call.name.to_owned(),
             description,
+            write,
         });
-        if self.opts.kill_at == Some(index) {
-            Decision::Kill { writer }
-        } else {
-            Decision::Continue
+        if self.opts.kill_at != Some(index) {
+            self.ops.append(&mut self.stop_ops);
+            return Decision::Continue;
+        }
+        match (self.opts.tear, write) {
+            (Some(keep), Some(w)) if keep < w.len => {
+                // Only the bytes let through reach the file.
+                for op in self.stop_ops.drain(..) {
+                    self.ops.push(match op {
+                        Op::Write {
+                            file,
+                            offset,
+                            mut data,
+                        } => {
+                            data.truncate(keep as usize);
+                            Op::Write { file, offset, data }
+                        }
+                        other => other,
+                    });
+                }
+                Decision::Tear {
+                    writer,
+                    keep,
+                    call,
+                    args,
+                }
+            }
+            _ => Decision::Kill { writer },
         }
     }
 
@@ -664,10 +760,43 @@ impl<'a> Loop<'a> {
                     .entry(file.clone())
                     .and_modify(|e| *e = (*e).max(end))
                     .or_insert(end);
+                self.stop_write = Some(WriteAt { offset: off, len });
+                if self.opts.record_ops {
+                    let bytes = match data {
+                        Data::Buffer => proc::read_mem(tid, args[1], len as usize),
+                        Data::Iovec => proc::read_iovecs(tid, args[1], args[2]),
+                    };
+                    self.stop_ops.push(match bytes {
+                        Some(data) => Op::Write {
+                            file: file.clone(),
+                            offset: off,
+                            data,
+                        },
+                        None => Op::Unmodelled {
+                            file: file.clone(),
+                            syscall: name.to_owned(),
+                        },
+                    });
+                }
                 Some(format!("{name}({file}, off={off}, len={len})"))
             }
             Kind::Fd { fd, len } => {
-                let file = rel(&proc::fd_path(tid, args[fd])?)?;
+                let path = proc::fd_path(tid, args[fd])?;
+                let file = rel(&path)?;
+                if self.opts.record_ops {
+                    self.stop_ops.push(match name {
+                        "fsync" | "fdatasync" if path.is_dir() => Op::SyncDir { dir: file.clone() },
+                        "fsync" | "fdatasync" => Op::Sync { file: file.clone() },
+                        "ftruncate" => Op::Truncate {
+                            file: file.clone(),
+                            len: args[1],
+                        },
+                        _ => Op::Unmodelled {
+                            file: file.clone(),
+                            syscall: name.to_owned(),
+                        },
+                    });
+                }
                 match name {
                     "ftruncate" => {
                         self.extents
@@ -701,6 +830,16 @@ impl<'a> Loop<'a> {
                 }
                 // The set of files may have changed: list them again at the next ack.
                 self.listed = None;
+                if self.opts.record_ops {
+                    let ops = path_ops(
+                        name,
+                        rel(&from),
+                        to.as_deref().and_then(rel),
+                        flags.map(|a| args[a]),
+                        args,
+                    );
+                    self.stop_ops.extend(ops);
+                }
                 self.track_path_call(
                     name,
                     rel(&from),
@@ -785,6 +924,108 @@ impl Loop<'_> {
             _ => {}
         }
     }
+}
+
+/// The write-log ops of a call that names files by path (`from`/`to` relative to the
+/// trial folder, `None` when outside it).
+fn path_ops(
+    name: &str,
+    from: Option<String>,
+    to: Option<String>,
+    flags: Option<u64>,
+    args: &[u64; 6],
+) -> Vec<Op> {
+    let unmodelled = |file: &Option<String>| {
+        file.clone()
+            .map(|file| Op::Unmodelled {
+                file,
+                syscall: name.to_owned(),
+            })
+            .into_iter()
+            .collect()
+    };
+    let Some(from) = from else {
+        return unmodelled(&to);
+    };
+    let flags = flags.map_or(0, |f| f as i32);
+    match name {
+        "creat" => vec![
+            Op::Create { file: from.clone() },
+            Op::Truncate { file: from, len: 0 },
+        ],
+        "open" | "openat" => {
+            let mut ops = Vec::new();
+            if flags & libc::O_CREAT != 0 {
+                ops.push(Op::Create { file: from.clone() });
+            }
+            if flags & libc::O_TRUNC != 0 {
+                ops.push(Op::Truncate { file: from, len: 0 });
+            }
+            ops
+        }
+        "truncate" => vec![Op::Truncate {
+            file: from,
+            len: args[1],
+        }],
+        "mkdir" | "mkdirat" => vec![Op::Mkdir { dir: from }],
+        "unlink" | "unlinkat" | "rmdir" => vec![Op::Remove { file: from }],
+        "rename" | "renameat" | "renameat2" => match to {
+            Some(to) => vec![Op::Rename { from, to }],
+            None => vec![Op::Remove { file: from }],
+        },
+        _ => unmodelled(&to.or(Some(from))),
+    }
+}
+
+/// Shortens the write `call` stopped at (arguments `args`) to its first `keep` bytes, by
+/// rewriting its length register (and, for a vectored write, its iovec array).
+fn set_write_len(
+    tid: Pid,
+    call: &syscalls::Syscall,
+    args: &[u64; 6],
+    keep: u64,
+) -> Result<(), TraceError> {
+    let Kind::Write { data, .. } = call.kind else {
+        return Err(TraceError::Internal {
+            what: format!("{} is not a write", call.name),
+        });
+    };
+    let count = match data {
+        Data::Buffer => keep,
+        Data::Iovec => proc::shorten_iovecs(tid, args[1], args[2], keep).ok_or_else(|| {
+            TraceError::Internal {
+                what: "failed to shorten an iovec array".into(),
+            }
+        })?,
+    };
+    set_arg(tid, 2, count)
+}
+
+/// Sets syscall argument `index` of a thread stopped at syscall entry.
+#[cfg(target_arch = "x86_64")]
+fn set_arg(tid: Pid, index: usize, value: u64) -> Result<(), TraceError> {
+    let mut regs =
+        ptrace::getregs(tid).map_err(|e| TraceError::ptrace("read registers of", tid, e))?;
+    match index {
+        0 => regs.rdi = value,
+        1 => regs.rsi = value,
+        2 => regs.rdx = value,
+        3 => regs.r10 = value,
+        4 => regs.r8 = value,
+        _ => regs.r9 = value,
+    }
+    ptrace::setregs(tid, regs).map_err(|e| TraceError::ptrace("write registers of", tid, e))
+}
+
+/// Sets syscall argument `index` of a thread stopped at syscall entry.
+#[cfg(target_arch = "aarch64")]
+fn set_arg(tid: Pid, index: usize, value: u64) -> Result<(), TraceError> {
+    use nix::sys::ptrace::regset::NT_PRSTATUS;
+    let mut regs = ptrace::getregset::<NT_PRSTATUS>(tid)
+        .map_err(|e| TraceError::ptrace("read registers of", tid, e))?;
+    regs.regs[index] = value;
+    ptrace::setregset::<NT_PRSTATUS>(tid, regs)
+        .map_err(|e| TraceError::ptrace("write registers of", tid, e))
 }
 
 /// Restarts a stopped tracee, delivering `signal`. A tracee that vanished meanwhile (it
@@ -873,6 +1114,8 @@ mod tests {
             files: &files,
             kill_at,
             kill_scope: KillScope::All,
+            tear: None,
+            record_ops: false,
             timeout: Duration::from_secs(20),
         };
         let trace = traced.run(&opts).unwrap();
@@ -1012,6 +1255,8 @@ mod tests {
             files: &files,
             kill_at: None,
             kill_scope: KillScope::All,
+            tear: None,
+            record_ops: false,
             timeout: Duration::from_millis(300),
         };
         let trace = traced.run(&opts).unwrap();

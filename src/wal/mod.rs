@@ -51,12 +51,11 @@ impl BuiltinWal {
         }
     }
 
-    /// What this WAL's ack promises.
+    /// What this WAL's ack promises. All three promise `fsync`: the seed's server acked a
+    /// client's write once `Append` returned, as a WAL's caller expects of it; the
+    /// specimens never fsync, a hole that SIGKILL alone cannot show and power loss does.
     pub fn durability(self) -> Durability {
-        match self {
-            BuiltinWal::SeedPrefix | BuiltinWal::SeedPostfix => Durability::Process,
-            BuiltinWal::Crc => Durability::Fsync,
-        }
+        Durability::Fsync
     }
 
     /// The file it keeps in `CRASHTEST_DIR`.
