@@ -517,7 +517,7 @@ mod tests {
         for _ in 0..500 {
             let j = tear_point(&mut rng, 1000, 2000, 512);
             assert!(j < 2000);
-            assert!(j == 0 || (1000 + j) % 512 == 0, "{j}");
+            assert!(j == 0 || (1000 + j).is_multiple_of(512), "{j}");
             seen.insert(j);
         }
         assert_eq!(

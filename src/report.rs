@@ -67,6 +67,8 @@ pub struct Summary {
     pub faults: BTreeMap<crate::faults::FaultKind, u64>,
     /// Trials whose writer was killed before its clean exit.
     pub killed: u64,
+    /// Trials whose replay was also killed, at one of its own boundaries (recovery-crash).
+    pub recovery_crashes: u64,
     /// The scenario's `expect`.
     pub expect: String,
     /// Whether the run met it.

@@ -125,6 +125,7 @@ pub fn run(
     let mut ran = 0u64;
     let mut faults = BTreeMap::new();
     let mut killed = 0u64;
+    let mut recovery_crashes = 0u64;
     let mut max_boundaries = 0u64;
     let mut first_error = None;
     std::thread::scope(|scope| {
@@ -155,6 +156,7 @@ pub fn run(
                     ran += 1;
                     *faults.entry(outcome.fault).or_default() += 1;
                     killed += u64::from(outcome.kill.is_some());
+                    recovery_crashes += u64::from(outcome.recovery_kill.is_some());
                     max_boundaries = max_boundaries.max(outcome.boundaries);
                     if outcome.violation().is_some() {
                         let repro =
@@ -209,6 +211,7 @@ pub fn run(
         classes,
         faults,
         killed,
+        recovery_crashes,
         expect: sc.expect.to_string(),
         met: met && !interrupted,
         interrupted,

@@ -769,7 +769,11 @@ mod tests {
             }
         );
         assert_eq!(s.target.kind, TargetKind::Builtin(BuiltinWal::SeedPrefix));
-        assert_eq!(s.target.durability, Durability::Process);
+        assert_eq!(
+            s.target.durability,
+            Durability::Fsync,
+            "the seed WALs promise what a WAL promises"
+        );
         assert_eq!(s.target.files, vec![BuiltinWal::FILE.to_owned()]);
         assert_eq!(
             s.target.max_writers, None,

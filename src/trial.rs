@@ -197,27 +197,8 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         };
         let replay = run_replay(env, &dir, index)?;
         check_interrupt()?;
-        let writers = workload
-            .writers
-            .iter()
-            .enumerate()
-            .map(|(w, sent)| WriterEvidence {
-                sent,
-                stdout: &run.stdouts[w].bytes,
-                stderr: &run.stderrs[w],
-                marks: &run.trace.acks[w],
-                end: &run.trace.ends[w],
-            })
-            .collect::<Vec<_>>();
-        let judge = |replay: &Finished, writers: Vec<WriterEvidence<'_>>| {
-            oracle::judge(&Evidence {
-                writers,
-                durability: sc.target.durability,
-                damage: &outcome.damage,
-                replay,
-            })
-        };
-        let rejudge = |replay: &Finished| {
+        // The oracle's view of the crash run, judged against a replay.
+        let judge = |replay: &Finished| {
             let writers = workload
                 .writers
                 .iter()
@@ -230,9 +211,14 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
                     end: &run.trace.ends[w],
                 })
                 .collect();
-            judge(replay, writers)
+            oracle::judge(&Evidence {
+                writers,
+                durability: sc.target.durability,
+                damage: &outcome.damage,
+                replay,
+            })
         };
-        let mut judgement = judge(&replay, writers);
+        let mut judgement = judge(&replay);
         let mut last_replay = replay.clone();
         if judgement.violation.is_none() && sc.checks.stable {
             let first = oracle::replayed(&replay).unwrap_or_default();
@@ -242,22 +228,18 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         }
         if judgement.violation.is_none()
             && let Some(crashed) = &crashed
+            && let Some((kill, of, after)) = crash_recovery(env, &dir, crashed, &mut rng, index)?
         {
-            match crash_recovery(env, &dir, crashed, &mut rng, index)? {
-                Some((kill, of, after)) => {
-                    let mut again = rejudge(&after);
-                    if let Some(v) = again.violation.as_mut() {
-                        v.detail = format!(
-                            "after a crash during recovery at its boundary {}/{of}: {}: {}",
-                            kill.index, kill.description, v.detail
-                        );
-                    }
-                    judgement = again;
-                    outcome.recovery_kill = Some((kill, of));
-                    last_replay = after;
-                }
-                None => {}
+            let mut again = judge(&after);
+            if let Some(v) = again.violation.as_mut() {
+                v.detail = format!(
+                    "after a crash during recovery at its boundary {}/{of}: {}: {}",
+                    kill.index, kill.description, v.detail
+                );
             }
+            judgement = again;
+            outcome.recovery_kill = Some((kill, of));
+            last_replay = after;
         }
         if judgement.violation.is_none() && sc.checks.resume {
             let recovered = oracle::replayed(&last_replay).unwrap_or_default();

@@ -11,11 +11,13 @@ Scenario: scenarios/example.toml. Protocol: target protocol v1, in brief:
 
 The log is $CRASHTEST_DIR/wal.log, a sequence of records:
 
-    [u32 length, little-endian][u32 crc32 of the payload][payload]
+    [u32 length, little-endian][u32 crc32 of the length bytes and the payload][payload]
 
 A crash can leave a torn record at the end (a short header, a short payload, or
-bytes whose CRC does not match). Replay stops at the first such record and cuts
-the file there, so the next writer appends after the last good record.
+bytes whose CRC does not match: the CRC covers the length too, so a run of zeros,
+which a power loss can leave, is not an empty record). Replay stops at the first
+such record and cuts the file there, so the next writer appends after the last
+good record. A new log's name is made durable by syncing its folder.
 """
 
 import os
@@ -30,11 +32,21 @@ def log_path():
     return os.path.join(os.environ["CRASHTEST_DIR"], "wal.log")
 
 
-def write():
+def checksum(payload):
+    return zlib.crc32(struct.pack("<I", len(payload)) + payload)
+
+
+def write(sync_folder=True):
+    fresh = not os.path.exists(log_path())
     with open(log_path(), "ab", buffering=0) as f:  # unbuffered: one write per record
+        if fresh and sync_folder:
+            # The file's name survives a power loss only once its folder is synced.
+            folder = os.open(os.environ["CRASHTEST_DIR"], os.O_RDONLY)
+            os.fsync(folder)
+            os.close(folder)
         for i, line in enumerate(sys.stdin):
             payload = bytes.fromhex(line.rstrip("\n"))
-            f.write(HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+            f.write(HEADER.pack(len(payload), checksum(payload)) + payload)
             os.fsync(f.fileno())  # durability = "fsync": on disk before the ack
             print(i, flush=True)  # the ack: one line, flushed
 
@@ -48,7 +60,7 @@ def replay():
     while off + HEADER.size <= len(data):
         length, crc = HEADER.unpack_from(data, off)
         payload = data[off + HEADER.size : off + HEADER.size + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
+        if len(payload) < length or checksum(payload) != crc:
             break  # a torn or damaged record: the log ends here
         print(payload.hex())
         off += HEADER.size + length
