@@ -76,6 +76,10 @@ enum Cmd {
         /// Findings printed in full; the rest are counted (all are in the results file).
         #[arg(long, default_value_t = 5)]
         show: usize,
+        /// Walk every crash state of one workload (each boundary, each torn length at
+        /// `sector` steps) instead of drawing trials: certainty for small WALs.
+        #[arg(long)]
+        exhaustive: bool,
     },
     /// Rerun one trial and print what happened in it.
     Repro {
@@ -87,6 +91,13 @@ enum Cmd {
         /// The trial's index, as printed in the repro command.
         #[arg(long)]
         trial: u64,
+        /// Kill at this boundary instead of the drawn one, e.g. --kill-at 17 (as printed
+        /// by exhaustive runs).
+        #[arg(long)]
+        kill_at: Option<u64>,
+        /// With --kill-at: tear the write there after this many bytes.
+        #[arg(long, requires = "kill_at")]
+        tear: Option<u64>,
         /// Folder in which the temporary trial folder is made.
         #[arg(long)]
         work_dir: Option<PathBuf>,
@@ -111,6 +122,7 @@ pub fn run(cli: Cli) -> ExitCode {
             results,
             work_dir,
             show,
+            exhaustive,
         } => {
             let Some(mut sc) = load(&scenario) else {
                 return ExitCode::from(exit::USAGE_OR_CONFIG);
@@ -135,6 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 work_dir,
                 exe,
                 show,
+                exhaustive,
             };
             let expect = sc.expect;
             match runner::run(sc, &opts, &mut io::stdout()) {
@@ -169,6 +182,8 @@ pub fn run(cli: Cli) -> ExitCode {
             scenario,
             seed,
             trial,
+            kill_at,
+            tear,
             work_dir,
         } => {
             let Some(mut sc) = load(&scenario) else {
@@ -183,7 +198,8 @@ pub fn run(cli: Cli) -> ExitCode {
             let Some(exe) = self_exe() else {
                 return ExitCode::from(exit::HARNESS_FAILURE);
             };
-            match repro(sc, exe, trial, work_dir) {
+            let plan = kill_at.map(|kill_at| trial::Plan { kill_at, tear });
+            match repro(sc, exe, trial, plan, work_dir) {
                 Ok(failed) => {
                     if failed {
                         exit::EXPECTATION_NOT_MET
@@ -250,6 +266,7 @@ fn repro(
     sc: Scenario,
     exe: PathBuf,
     index: u64,
+    plan: Option<trial::Plan>,
     work_dir: Option<PathBuf>,
 ) -> Result<bool, crate::errors::TrialError> {
     let (_guard, work) = runner::make_work(work_dir.as_ref())?;
@@ -260,7 +277,7 @@ fn repro(
         work,
         files,
     };
-    let (outcome, detail) = trial::run(&env, index)?;
+    let (outcome, detail) = trial::run_planned(&env, index, plan)?;
     say(&report::account(&env.scenario, &outcome, &detail));
     Ok(outcome.violation().is_some())
 }

@@ -16,14 +16,22 @@ use crate::errors::TrialError;
 use crate::oracle::Class;
 use crate::scenario::Scenario;
 use crate::seed::Seed;
-use crate::trial::{TrialDetail, TrialOutcome};
+use crate::trial::{Plan, TrialDetail, TrialOutcome};
 
-/// The command that reproduces trial `trial` of `scenario` (as the user named its file).
-pub fn repro_command(scenario_arg: &str, seed: Seed, trial: u64) -> String {
-    format!(
+/// The command that reproduces trial `trial` of `scenario` (as the user named its file),
+/// at crash state `plan` when it was chosen rather than drawn.
+pub fn repro_command(scenario_arg: &str, seed: Seed, trial: u64, plan: Option<Plan>) -> String {
+    let mut cmd = format!(
         "crashtest repro {} --seed {seed} --trial {trial}",
         shell_word(scenario_arg)
-    )
+    );
+    if let Some(plan) = plan {
+        cmd.push_str(&format!(" --kill-at {}", plan.kill_at));
+        if let Some(tear) = plan.tear {
+            cmd.push_str(&format!(" --tear {tear}"));
+        }
+    }
+    cmd
 }
 
 fn shell_word(s: &str) -> String {
@@ -67,6 +75,8 @@ pub struct Summary {
     pub faults: BTreeMap<crate::faults::FaultKind, u64>,
     /// Trials whose writer was killed before its clean exit.
     pub killed: u64,
+    /// Whether the trials were every crash state of one workload (`--exhaustive`).
+    pub exhaustive: bool,
     /// Trials whose replay was also killed, at one of its own boundaries (recovery-crash).
     pub recovery_crashes: u64,
     /// The scenario's `expect`.
@@ -284,11 +294,23 @@ mod tests {
     #[test]
     fn repro_command_quotes_only_what_needs_it() {
         assert_eq!(
-            repro_command("scenarios/a.toml", Seed(7), 41),
+            repro_command(
+                "scenarios/a.toml",
+                Seed(2),
+                0,
+                Some(Plan {
+                    kill_at: 5,
+                    tear: Some(512)
+                })
+            ),
+            "crashtest repro scenarios/a.toml --seed 2 --trial 0 --kill-at 5 --tear 512"
+        );
+        assert_eq!(
+            repro_command("scenarios/a.toml", Seed(7), 41, None),
             "crashtest repro scenarios/a.toml --seed 7 --trial 41"
         );
         assert_eq!(
-            repro_command("my dir/a.toml", Seed(1), 0),
+            repro_command("my dir/a.toml", Seed(1), 0, None),
             "crashtest repro 'my dir/a.toml' --seed 1 --trial 0"
         );
     }

@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// Findings printed in full before the rest are only counted.
     pub show: usize,
+    /// Walk every crash state of trial 0's workload (each boundary, each torn length at
+    /// sector steps) instead of drawing `trials` of them.
+    pub exhaustive: bool,
 }
 
 /// What a run found.
@@ -108,11 +111,27 @@ pub fn run(
         files,
     };
     let sc = &env.scenario;
+    // Exhaustive: the crash states of trial 0, each run as a trial of its own.
+    let plans = if opts.exhaustive {
+        trial::crash_states(&env, 0)?.ok()
+    } else {
+        None
+    };
+    let total = plans.as_ref().map_or(sc.trials, |p| p.len() as u64);
+    let what = match &plans {
+        Some(p) => {
+            let torn = p.iter().filter(|p| p.tear.is_some()).count();
+            format!(
+                "exhaustive: {total} crash states of trial 0 ({} kill points, {torn} torn writes)",
+                p.len() - torn
+            )
+        }
+        None => format!("{total} trials"),
+    };
     let _ = writeln!(
         out,
-        "crashtest: {}: {} trials of target {}, seed {}, {} jobs, expect {}",
+        "crashtest: {}: {what} of target {}, seed {}, {} jobs, expect {}",
         sc.name,
-        sc.trials,
         report::target_name(sc),
         sc.seed,
         opts.jobs,
@@ -131,17 +150,21 @@ pub fn run(
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
             let tx = tx.clone();
-            let (env, next, stop) = (&env, &next, &stop);
+            let (env, next, stop, plans) = (&env, &next, &stop, &plans);
             scope.spawn(move || {
                 while !stop.load(Ordering::SeqCst) && !process::interrupted() {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= env.scenario.trials {
+                    if i >= total {
                         break;
                     }
+                    let (index, plan) = match plans {
+                        Some(plans) => (0, Some(plans[i as usize])),
+                        None => (i, None),
+                    };
                     // A panic in a trial is a crashtest bug: report it as a harness failure
                     // (its writer's group guard has already killed the writer).
-                    let result = std::panic::catch_unwind(|| trial::run(env, i))
-                        .unwrap_or(Err(TrialError::Panicked { trial: i }))
+                    let result = std::panic::catch_unwind(|| trial::run_planned(env, index, plan))
+                        .unwrap_or(Err(TrialError::Panicked { trial: index }))
                         .map(|(outcome, _)| outcome);
                     if tx.send(result).is_err() {
                         break;
@@ -159,8 +182,12 @@ pub fn run(
                     recovery_crashes += u64::from(outcome.recovery_kill.is_some());
                     max_boundaries = max_boundaries.max(outcome.boundaries);
                     if outcome.violation().is_some() {
-                        let repro =
-                            report::repro_command(&opts.scenario_arg, sc.seed, outcome.trial);
+                        let repro = report::repro_command(
+                            &opts.scenario_arg,
+                            sc.seed,
+                            outcome.trial,
+                            outcome.plan,
+                        );
                         if let Err(e) = results.append(
                             "finding",
                             sc,
@@ -189,7 +216,7 @@ pub fn run(
     if let Some(e) = first_error {
         return Err(e);
     }
-    failures.sort_by_key(|o| o.trial);
+    failures.sort_by_key(|o| (o.trial, o.plan));
     let mut classes: BTreeMap<Class, u64> = BTreeMap::new();
     for f in &failures {
         *classes
@@ -204,7 +231,7 @@ pub fn run(
         Expect::Pass => failures.is_empty(),
         Expect::Fail => findings > 0,
     };
-    let interrupted = process::interrupted() && ran < sc.trials;
+    let interrupted = process::interrupted() && ran < total;
     let summary = Summary {
         trials: ran,
         failed: failures.len() as u64,
@@ -212,6 +239,7 @@ pub fn run(
         faults,
         killed,
         recovery_crashes,
+        exhaustive: plans.is_some(),
         expect: sc.expect.to_string(),
         met: met && !interrupted,
         interrupted,
@@ -233,8 +261,13 @@ pub fn run(
         .collect();
     let _ = writeln!(
         out,
-        "{} trials in {secs:.1}s ({:.1} trials/s): {} failed{}",
+        "{} {} in {secs:.1}s ({:.1} trials/s): {} failed{}",
         summary.trials,
+        if plans.is_some() {
+            "crash states"
+        } else {
+            "trials"
+        },
         summary.trials as f64 / secs.max(1e-9),
         summary.failed,
         if classes.is_empty() {

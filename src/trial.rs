@@ -52,6 +52,9 @@ pub struct TrialOutcome {
     pub tear: Option<u64>,
     /// The damage done after the kill.
     pub damage: Damage,
+    /// The crash state, when it was chosen (exhaustive runs) rather than drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
     /// With `recovery-crash`: the replay's own boundary it was killed at, and how many
     /// boundaries its dry run had.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,14 +121,92 @@ struct WritersRun {
     stderrs: Vec<Captured>,
 }
 
+/// A crash state chosen rather than drawn: kill at boundary `kill_at` of the dry run (its
+/// N = the clean exit), tearing the write there after `tear` bytes. Exhaustive runs walk
+/// them; `repro --kill-at K --tear J` replays one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Plan {
+    /// The boundary to kill at.
+    pub kill_at: u64,
+    /// For a torn write, the bytes let through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tear: Option<u64>,
+}
+
 /// Runs trial `index` of the run.
 pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), TrialError> {
+    run_planned(env, index, None)
+}
+
+/// Every crash state of trial `index`'s workload: each boundary of its dry run and the
+/// clean exit, and each write cut at every `sector` boundary inside it.
+pub fn crash_states(env: &TrialEnv, index: u64) -> Result<Result<Vec<Plan>, String>, TrialError> {
     let sc = &env.scenario;
     let mut rng = sc.seed.trial_rng(index);
     let workload = Workload::generate(&mut rng, sc.writers, sc.records, sc.payload);
     let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
-    let fault = FaultKind::choose(&mut rng, &sc.faults);
-    let dir = env.work.join(format!("t{index}"));
+    let dir = env.work.join(format!("states{index}"));
+    fresh_dir(&dir)?;
+    let dry = run_writers(env, &dir, &inputs, None, false, index);
+    std::fs::remove_dir_all(&dir).map_err(|source| TrialError::Io {
+        what: "remove trial folder",
+        path: dir.clone(),
+        source,
+    })?;
+    let dry = match dry? {
+        Ok(dry) => dry,
+        Err(why) => return Ok(Err(why)),
+    };
+    let mut plans = Vec::new();
+    for b in &dry.trace.boundaries {
+        plans.push(Plan {
+            kill_at: b.index,
+            tear: None,
+        });
+        if let Some(w) = b.write {
+            let first = (sc.sector - w.offset % sc.sector) % sc.sector;
+            let mut keep = if first == 0 { sc.sector } else { first };
+            while keep < w.len {
+                plans.push(Plan {
+                    kill_at: b.index,
+                    tear: Some(keep),
+                });
+                keep += sc.sector;
+            }
+        }
+    }
+    plans.push(Plan {
+        kill_at: dry.trace.boundaries.len() as u64,
+        tear: None,
+    });
+    Ok(Ok(plans))
+}
+
+/// Runs trial `index` of the run, at the crash state `plan` if given (its fault is then
+/// `torn` or `kill`, and nothing else is damaged), else at one drawn from the trial's seed.
+pub fn run_planned(
+    env: &TrialEnv,
+    index: u64,
+    plan: Option<Plan>,
+) -> Result<(TrialOutcome, TrialDetail), TrialError> {
+    let sc = &env.scenario;
+    let mut rng = sc.seed.trial_rng(index);
+    let workload = Workload::generate(&mut rng, sc.writers, sc.records, sc.payload);
+    let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
+    let drawn = FaultKind::choose(&mut rng, &sc.faults);
+    let fault = match plan {
+        None => drawn,
+        Some(Plan { tear: Some(_), .. }) => FaultKind::Torn,
+        Some(Plan { tear: None, .. }) => FaultKind::Kill,
+    };
+    let dir = match plan {
+        None => env.work.join(format!("t{index}")),
+        Some(p) => env.work.join(format!(
+            "t{index}-k{}-j{}",
+            p.kill_at,
+            p.tear.map_or("none".to_owned(), |j| j.to_string())
+        )),
+    };
     let mut outcome = TrialOutcome {
         trial: index,
         fault,
@@ -133,6 +214,7 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         kill: None,
         tear: None,
         damage: Damage::None,
+        plan,
         recovery_kill: None,
         writers: sc.writers,
         sent: workload.writers.iter().map(|w| w.len() as u64).sum(),
@@ -160,7 +242,10 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
         };
         check_interrupt()?;
         outcome.boundaries = dry.trace.boundaries.len() as u64;
-        let (k, tear) = kill_point(&mut rng, fault, &dry.trace, sc.sector);
+        let (k, tear) = match plan {
+            Some(p) => (p.kill_at.min(outcome.boundaries), p.tear),
+            None => kill_point(&mut rng, fault, &dry.trace, sc.sector),
+        };
         let run = if k == outcome.boundaries {
             dry
         } else {

@@ -825,3 +825,60 @@ fn a_power_loss_built_from_the_write_log_equals_the_real_folder_when_all_was_syn
     });
     assert!(lost, "nothing synced: some power loss must lose something");
 }
+
+/// See issue 4: `--exhaustive` walks every crash state of one small workload, and each
+/// finding's repro command (with --kill-at/--tear) reproduces its state.
+#[test]
+fn exhaustive_mode_covers_every_crash_state_and_each_reproduces() {
+    let sb = Sandbox::new();
+    let small = "records = 4\npayload = { min = 600, max = 1500 }\nsector = 512\n";
+    let prefix = sb.scenario(
+        "ex-prefix.toml",
+        &format!("{small}expect = \"fail\"\n[target]\nbuiltin = \"seed-prefix\"\n"),
+    );
+    let run = sb.crashtest(&["run", prefix.to_str().unwrap(), "--exhaustive"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["exhaustive"], true);
+    // 1 open + 2 writes per record, the clean exit, and every torn length at 512-byte
+    // steps inside each write.
+    let states = summary["trials"].as_u64().unwrap();
+    assert!(states > 1 + 2 * 4 + 1, "{summary}");
+    assert!(
+        run.stdout().contains(&format!("{states} crash states")),
+        "{}",
+        run.stdout()
+    );
+    // Every kill before a payload write is the bug: one per record at least.
+    let findings = run.findings();
+    let kills = findings.iter().filter(|f| f["fault"] == "kill").count();
+    assert!(kills >= 4, "{kills} of {}", findings.len());
+    let torn = findings
+        .iter()
+        .find(|f| f["fault"] == "torn")
+        .expect("a torn finding");
+    let repro = torn["repro"].as_str().unwrap();
+    assert!(
+        repro.contains("--kill-at") && repro.contains("--tear"),
+        "{repro}"
+    );
+    let args: Vec<&str> = repro.split_whitespace().skip(1).collect();
+    let again = sb.crashtest(&args);
+    assert_eq!(again.code(), 1, "{}", again.stdout());
+    let detail = torn["judgement"]["violation"]["detail"].as_str().unwrap();
+    assert!(
+        again.stdout().contains(detail),
+        "{}\n---\n{detail}",
+        again.stdout()
+    );
+    let crc = sb.scenario(
+        "ex-crc.toml",
+        &format!(
+            "{small}[target]\nbuiltin = \"crc\"\n[checks]\nresume = true\nrecovery-crash = true\n"
+        ),
+    );
+    let run = sb.crashtest(&["run", crc.to_str().unwrap(), "--exhaustive"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert_eq!(run.summary()["failed"], 0);
+    assert!(run.summary()["trials"].as_u64().unwrap() > 10);
+}
