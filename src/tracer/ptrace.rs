@@ -1242,6 +1242,77 @@ mod tests {
         assert_eq!(at(3, "q.log"), Some(0), "O_TRUNC empties it");
     }
 
+    /// Runs `argv` traced, killing it at boundary `kill_at` with the write there torn
+    /// after `tear` bytes, recording the write log.
+    fn run_torn(argv: &[&str], kill_at: u64, tear: u64) -> (Trace, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let canonical = dir.path().canonicalize().unwrap();
+        let files = GlobSetBuilder::new().build().unwrap();
+        let mut cmd = Command::new(argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(&canonical)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
+        let opts = TraceOptions {
+            dir: &canonical,
+            files: &files,
+            kill_at: Some(kill_at),
+            kill_scope: KillScope::All,
+            tear: Some(tear),
+            record_ops: true,
+            timeout: Duration::from_secs(20),
+        };
+        (traced.run(&opts).unwrap(), dir)
+    }
+
+    #[test]
+    fn a_torn_write_lets_exactly_its_first_bytes_through_then_kills() {
+        // Boundary 0 creates the file, boundary 1 is the write.
+        let (trace, dir) = run_torn(
+            &["sh", "-c", "printf abcdefghij > t.log; echo done > d.log"],
+            1,
+            4,
+        );
+        assert_eq!(trace.ends[0], WriterEnd::Killed { boundary: 1 });
+        assert_eq!(trace.torn, Some(4));
+        assert_eq!(std::fs::read(dir.path().join("t.log")).unwrap(), b"abcd");
+        assert!(
+            !dir.path().join("d.log").exists(),
+            "killed right after the torn write"
+        );
+        assert_eq!(
+            trace.ops.last(),
+            Some(&Op::Write {
+                file: "t.log".into(),
+                offset: 0,
+                data: b"abcd".to_vec()
+            }),
+            "the write log holds only what landed"
+        );
+    }
+
+    #[test]
+    fn a_torn_vectored_write_is_cut_inside_its_iovecs() {
+        let py = concat!(
+            "import os\n",
+            "fd = os.open('v.log', os.O_WRONLY | os.O_CREAT, 0o644)\n",
+            "os.writev(fd, [b'aaaa', b'bbbb', b'cccc'])\n",
+            "open('after.log', 'w').close()\n",
+        );
+        let (trace, dir) = run_torn(&["python3", "-c", py], 1, 6);
+        assert_eq!(trace.torn, Some(6));
+        assert_eq!(std::fs::read(dir.path().join("v.log")).unwrap(), b"aaaabb");
+        assert!(!dir.path().join("after.log").exists());
+        assert!(
+            trace.boundaries[1]
+                .description
+                .starts_with("writev(v.log, off=0, len=12)"),
+            "{:?}",
+            trace.boundaries
+        );
+    }
+
     #[test]
     fn a_hanging_writer_is_killed_at_its_timeout() {
         let dir = tempfile::tempdir().unwrap();
