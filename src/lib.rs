@@ -6,7 +6,8 @@
 //! 2. [`workload`] draws the records each writer appends.
 //! 3. [`tracer`] starts the writer under seccomp + ptrace, counts its boundaries in a dry
 //!    run, then runs it again and SIGKILLs it at the chosen boundary.
-//! 4. [`faults`] damages the trial folder the way a crash does (truncation, ...).
+//! 4. [`faults`] damages the trial folder the way a crash does (torn writes, truncation,
+//!    dirty tails, bit flips, and power loss, which [`power`] rebuilds from the write log).
 //! 5. [`oracle`] replays the log in a fresh process and judges what came back; [`report`]
 //!    appends the verdict, with the command that reproduces it, to `results/`.
 //!
