@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod errors;
 pub mod faults;
+pub mod html;
 pub mod junit;
 pub mod oracle;
 pub mod power;
