@@ -10,15 +10,19 @@
 //! | 3 | crashtest itself failed (it could not trace, write results, ...) |
 //! | 130 | interrupted by SIGINT/SIGTERM |
 
-use std::io::{self, Write};
-use std::path::PathBuf;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::case::CaseId;
 use crate::errors::{WalError, chain};
+use crate::faults::FaultKind;
+use crate::merge;
 use crate::report;
-use crate::runner::{self, RunOptions};
+use crate::runner::{self, RunOptions, Shard};
 use crate::scenario::Scenario;
 use crate::seed::Seed;
 use crate::target::Role;
@@ -53,22 +57,36 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run every trial of a scenario.
+    /// Run every trial of a scenario (its saved regressions first).
     Run {
         /// The scenario file, e.g. scenarios/smoke.toml.
         scenario: PathBuf,
         /// Override the scenario's seed, e.g. --seed 7.
         #[arg(long)]
         seed: Option<Seed>,
-        /// Override the scenario's trial count.
+        /// Override the scenario's trial count; with --budget, the most trials to run.
         #[arg(long)]
         trials: Option<u64>,
+        /// Stop starting trials after this long, e.g. --budget 90s (overrides the
+        /// scenario's `budget`); the run reports how many ran.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        budget: Option<Duration>,
+        /// Run only a share of the trials, e.g. --shard 2/4: trial i runs in shard
+        /// (i mod N) + 1, so N shards together are the whole run.
+        #[arg(long)]
+        shard: Option<Shard>,
         /// Trials run at once (default: the number of CPUs).
         #[arg(long, short)]
         jobs: Option<usize>,
         /// Folder for results files.
         #[arg(long, default_value = "results")]
         results: PathBuf,
+        /// Also write JUnit XML here, e.g. --junit junit.xml.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Also write a self-contained HTML report here, e.g. --report report.html.
+        #[arg(long)]
+        report: Option<PathBuf>,
         /// Folder in which the run's temporary trial folders are made (default: the system
         /// temp folder). Everything made there is removed at exit.
         #[arg(long)]
@@ -80,19 +98,25 @@ enum Cmd {
         /// `sector` steps) instead of drawing trials: certainty for small WALs.
         #[arg(long)]
         exhaustive: bool,
+        /// Do not shrink failures.
+        #[arg(long)]
+        no_shrink: bool,
+        /// Neither replay nor save the scenario's regressions file (SCENARIO.regressions).
+        #[arg(long)]
+        no_regressions: bool,
     },
-    /// Rerun one trial and print what happened in it.
+    /// Rerun one case and print what happened in it: a case id as printed anywhere
+    /// (e.g. scenarios/smoke.toml@1/41), or a scenario file with --seed and --trial.
     Repro {
-        /// The scenario file.
-        scenario: PathBuf,
-        /// The run's seed, as printed in the repro command.
+        /// A case id, or a scenario file.
+        case: String,
+        /// With a scenario file: the run's seed.
         #[arg(long)]
         seed: Option<Seed>,
-        /// The trial's index, as printed in the repro command.
+        /// With a scenario file: the trial's index.
         #[arg(long)]
-        trial: u64,
-        /// Kill at this boundary instead of the drawn one, e.g. --kill-at 17 (as printed
-        /// by exhaustive runs).
+        trial: Option<u64>,
+        /// With a scenario file: kill at this boundary instead of the drawn one.
         #[arg(long)]
         kill_at: Option<u64>,
         /// With --kill-at: tear the write there after this many bytes.
@@ -101,6 +125,28 @@ enum Cmd {
         /// Folder in which the temporary trial folder is made.
         #[arg(long)]
         work_dir: Option<PathBuf>,
+    },
+    /// Join the results files of shards (or of several runs) into one summary; exits as
+    /// `run` would have.
+    Merge {
+        /// Results files, e.g. results/shard-*/*.jsonl.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Also write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Also write a self-contained HTML report here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Write a self-contained HTML report of results files.
+    Report {
+        /// Results files.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Where to write the page.
+        #[arg(long, short, default_value = "report.html")]
+        output: PathBuf,
     },
     /// Serve a built-in WAL as a protocol v1 target (reads CRASHTEST_DIR).
     Target {
@@ -118,11 +164,17 @@ pub fn run(cli: Cli) -> ExitCode {
             scenario,
             seed,
             trials,
+            budget,
+            shard,
             jobs,
             results,
+            junit,
+            report,
             work_dir,
             show,
             exhaustive,
+            no_shrink,
+            no_regressions,
         } => {
             let Some(mut sc) = load(&scenario) else {
                 return ExitCode::from(exit::USAGE_OR_CONFIG);
@@ -133,12 +185,11 @@ pub fn run(cli: Cli) -> ExitCode {
             if let Some(trials) = trials {
                 sc.trials = trials;
             }
-            if let Err(e) = crate::process::catch_interrupts() {
-                eprintln!("crashtest: warning: failed to catch SIGINT/SIGTERM: {e}");
-            }
+            catch_interrupts();
             let Some(exe) = self_exe() else {
                 return ExitCode::from(exit::HARNESS_FAILURE);
             };
+            let quiet = std::env::var_os("CI").is_some() || !io::stderr().is_terminal();
             let opts = RunOptions {
                 scenario_arg: scenario.display().to_string(),
                 jobs: jobs
@@ -148,63 +199,38 @@ pub fn run(cli: Cli) -> ExitCode {
                 exe,
                 show,
                 exhaustive,
+                budget: budget.or(sc.budget),
+                shard,
+                shrink: !no_shrink,
+                regressions: !no_regressions,
+                progress: !quiet,
             };
             let expect = sc.expect;
             match runner::run(sc, &opts, &mut io::stdout()) {
-                Ok(report) if report.summary.interrupted => {
-                    eprintln!(
-                        "crashtest: interrupted after {} trials",
-                        report.summary.trials
-                    );
-                    exit::INTERRUPTED
-                }
-                Ok(report) if report.summary.met => {
-                    say(&format!(
-                        "OK: expected {expect}, and {}\n",
-                        verdict_words(report.summary.failed)
-                    ));
-                    exit::PASS
-                }
-                Ok(report) => {
-                    say(&format!(
-                        "NOT OK: expected {expect}, but {}\n",
-                        verdict_words(report.summary.failed)
-                    ));
-                    exit::EXPECTATION_NOT_MET
-                }
-                Err(e) => {
-                    report_error(&e);
-                    exit::HARNESS_FAILURE
-                }
-            }
-        }
-        Cmd::Repro {
-            scenario,
-            seed,
-            trial,
-            kill_at,
-            tear,
-            work_dir,
-        } => {
-            let Some(mut sc) = load(&scenario) else {
-                return ExitCode::from(exit::USAGE_OR_CONFIG);
-            };
-            if let Some(seed) = seed {
-                sc.seed = seed;
-            }
-            if let Err(e) = crate::process::catch_interrupts() {
-                eprintln!("crashtest: warning: failed to catch SIGINT/SIGTERM: {e}");
-            }
-            let Some(exe) = self_exe() else {
-                return ExitCode::from(exit::HARNESS_FAILURE);
-            };
-            let plan = kill_at.map(|kill_at| trial::Plan { kill_at, tear });
-            match repro(sc, exe, trial, plan, work_dir) {
-                Ok(failed) => {
-                    if failed {
-                        exit::EXPECTATION_NOT_MET
-                    } else {
+                Ok(run) => {
+                    if let Err(e) = write_outputs(
+                        std::slice::from_ref(&run.results),
+                        junit.as_deref(),
+                        report.as_deref(),
+                    ) {
+                        report_error(&e);
+                        return ExitCode::from(exit::HARNESS_FAILURE);
+                    }
+                    if run.summary.interrupted {
+                        eprintln!("crashtest: interrupted after {} trials", run.summary.trials);
+                        exit::INTERRUPTED
+                    } else if run.summary.met {
+                        say(&format!(
+                            "OK: expected {expect}, and {}\n",
+                            verdict_words(run.summary.failed)
+                        ));
                         exit::PASS
+                    } else {
+                        say(&format!(
+                            "NOT OK: expected {expect}, but {}\n",
+                            verdict_words(run.summary.failed)
+                        ));
+                        exit::EXPECTATION_NOT_MET
                     }
                 }
                 Err(e) => {
@@ -213,9 +239,146 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Cmd::Repro {
+            case,
+            seed,
+            trial,
+            kill_at,
+            tear,
+            work_dir,
+        } => {
+            let case = match (case.parse::<CaseId>(), trial) {
+                (Ok(id), None) if seed.is_none() && kill_at.is_none() => id,
+                (Ok(_), _) => {
+                    eprintln!(
+                        "crashtest: error: a case id says its seed, trial and kill itself: drop --seed/--trial/--kill-at"
+                    );
+                    return ExitCode::from(exit::USAGE_OR_CONFIG);
+                }
+                (Err(why), _) if case.contains('@') => {
+                    eprintln!("crashtest: error: {why}");
+                    return ExitCode::from(exit::USAGE_OR_CONFIG);
+                }
+                (Err(_), Some(trial)) => {
+                    let plan = kill_at.map(|kill_at| trial::Plan { kill_at, tear });
+                    let fault = plan.map(|p| {
+                        if p.tear.is_some() {
+                            FaultKind::Torn
+                        } else {
+                            FaultKind::Kill
+                        }
+                    });
+                    CaseId {
+                        scenario: case,
+                        seed: seed.unwrap_or(Seed(u64::MAX)),
+                        trial,
+                        over: trial::Overrides {
+                            plan,
+                            fault,
+                            ..trial::Overrides::default()
+                        },
+                    }
+                }
+                (Err(_), None) => {
+                    eprintln!(
+                        "crashtest: error: give a case id (e.g. scenarios/smoke.toml@1/41) or a scenario file with --trial N"
+                    );
+                    return ExitCode::from(exit::USAGE_OR_CONFIG);
+                }
+            };
+            let Some(mut sc) = load(Path::new(&case.scenario)) else {
+                return ExitCode::from(exit::USAGE_OR_CONFIG);
+            };
+            // A scenario file without --seed runs at the scenario's own seed.
+            let case = if case.seed == Seed(u64::MAX) && seed.is_none() {
+                CaseId {
+                    seed: sc.seed,
+                    ..case
+                }
+            } else {
+                case
+            };
+            sc.seed = case.seed;
+            catch_interrupts();
+            let Some(exe) = self_exe() else {
+                return ExitCode::from(exit::HARNESS_FAILURE);
+            };
+            match repro(sc, exe, &case, work_dir) {
+                Ok(true) => exit::EXPECTATION_NOT_MET,
+                Ok(false) => exit::PASS,
+                Err(crate::errors::TrialError::Interrupted) => exit::INTERRUPTED,
+                Err(e) => {
+                    report_error(&e);
+                    exit::HARNESS_FAILURE
+                }
+            }
+        }
+        Cmd::Merge {
+            results,
+            junit,
+            report,
+        } => match merge::merge(&results) {
+            Ok(merged) => {
+                say(&merged.text);
+                if let Err(e) = write_outputs(&results, junit.as_deref(), report.as_deref()) {
+                    report_error(&e);
+                    return ExitCode::from(exit::HARNESS_FAILURE);
+                }
+                if merged.met {
+                    exit::PASS
+                } else {
+                    exit::EXPECTATION_NOT_MET
+                }
+            }
+            Err(e) => {
+                report_error(&e);
+                exit::USAGE_OR_CONFIG
+            }
+        },
+        Cmd::Report { results, output } => match write_outputs(&results, None, Some(&output)) {
+            Ok(()) => {
+                say(&format!("report: {}\n", output.display()));
+                exit::PASS
+            }
+            Err(e) => {
+                report_error(&e);
+                exit::USAGE_OR_CONFIG
+            }
+        },
         Cmd::Target { wal, role } => serve(wal, role),
     };
     ExitCode::from(code)
+}
+
+fn catch_interrupts() {
+    if let Err(e) = crate::process::catch_interrupts() {
+        eprintln!("crashtest: warning: failed to catch SIGINT/SIGTERM: {e}");
+    }
+}
+
+/// Writes the JUnit XML and the HTML report of `results` files, where asked for.
+fn write_outputs(
+    results: &[PathBuf],
+    junit: Option<&Path>,
+    report: Option<&Path>,
+) -> Result<(), merge::MergeError> {
+    if junit.is_none() && report.is_none() {
+        return Ok(());
+    }
+    let lines = merge::read_lines(results)?;
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text).map_err(|source| merge::MergeError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    if let Some(path) = junit {
+        write(path, merge::junit(&lines))?;
+    }
+    if let Some(path) = report {
+        write(path, merge::html(&lines))?;
+    }
+    Ok(())
 }
 
 /// Prints `text` to stdout; a closed stdout (`crashtest run ... | head`) is not an error.
@@ -265,8 +428,7 @@ fn self_exe() -> Option<PathBuf> {
 fn repro(
     sc: Scenario,
     exe: PathBuf,
-    index: u64,
-    plan: Option<trial::Plan>,
+    case: &CaseId,
     work_dir: Option<PathBuf>,
 ) -> Result<bool, crate::errors::TrialError> {
     let (_guard, work) = runner::make_work(work_dir.as_ref())?;
@@ -277,7 +439,8 @@ fn repro(
         work,
         files,
     };
-    let (outcome, detail) = trial::run_planned(&env, index, plan)?;
+    let (outcome, detail) = trial::run_case(&env, case.trial, case.over)?;
+    say(&format!("case {case}\n"));
     say(&report::account(&env.scenario, &outcome, &detail));
     Ok(outcome.violation().is_some())
 }

@@ -15,18 +15,22 @@
 //! writer and a replay are started; [`wal`] holds the WALs that ship with crashtest.
 #![warn(missing_docs)]
 
+pub mod case;
 pub mod cli;
 pub mod errors;
 pub mod faults;
 pub mod html;
 pub mod junit;
+pub mod merge;
 pub mod oracle;
 pub mod power;
 pub mod process;
+pub mod regressions;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod seed;
+pub mod shrink;
 pub mod target;
 pub mod tracer;
 pub mod trial;

@@ -12,26 +12,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::case::CaseId;
 use crate::errors::TrialError;
 use crate::oracle::Class;
 use crate::scenario::Scenario;
 use crate::seed::Seed;
-use crate::trial::{Plan, TrialDetail, TrialOutcome};
+use crate::trial::{TrialDetail, TrialOutcome};
 
-/// The command that reproduces trial `trial` of `scenario` (as the user named its file),
-/// at crash state `plan` when it was chosen rather than drawn.
-pub fn repro_command(scenario_arg: &str, seed: Seed, trial: u64, plan: Option<Plan>) -> String {
-    let mut cmd = format!(
-        "crashtest repro {} --seed {seed} --trial {trial}",
-        shell_word(scenario_arg)
-    );
-    if let Some(plan) = plan {
-        cmd.push_str(&format!(" --kill-at {}", plan.kill_at));
-        if let Some(tear) = plan.tear {
-            cmd.push_str(&format!(" --tear {tear}"));
-        }
-    }
-    cmd
+/// The command that reproduces a case.
+pub fn repro_command(case: &CaseId) -> String {
+    format!("crashtest repro {}", shell_word(&case.to_string()))
 }
 
 fn shell_word(s: &str) -> String {
@@ -85,6 +75,8 @@ pub struct Summary {
     pub met: bool,
     /// Whether the run was interrupted before all trials ran.
     pub interrupted: bool,
+    /// Whether the time budget stopped the run before all trials ran.
+    pub budget_exhausted: bool,
     /// Wall time, in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -155,8 +147,12 @@ pub struct Finding<'a> {
     /// The trial's outcome.
     #[serde(flatten)]
     pub outcome: &'a TrialOutcome,
+    /// Its case id.
+    pub case: String,
     /// The command that reproduces it.
     pub repro: String,
+    /// The crash run's boundaries in words, the kill last.
+    pub timeline: &'a [String],
 }
 
 /// A failing trial in a few lines, for the terminal.
@@ -208,7 +204,7 @@ pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail
     }
     line(format!("fault: {}", fault_name(outcome)));
     line(format!(
-        "writers: {} threads and processes traced",
+        "traced: {} writer threads and processes",
         outcome.tracees
     ));
     line(format!(
@@ -293,25 +289,18 @@ mod tests {
 
     #[test]
     fn repro_command_quotes_only_what_needs_it() {
+        let case = |text: &str| text.parse::<CaseId>().unwrap();
         assert_eq!(
-            repro_command(
-                "scenarios/a.toml",
-                Seed(2),
-                0,
-                Some(Plan {
-                    kill_at: 5,
-                    tear: Some(512)
-                })
-            ),
-            "crashtest repro scenarios/a.toml --seed 2 --trial 0 --kill-at 5 --tear 512"
+            repro_command(&case("scenarios/a.toml@7/41")),
+            "crashtest repro scenarios/a.toml@7/41"
         );
         assert_eq!(
-            repro_command("scenarios/a.toml", Seed(7), 41, None),
-            "crashtest repro scenarios/a.toml --seed 7 --trial 41"
+            repro_command(&case("scenarios/a.toml@2/0/k5t512/ftorn")),
+            "crashtest repro scenarios/a.toml@2/0/k5t512/ftorn"
         );
         assert_eq!(
-            repro_command("my dir/a.toml", Seed(1), 0, None),
-            "crashtest repro 'my dir/a.toml' --seed 1 --trial 0"
+            repro_command(&case("my dir/a.toml@1/0")),
+            "crashtest repro 'my dir/a.toml@1/0'"
         );
     }
 }

@@ -87,6 +87,9 @@ pub struct Scenario {
     /// `target-protocol.md`. Resolved here: a built-in's durability, files and writer limit
     /// are filled in, and `cwd` is the scenario file's folder, made absolute.
     pub target: TargetSpec,
+    /// `budget = "90s"`: stop starting trials after this long (`--budget` overrides it);
+    /// default none.
+    pub budget: Option<Duration>,
     /// The `[checks]` table: stable recovery (default on), resume, crash during recovery.
     pub checks: Checks,
     /// `sector = 512`: the granularity of torn writes, of a power loss's torn write and of a
@@ -259,6 +262,7 @@ impl Scenario {
             faults: raw.faults,
             checks: raw.checks,
             sector: raw.sector,
+            budget: raw.budget,
         })
     }
 }
@@ -304,6 +308,17 @@ struct RawScenario {
     checks: Checks,
     #[serde(default = "default_sector", deserialize_with = "sector")]
     sector: u64,
+    #[serde(default, deserialize_with = "budget")]
+    budget: Option<Duration>,
+}
+
+fn budget<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map(Some).map_err(|e| {
+        de::Error::custom(format!(
+            "budget '{text}' is not a duration ({e}); write it like \"90s\" or \"5m\""
+        ))
+    })
 }
 
 fn default_faults() -> FaultWeights {

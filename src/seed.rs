@@ -4,8 +4,10 @@
 //! on any machine and with any later crashtest of the same major version:
 //!
 //! - A run has one [`Seed`], a `u64` written in decimal.
-//! - Trial `i` of that run draws from `ChaCha8Rng::from_seed(key)` with
-//!   `key = seed.to_le_bytes() ++ [0; 24]`, then `set_stream(i)`.
+//! - Trial `i` of that run draws its decisions (fault class, kill point, damage) from
+//!   `ChaCha8Rng::from_seed(key)` with `key = seed.to_le_bytes() ++ [0; 24]`, then
+//!   `set_stream(i)`; and its records from the same with `key[8] = 1`. Two streams, so
+//!   that a shrunk case with fewer or shorter records keeps the same decisions.
 //! - Bounded integers come from [`below`] (Lemire's multiply-and-reject on `next_u64`),
 //!   not from `rand`'s distributions, whose algorithms may change between versions.
 //!
@@ -24,10 +26,20 @@ use serde::{Deserialize, Serialize};
 pub struct Seed(pub u64);
 
 impl Seed {
-    /// The random stream of trial `trial` of a run with this seed.
+    /// The decision stream of trial `trial` of a run with this seed.
     pub fn trial_rng(self, trial: u64) -> ChaCha8Rng {
+        self.stream(0, trial)
+    }
+
+    /// The record stream of trial `trial` of a run with this seed.
+    pub fn workload_rng(self, trial: u64) -> ChaCha8Rng {
+        self.stream(1, trial)
+    }
+
+    fn stream(self, purpose: u8, trial: u64) -> ChaCha8Rng {
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&self.0.to_le_bytes());
+        key[8] = purpose;
         let mut rng = ChaCha8Rng::from_seed(key);
         rng.set_stream(trial);
         rng

@@ -52,9 +52,9 @@ pub struct TrialOutcome {
     pub tear: Option<u64>,
     /// The damage done after the kill.
     pub damage: Damage,
-    /// The crash state, when it was chosen (exhaustive runs) rather than drawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<Plan>,
+    /// What this case changes in the trial (shrunk or exhaustive cases).
+    #[serde(default, skip_serializing_if = "Overrides::is_empty")]
+    pub overrides: Overrides,
     /// With `recovery-crash`: the replay's own boundary it was killed at, and how many
     /// boundaries its dry run had.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,10 +121,36 @@ struct WritersRun {
     stderrs: Vec<Captured>,
 }
 
+/// A trial's case: which trial, and what a shrunk or exhaustive case changes in it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Overrides {
+    /// Fewer records per writer than the scenario says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u32>,
+    /// Payloads cut to at most this many bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_payload: Option<u32>,
+    /// The crash state, chosen rather than drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    /// The fault class, chosen rather than drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultKind>,
+}
+
+impl Overrides {
+    /// True when nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == Overrides::default()
+    }
+}
+
 /// A crash state chosen rather than drawn: kill at boundary `kill_at` of the dry run (its
 /// N = the clean exit), tearing the write there after `tear` bytes. Exhaustive runs walk
 /// them; `repro --kill-at K --tear J` replays one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Plan {
     /// The boundary to kill at.
     pub kill_at: u64,
@@ -135,15 +161,59 @@ pub struct Plan {
 
 /// Runs trial `index` of the run.
 pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), TrialError> {
-    run_planned(env, index, None)
+    run_case(env, index, Overrides::default())
+}
+
+/// Runs trial `index` at crash state `plan` if given (its fault is then `torn` or `kill`,
+/// and nothing else is damaged), else at one drawn from the trial's seed.
+pub fn run_planned(
+    env: &TrialEnv,
+    index: u64,
+    plan: Option<Plan>,
+) -> Result<(TrialOutcome, TrialDetail), TrialError> {
+    let fault = plan.map(|p| {
+        if p.tear.is_some() {
+            FaultKind::Torn
+        } else {
+            FaultKind::Kill
+        }
+    });
+    run_case(
+        env,
+        index,
+        Overrides {
+            plan,
+            fault,
+            ..Overrides::default()
+        },
+    )
+}
+
+/// The records of trial `index`, with the overrides' caps applied.
+fn workload(env: &TrialEnv, index: u64, over: &Overrides) -> Workload {
+    let sc = &env.scenario;
+    let mut w = Workload::generate(
+        &mut sc.seed.workload_rng(index),
+        sc.writers,
+        sc.records,
+        sc.payload,
+    );
+    for stream in &mut w.writers {
+        if let Some(n) = over.records {
+            stream.truncate(n as usize);
+        }
+        if let Some(max) = over.max_payload {
+            stream.iter_mut().for_each(|r| r.truncate(max as usize));
+        }
+    }
+    w
 }
 
 /// Every crash state of trial `index`'s workload: each boundary of its dry run and the
 /// clean exit, and each write cut at every `sector` boundary inside it.
 pub fn crash_states(env: &TrialEnv, index: u64) -> Result<Result<Vec<Plan>, String>, TrialError> {
     let sc = &env.scenario;
-    let mut rng = sc.seed.trial_rng(index);
-    let workload = Workload::generate(&mut rng, sc.writers, sc.records, sc.payload);
+    let workload = workload(env, index, &Overrides::default());
     let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
     let dir = env.work.join(format!("states{index}"));
     fresh_dir(&dir)?;
@@ -182,30 +252,28 @@ pub fn crash_states(env: &TrialEnv, index: u64) -> Result<Result<Vec<Plan>, Stri
     Ok(Ok(plans))
 }
 
-/// Runs trial `index` of the run, at the crash state `plan` if given (its fault is then
-/// `torn` or `kill`, and nothing else is damaged), else at one drawn from the trial's seed.
-pub fn run_planned(
+/// Runs trial `index` as `over` changes it.
+pub fn run_case(
     env: &TrialEnv,
     index: u64,
-    plan: Option<Plan>,
+    over: Overrides,
 ) -> Result<(TrialOutcome, TrialDetail), TrialError> {
     let sc = &env.scenario;
+    let plan = over.plan;
     let mut rng = sc.seed.trial_rng(index);
-    let workload = Workload::generate(&mut rng, sc.writers, sc.records, sc.payload);
+    let workload = workload(env, index, &over);
     let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
     let drawn = FaultKind::choose(&mut rng, &sc.faults);
-    let fault = match plan {
-        None => drawn,
-        Some(Plan { tear: Some(_), .. }) => FaultKind::Torn,
-        Some(Plan { tear: None, .. }) => FaultKind::Kill,
-    };
-    let dir = match plan {
-        None => env.work.join(format!("t{index}")),
-        Some(p) => env.work.join(format!(
-            "t{index}-k{}-j{}",
-            p.kill_at,
-            p.tear.map_or("none".to_owned(), |j| j.to_string())
-        )),
+    let fault = over.fault.unwrap_or(drawn);
+    // Cases of one trial may run at once (exhaustive, shrinking): each gets its folder.
+    let dir = if over.is_empty() {
+        env.work.join(format!("t{index}"))
+    } else {
+        static CASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        env.work.join(format!(
+            "t{index}-case{}",
+            CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ))
     };
     let mut outcome = TrialOutcome {
         trial: index,
@@ -214,7 +282,7 @@ pub fn run_planned(
         kill: None,
         tear: None,
         damage: Damage::None,
-        plan,
+        overrides: over,
         recovery_kill: None,
         writers: sc.writers,
         sent: workload.writers.iter().map(|w| w.len() as u64).sum(),
@@ -243,7 +311,10 @@ pub fn run_planned(
         check_interrupt()?;
         outcome.boundaries = dry.trace.boundaries.len() as u64;
         let (k, tear) = match plan {
-            Some(p) => (p.kill_at.min(outcome.boundaries), p.tear),
+            Some(p) => (
+                p.kill_at.min(outcome.boundaries),
+                p.tear.filter(|_| fault == FaultKind::Torn),
+            ),
             None => kill_point(&mut rng, fault, &dry.trace, sc.sector),
         };
         let run = if k == outcome.boundaries {

@@ -43,8 +43,9 @@ fn seed_prefix_is_caught_for_every_seed() {
             "{torn}"
         );
         assert!(
-            run.stdout()
-                .contains("crashtest repro scenarios/seed-prefix.toml --seed"),
+            run.stdout().contains(&format!(
+                "crashtest repro scenarios/seed-prefix.toml@{seed}/"
+            )),
             "{}",
             run.stdout()
         );
@@ -858,10 +859,7 @@ fn exhaustive_mode_covers_every_crash_state_and_each_reproduces() {
         .find(|f| f["fault"] == "torn")
         .expect("a torn finding");
     let repro = torn["repro"].as_str().unwrap();
-    assert!(
-        repro.contains("--kill-at") && repro.contains("--tear"),
-        "{repro}"
-    );
+    assert!(repro.contains("/k") && repro.contains("/ftorn"), "{repro}");
     let args: Vec<&str> = repro.split_whitespace().skip(1).collect();
     let again = sb.crashtest(&args);
     assert_eq!(again.code(), 1, "{}", again.stdout());
@@ -881,4 +879,207 @@ fn exhaustive_mode_covers_every_crash_state_and_each_reproduces() {
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
     assert_eq!(run.summary()["failed"], 0);
     assert!(run.summary()["trials"].as_u64().unwrap() > 10);
+}
+
+/// See issue 5: shards are disjoint and together are the whole run, trial for trial;
+/// `merge` joins them and refuses an incomplete set.
+#[test]
+fn shards_together_equal_the_whole_run_and_merge_joins_them() {
+    let sb = Sandbox::new();
+    let trials = |run: &support::Run| -> Vec<String> {
+        let mut t: Vec<String> = run
+            .lines
+            .iter()
+            .filter(|l| l["type"] == "trial")
+            .map(|l| format!("{} {} {} {}", l["trial"], l["fault"], l["kill"], l["class"]))
+            .collect();
+        t.sort();
+        t
+    };
+    let args = [
+        "run",
+        "scenarios/seed-prefix.toml",
+        "--trials",
+        "30",
+        "--no-shrink",
+    ];
+    let whole = sb.crashtest(&args);
+    let mut union = Vec::new();
+    let mut files = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let mut a = args.to_vec();
+        a.extend(["--shard", &shard]);
+        let run = sb.crashtest_keep(&a);
+        assert_eq!(
+            run.code(),
+            0,
+            "a shard of an expect = fail scenario leaves the verdict to merge"
+        );
+        let mine = trials(&run);
+        assert!(mine.len() == 10, "shard {shard}: {mine:?}");
+        union.extend(mine);
+        files.push(run.results_file.clone().unwrap());
+    }
+    union.sort();
+    assert_eq!(
+        union,
+        trials(&whole),
+        "the shards' trials are the run's trials"
+    );
+    let file_args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let junit = sb.dir.path().join("merged.xml");
+    let mut merge = vec!["merge", "--junit", junit.to_str().unwrap()];
+    merge.extend(&file_args);
+    let merged = sb.crashtest(&merge);
+    assert_eq!(merged.code(), 0, "{}{}", merged.stdout(), merged.stderr());
+    assert!(
+        merged.stdout().contains("OK seed-prefix") && merged.stdout().contains("30 trials"),
+        "{}",
+        merged.stdout()
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert!(doc.descendants().any(|n| n.has_tag_name("testcase")));
+    let mut partial = vec!["merge"];
+    partial.extend(&file_args[..2]);
+    let run = sb.crashtest(&partial);
+    assert_eq!(run.code(), 2, "{}", run.stdout());
+    assert!(run.stderr().contains("missing 3/3"), "{}", run.stderr());
+}
+
+/// See issue 5: a budgeted run stops within its budget plus one trial's time and says
+/// how many trials ran.
+#[test]
+fn a_budget_stops_the_run_in_time() {
+    let sb = Sandbox::new();
+    let slow = sb.scenario(
+        "slow.toml",
+        "trials = 1000\nrecords = 2\n[target]\nwriter = [\"sh\", \"-c\", \"sleep 0.2; n=0; while read -r l; do echo $n; n=$((n+1)); done\"]\nreplay = [\"true\"]\ndurability = \"none\"\n",
+    );
+    let started = std::time::Instant::now();
+    let run = sb.crashtest(&[
+        "run",
+        slow.to_str().unwrap(),
+        "--budget",
+        "2s",
+        "--jobs",
+        "2",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["budget_exhausted"], true, "{summary}");
+    let ran = summary["trials"].as_u64().unwrap();
+    assert!(ran > 0 && ran < 1000, "{summary}");
+    // Each trial is two writer runs of ~0.2 s and a replay: the budget plus one trial.
+    assert!(took < std::time::Duration::from_secs(2 + 3), "{took:?}");
+    assert!(
+        run.stdout().contains("the budget ran out"),
+        "{}",
+        run.stdout()
+    );
+}
+
+/// See issue 5: a failure shrinks to a case with fewer records that still fails the same
+/// way, reproducible from its printed command; the JUnit file parses and its repro
+/// reproduces; the failure is saved as a regression and replayed first on the next run,
+/// failing it until the bug is fixed.
+#[test]
+fn failures_shrink_reproduce_from_junit_and_are_replayed_as_regressions() {
+    let sb = Sandbox::new();
+    // seed-prefix, but claiming to pass: its failures are regressions to keep.
+    let text = std::fs::read_to_string(support::root().join("scenarios/seed-prefix.toml"))
+        .unwrap()
+        .replace(r#"expect = "fail""#, r#"expect = "pass""#)
+        .replace("trials = 100", "trials = 12");
+    let scenario = sb.scenario("prefix.toml", &text);
+    let junit = sb.dir.path().join("junit.xml");
+    let run = sb.crashtest(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let shrunk = run
+        .lines
+        .iter()
+        .find(|l| l["type"] == "shrunk")
+        .expect("a shrunk case");
+    let records = shrunk["shrunk"]["records"].as_u64().unwrap();
+    assert!(records < 20, "{shrunk}");
+    let repro = shrunk["shrunk"]["repro"].as_str().unwrap();
+    let args: Vec<&str> = repro.split_whitespace().skip(1).collect();
+    let again = sb.crashtest(&args);
+    assert_eq!(
+        again.code(),
+        1,
+        "the shrunk case fails:\n{}",
+        again.stdout()
+    );
+    assert!(
+        again
+            .stdout()
+            .contains(&format!("records sent: {records} ")),
+        "{}",
+        again.stdout()
+    );
+    assert!(
+        again.stdout().contains("[replay-failed]"),
+        "{}",
+        again.stdout()
+    );
+    // JUnit: well-formed, and its first failure's repro command reproduces.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a failure element");
+    let body = failure.text().unwrap();
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("crashtest repro "))
+        .expect("a repro command");
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    assert_eq!(sb.crashtest(&args).code(), 1, "{line}");
+    // Saved, and replayed first next time.
+    let saved = std::fs::read_to_string(sb.dir.path().join("prefix.regressions")).unwrap();
+    assert!(
+        saved
+            .lines()
+            .any(|l| l.starts_with("cc ") && l.contains("/r")),
+        "{saved}"
+    );
+    let next = sb.crashtest(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trials",
+        "1",
+        "--no-shrink",
+    ]);
+    assert!(
+        next.stdout().contains("saved regressions first"),
+        "{}",
+        next.stdout()
+    );
+    assert_eq!(
+        next.code(),
+        1,
+        "a saved regression fails the run until the bug is fixed"
+    );
+    let first = next.lines.iter().find(|l| l["type"] == "trial").unwrap();
+    assert!(
+        first["case"].as_str().unwrap().contains("/r"),
+        "the regression ran first: {first}"
+    );
+    // Fixed (here: the scenario now runs the crc WAL), the regression passes.
+    std::fs::write(
+        &scenario,
+        text.replace(r#"builtin = "seed-prefix""#, r#"builtin = "crc""#),
+    )
+    .unwrap();
+    let fixed = sb.crashtest(&["run", scenario.to_str().unwrap(), "--trials", "1"]);
+    assert_eq!(fixed.code(), 0, "{}", fixed.stdout());
 }

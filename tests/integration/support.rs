@@ -18,12 +18,16 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
     /// PATH for crashtest's runs, when a test set one (`with_real_python3`).
     path: Option<OsString>,
+    /// Results files kept so far.
+    kept: std::sync::atomic::AtomicU64,
 }
 
 /// One finished `crashtest` invocation.
 pub struct Run {
     pub output: Output,
     pub lines: Vec<Value>,
+    /// With `crashtest_keep`: where the results file was kept.
+    pub results_file: Option<PathBuf>,
 }
 
 impl Run {
@@ -58,6 +62,7 @@ impl Sandbox {
         Sandbox {
             dir: tempfile::tempdir().unwrap(),
             path: None,
+            kept: Default::default(),
         }
     }
 
@@ -131,6 +136,16 @@ impl Sandbox {
     /// Runs `crashtest ARGS` from the crate root with results and trial folders in the
     /// sandbox; afterwards checks that no trial folder and no process of it is left.
     pub fn crashtest(&self, args: &[&str]) -> Run {
+        self.run_crashtest(args, false)
+    }
+
+    /// Like [`Sandbox::crashtest`], but keeps the results file (in a folder of its own)
+    /// and says where it is.
+    pub fn crashtest_keep(&self, args: &[&str]) -> Run {
+        self.run_crashtest(args, true)
+    }
+
+    fn run_crashtest(&self, args: &[&str], keep: bool) -> Run {
         let work = self.work();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crashtest"));
         cmd.args(args).current_dir(root());
@@ -145,25 +160,42 @@ impl Sandbox {
         }
         let output = cmd.output().unwrap();
         self.assert_clean(&work);
-        let lines = std::fs::read_dir(self.results())
-            .map(|entries| {
-                let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
-                files.sort();
-                files
-                    .last()
-                    .map(|f| {
-                        std::fs::read_to_string(f)
-                            .unwrap()
-                            .lines()
-                            .map(|l| serde_json::from_str(l).unwrap())
-                            .collect()
-                    })
-                    .unwrap_or_default()
+        let file = std::fs::read_dir(self.results()).ok().and_then(|entries| {
+            let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+            files.sort();
+            files.pop()
+        });
+        let lines = file
+            .as_ref()
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect()
             })
             .unwrap_or_default();
-        // Each run gets its own results file; remove it so the next run's is the only one.
+        // Each run gets its own results file: move it away (or remove it) so that the next
+        // run's is the only one.
+        let results_file = match (&file, keep) {
+            (Some(f), true) => {
+                let kept = self.dir.path().join(format!(
+                    "kept-{}",
+                    self.kept.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                ));
+                std::fs::create_dir_all(&kept).unwrap();
+                let to = kept.join(f.file_name().unwrap());
+                std::fs::rename(f, &to).unwrap();
+                Some(to)
+            }
+            _ => None,
+        };
         let _ = std::fs::remove_dir_all(self.results());
-        Run { output, lines }
+        Run {
+            output,
+            lines,
+            results_file,
+        }
     }
 
     fn assert_clean(&self, work: &Path) {
