@@ -1083,3 +1083,48 @@ fn failures_shrink_reproduce_from_junit_and_are_replayed_as_regressions() {
     let fixed = sb.crashtest(&["run", scenario.to_str().unwrap(), "--trials", "1"]);
     assert_eq!(fixed.code(), 0, "{}", fixed.stdout());
 }
+
+/// See issue 5: `--report` on run and `crashtest report` write one self-contained page
+/// with the summary, the kill chart and each failure's repro command.
+#[test]
+fn the_html_report_holds_the_summary_chart_and_repro_commands() {
+    let sb = Sandbox::new();
+    let page = sb.dir.path().join("report.html");
+    let run = sb.crashtest_keep(&[
+        "run",
+        "scenarios/seed-prefix.toml",
+        "--trials",
+        "20",
+        "--report",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg"), "a chart");
+    let repro = run.findings()[0]["repro"].as_str().unwrap().to_owned();
+    assert!(html.contains(&repro), "{repro}");
+    for fetch in [
+        "<script",
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+    ] {
+        assert!(!html.contains(fetch), "self-contained, but it has {fetch}");
+    }
+    let again = sb.dir.path().join("again.html");
+    let file = run.results_file.unwrap();
+    let out = sb.crashtest(&[
+        "report",
+        file.to_str().unwrap(),
+        "-o",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.stderr());
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        html,
+        "the same results make the same page"
+    );
+}
