@@ -350,10 +350,13 @@ pub fn run(cli: Cli) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Before running targets: catch SIGINT/SIGTERM, and become the reaper of whatever the
+/// targets leave behind.
 fn catch_interrupts() {
     if let Err(e) = crate::process::catch_interrupts() {
         eprintln!("crashtest: warning: failed to catch SIGINT/SIGTERM: {e}");
     }
+    crate::process::become_subreaper();
 }
 
 /// Writes the JUnit XML and the HTML report of `results` files, where asked for.

@@ -96,6 +96,8 @@ pub struct WriterEvidence<'a> {
     pub sent: &'a [Vec<u8>],
     /// Its stdout (its acks).
     pub stdout: &'a [u8],
+    /// Whether its stdout went past the output limit (and it was killed for it).
+    pub stdout_overflowed: bool,
     /// Its stderr.
     pub stderr: &'a Captured,
     /// The file extents at each write into its stdout, from the tracer.
@@ -165,6 +167,15 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
     for (w, wr) in ev.writers.iter().enumerate() {
         let who = who(w);
         let stderr = || wr.stderr.tail(400).trim_end().to_owned();
+        if wr.stdout_overflowed || wr.stderr.overflowed {
+            return Err(fail(
+                Class::TargetError,
+                format!(
+                    "{who}the writer flooded its output (more than {} bytes) and was killed",
+                    crate::process::OUTPUT_LIMIT
+                ),
+            ));
+        }
         match wr.end {
             WriterEnd::TimedOut => {
                 return Err(fail(
@@ -682,6 +693,7 @@ mod tests {
                 writers: vec![WriterEvidence {
                     sent: &self.sent,
                     stdout: &self.stdout,
+                    stdout_overflowed: false,
                     stderr: &self.stderr,
                     marks: &self.marks,
                     end: &self.end,
@@ -1295,6 +1307,7 @@ mod tests {
                 .map(|w| WriterEvidence {
                     sent: &sent[w],
                     stdout: &stdouts[w],
+                    stdout_overflowed: false,
                     stderr: &stderr,
                     marks: &marks[w],
                     end: &end,
@@ -1351,6 +1364,7 @@ mod tests {
                 .map(|_| WriterEvidence {
                     sent: &none,
                     stdout: b"",
+                    stdout_overflowed: false,
                     stderr: &stderr,
                     marks: &[],
                     end: &end,

@@ -5,12 +5,13 @@
 //! Each also gets `PR_SET_PDEATHSIG = SIGKILL`, so it dies with the harness thread that
 //! started it even if the harness itself is SIGKILLed.
 
+use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
@@ -54,16 +55,152 @@ pub fn kill_process(pid: Pid) {
     let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
 }
 
-/// Makes `cmd` lead its own process group and die with the thread that spawns it.
-pub fn contain(cmd: &mut Command) {
-    cmd.process_group(0);
-    // SAFETY: prctl is async-signal-safe; PR_SET_PDEATHSIG with a valid signal cannot fail.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+/// Resource limits set on every target process (setrlimit, hard and soft), so that a
+/// target that allocates gigabytes on a garbage length, writes without end or forks
+/// without end is a finding, not a dead machine. `None`: no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    /// RLIMIT_AS, bytes of address space.
+    pub address_space: Option<u64>,
+    /// RLIMIT_FSIZE, bytes of the largest file it may write.
+    pub file_size: Option<u64>,
+    /// RLIMIT_CPU, seconds of CPU time.
+    pub cpu_seconds: Option<u64>,
+    /// RLIMIT_NOFILE, open files.
+    pub open_files: Option<u64>,
+    /// RLIMIT_NPROC, processes of the user (not enforced for root).
+    pub processes: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            address_space: Some(4 << 30),
+            file_size: Some(1 << 30),
+            cpu_seconds: Some(300),
+            open_files: Some(1024),
+            processes: None,
+        }
+    }
+}
+
+impl Limits {
+    /// No limits at all.
+    pub const NONE: Limits = Limits {
+        address_space: None,
+        file_size: None,
+        cpu_seconds: None,
+        open_files: None,
+        processes: None,
+    };
+
+    /// Sets the limits on the calling process. Runs between fork and exec: setrlimit is
+    /// async-signal-safe and nothing here allocates.
+    pub fn apply(&self) -> io::Result<()> {
+        let set = |resource, value: Option<u64>| -> io::Result<()> {
+            let Some(v) = value else { return Ok(()) };
+            let lim = libc::rlimit {
+                rlim_cur: v as libc::rlim_t,
+                rlim_max: v as libc::rlim_t,
+            };
+            // SAFETY: a valid resource and a pointer to a live rlimit.
+            if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
             Ok(())
+        };
+        set(libc::RLIMIT_AS, self.address_space)?;
+        set(libc::RLIMIT_FSIZE, self.file_size)?;
+        set(libc::RLIMIT_CPU, self.cpu_seconds)?;
+        set(libc::RLIMIT_NOFILE, self.open_files)?;
+        set(libc::RLIMIT_NPROC, self.processes)
+    }
+}
+
+/// Makes `cmd` lead its own process group, die with the thread that spawns it, and run
+/// within `limits`.
+pub fn contain(cmd: &mut Command, limits: Limits) {
+    cmd.process_group(0);
+    // SAFETY: prctl and setrlimit are async-signal-safe; PR_SET_PDEATHSIG with a valid
+    // signal cannot fail.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            limits.apply()
         });
     }
+}
+
+/// The processes crashtest started and has not reaped yet. Any other child of crashtest
+/// is an orphan a target left behind (crashtest is their subreaper), which
+/// [`kill_orphans`] ends. Spawns hold the lock, so no fresh child looks like an orphan.
+static STARTED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Makes crashtest the reaper of every process its targets leave behind (a daemon that
+/// double-forks and calls setsid escapes its process group, not its subreaper).
+pub fn become_subreaper() {
+    // SAFETY: plain integer arguments; failure only means orphans go to init instead.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
+        SUBREAPER.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Set once this process reaps orphans: only then are its unknown children orphans (a
+/// program using the library may have children of its own).
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// Spawns with `spawn` while no orphan sweep can run, and records the child as started.
+pub fn spawn_registered<T>(spawn: impl FnOnce() -> io::Result<(T, u32)>) -> io::Result<T> {
+    let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    let (child, pid) = spawn()?;
+    started.insert(pid as i32);
+    Ok(child)
+}
+
+/// Forgets a started process once it has been reaped.
+pub fn reaped(pid: u32) {
+    STARTED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&(pid as i32));
+}
+
+/// SIGKILLs (and, when nobody traces them, reaps) every child of crashtest that it did not
+/// start: processes a target left running after it exited. Returns how many.
+pub fn kill_orphans() -> usize {
+    if !SUBREAPER.load(Ordering::SeqCst) {
+        return 0;
+    }
+    let started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut killed = 0;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    for task in tasks.flatten() {
+        let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        for pid in children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            if started.contains(&pid) {
+                continue;
+            }
+            let pid = Pid::from_raw(pid);
+            kill_process(pid);
+            killed += 1;
+            // A traced orphan is reaped by its tracer's loop; an untraced one here.
+            let traced = std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("TracerPid:") && l.trim_end() != "TracerPid:\t0")
+            });
+            if !traced {
+                let _ = nix::sys::wait::waitpid(pid, None);
+            }
+        }
+    }
+    killed
 }
 
 /// One output stream of a child, read to its end.
@@ -83,10 +220,13 @@ impl Captured {
     }
 }
 
-/// Reads `r` to its end on a thread of `scope`.
+/// Reads `r` to its end on a thread of `scope`. Past [`OUTPUT_LIMIT`] bytes the rest is
+/// dropped and, when `flooding` names the writer's process group, the group is killed: a
+/// target that floods its output is stopped, not waited for.
 pub fn read_on<'s, R: Read + Send + 's>(
     scope: &'s Scope<'s, '_>,
     mut r: R,
+    flooding: Option<Pid>,
 ) -> ScopedJoinHandle<'s, io::Result<Captured>> {
     scope.spawn(move || {
         let mut out = Captured::default();
@@ -100,7 +240,12 @@ pub fn read_on<'s, R: Read + Send + 's>(
             };
             let room = OUTPUT_LIMIT - out.bytes.len();
             out.bytes.extend_from_slice(&buf[..n.min(room)]);
-            out.overflowed |= n > room;
+            if n > room && !out.overflowed {
+                out.overflowed = true;
+                if let Some(pgid) = flooding {
+                    kill_group(pgid);
+                }
+            }
         }
     })
 }
@@ -132,24 +277,45 @@ pub struct Finished {
 
 /// Runs `cmd` contained (own group, death signal), with stdin from `input` (or empty),
 /// capturing stdout and stderr, and kills its whole group once it exits or `timeout` passes.
-pub fn run(cmd: &mut Command, input: &[u8], timeout: Duration) -> io::Result<Finished> {
-    contain(cmd);
+pub fn run(
+    cmd: &mut Command,
+    input: &[u8],
+    timeout: Duration,
+    limits: Limits,
+) -> io::Result<Finished> {
+    contain(cmd, limits);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
+    let mut child = spawn_registered(|| {
+        cmd.spawn().map(|c| {
+            let pid = c.id();
+            (c, pid)
+        })
+    })?;
     let pgid = Pid::from_raw(child.id() as i32);
     let mut guard = GroupGuard::new(pgid);
     std::thread::scope(|scope| {
         let stdin = child.stdin.take().expect("stdin was piped");
         feed_on(scope, stdin, input);
-        let out = read_on(scope, child.stdout.take().expect("stdout was piped"));
-        let err = read_on(scope, child.stderr.take().expect("stderr was piped"));
+        let out = read_on(
+            scope,
+            child.stdout.take().expect("stdout was piped"),
+            Some(pgid),
+        );
+        let err = read_on(
+            scope,
+            child.stderr.take().expect("stderr was piped"),
+            Some(pgid),
+        );
         let exited = wait_timeout(&child, timeout)?;
-        // Leftover children of the process would hold its pipes open: end them all.
+        // Leftover children of the process would hold its pipes open: end them all, in its
+        // group and, for those that left it, as orphans.
         kill_group(pgid);
         let status = child.wait()?;
+        reaped(child.id());
         guard.disarm();
+        kill_orphans();
         let stdout = out.join().expect("reader thread panicked")?;
         let stderr = err.join().expect("reader thread panicked")?;
         Ok(Finished {
@@ -230,6 +396,7 @@ mod tests {
             Command::new("sh").args(["-c", "cat; echo err >&2; exit 3"]),
             b"abc",
             Duration::from_secs(10),
+            Limits::default(),
         )
         .unwrap();
         assert_eq!(done.stdout.bytes, b"abc");
@@ -244,6 +411,7 @@ mod tests {
             Command::new("sh").args(["-c", "sleep 30 & sleep 30"]),
             b"",
             Duration::from_millis(200),
+            Limits::default(),
         )
         .unwrap();
         assert!(done.status.is_none(), "a hang is reported as no status");

@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::errors::ScenarioError;
+use crate::process::Limits;
 use crate::seed::Seed;
 use crate::target::{Durability, TargetKind, TargetSpec};
 use crate::tracer::KillScope;
@@ -87,6 +88,10 @@ pub struct Scenario {
     /// `target-protocol.md`. Resolved here: a built-in's durability, files and writer limit
     /// are filled in, and `cwd` is the scenario file's folder, made absolute.
     pub target: TargetSpec,
+    /// The `[limits]` table: resource limits of every target process. `address-space`
+    /// (default "4GiB"), `file-size` ("1GiB"), `cpu` ("300s"), `open-files` (1024),
+    /// `processes` ("unlimited"); each may be "unlimited".
+    pub limits: Limits,
     /// `budget = "90s"`: stop starting trials after this long (`--budget` overrides it);
     /// default none.
     pub budget: Option<Duration>,
@@ -263,6 +268,7 @@ impl Scenario {
             checks: raw.checks,
             sector: raw.sector,
             budget: raw.budget,
+            limits: raw.limits.resolve(),
         })
     }
 }
@@ -310,6 +316,105 @@ struct RawScenario {
     sector: u64,
     #[serde(default, deserialize_with = "budget")]
     budget: Option<Duration>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+/// The `[limits]` table, as written: each a number, a size or duration string, or
+/// "unlimited"; a key left out keeps its default.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLimits {
+    #[serde(default, deserialize_with = "limit_bytes")]
+    address_space: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "limit_bytes")]
+    file_size: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "limit_seconds")]
+    cpu: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "limit_count")]
+    open_files: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "limit_count")]
+    processes: Option<Option<u64>>,
+}
+
+impl RawLimits {
+    fn resolve(self) -> Limits {
+        let d = Limits::default();
+        Limits {
+            address_space: self.address_space.unwrap_or(d.address_space),
+            file_size: self.file_size.unwrap_or(d.file_size),
+            cpu_seconds: self.cpu.unwrap_or(d.cpu_seconds),
+            open_files: self.open_files.unwrap_or(d.open_files),
+            processes: self.processes.unwrap_or(d.processes),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(i64),
+    Text(String),
+}
+
+/// A limit: `Some(None)` is "unlimited".
+fn limit_with<'de, D: Deserializer<'de>>(
+    d: D,
+    what: &str,
+    text: impl Fn(&str) -> Option<u64>,
+) -> Result<Option<Option<u64>>, D::Error> {
+    match NumberOrText::deserialize(d)? {
+        NumberOrText::Number(n) if n > 0 => Ok(Some(Some(n as u64))),
+        NumberOrText::Number(n) => Err(de::Error::custom(format!(
+            "{what} = {n}: a limit is above 0, or \"unlimited\""
+        ))),
+        NumberOrText::Text(t) if t == "unlimited" => Ok(Some(None)),
+        NumberOrText::Text(t) => text(&t)
+            .filter(|&n| n > 0)
+            .map(|n| Some(Some(n)))
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "{what} '{t}' is not a limit: write e.g. {}, or \"unlimited\"",
+                    match what {
+                        "cpu" => "\"60s\"",
+                        "open-files" | "processes" => "1024",
+                        _ => "\"4GiB\" or \"512MiB\"",
+                    }
+                ))
+            }),
+    }
+}
+
+fn limit_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    limit_with(d, "size", parse_size)
+}
+
+fn limit_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    limit_with(d, "cpu", |t| {
+        humantime::parse_duration(t)
+            .ok()
+            .map(|d| d.as_secs().max(1))
+    })
+}
+
+fn limit_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    limit_with(d, "open-files", |t| t.parse().ok())
+}
+
+/// "4GiB", "512MiB", "64KiB", "1000" (bytes); K/M/G/T are powers of 1024.
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: u64 = t[..digits].parse().ok()?;
+    let shift = match t[digits..].trim() {
+        "" | "B" => 0,
+        "K" | "KB" | "KiB" => 10,
+        "M" | "MB" | "MiB" => 20,
+        "G" | "GB" | "GiB" => 30,
+        "T" | "TB" | "TiB" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
 }
 
 fn budget<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -975,6 +1080,35 @@ mod tests {
             4,
             10,
             "invalid type",
+        );
+    }
+
+    #[test]
+    fn limits_take_sizes_durations_counts_and_unlimited() {
+        let s = parse(&format!("{CRC}[limits]\naddress-space = \"512MiB\"\nfile-size = 4096\ncpu = \"2m\"\nopen-files = \"unlimited\"\n")).unwrap();
+        assert_eq!(
+            s.limits,
+            Limits {
+                address_space: Some(512 << 20),
+                file_size: Some(4096),
+                cpu_seconds: Some(120),
+                open_files: None,
+                processes: None
+            }
+        );
+        assert_eq!(parse(CRC).unwrap().limits, Limits::default());
+        assert_refused(
+            &format!("{CRC}[limits]\naddress-space = \"lots\"\n"),
+            4,
+            17,
+            "is not a limit",
+        );
+        assert_refused(&format!("{CRC}[limits]\ncpu = 0\n"), 4, 7, "above 0");
+        assert_refused(
+            &format!("{CRC}[limits]\nmemory = 1\n"),
+            4,
+            1,
+            "unknown field `memory`",
         );
     }
 

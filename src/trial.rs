@@ -362,6 +362,7 @@ pub fn run_case(
                 .map(|(w, sent)| WriterEvidence {
                     sent,
                     stdout: &run.stdouts[w].bytes,
+                    stdout_overflowed: run.stdouts[w].overflowed,
                     stderr: &run.stderrs[w],
                     marks: &run.trace.acks[w],
                     end: &run.trace.ends[w],
@@ -403,13 +404,11 @@ pub fn run_case(
                 .writers
                 .remove(0);
             let mut cmd = target_command(env, &dir, Role::Write, 0, index);
-            let writer =
-                process::run(&mut cmd, &protocol_input(&new), sc.timeout).map_err(|source| {
-                    TrialError::Io {
-                        what: "start the resumed writer in",
-                        path: dir.clone(),
-                        source,
-                    }
+            let writer = process::run(&mut cmd, &protocol_input(&new), sc.timeout, sc.limits)
+                .map_err(|source| TrialError::Io {
+                    what: "start the resumed writer in",
+                    path: dir.clone(),
+                    source,
                 })?;
             let after = run_replay(env, &dir, index)?;
             check_interrupt()?;
@@ -619,11 +618,12 @@ fn run_traced(
     kill: Option<KillPlan>,
     record_ops: bool,
 ) -> Result<Result<WritersRun, String>, TrialError> {
-    let mut traced = match Traced::spawn(&mut cmds) {
+    let mut traced = match Traced::spawn_limited(&mut cmds, env.scenario.limits) {
         Ok(t) => t,
         Err(e @ TraceError::Spawn { .. }) => return Ok(Err(crate::errors::chain(&e))),
         Err(e) => return Err(e.into()),
     };
+    let pgid = traced.pgid();
     let pipes: Vec<_> = traced
         .children_mut()
         .iter_mut()
@@ -648,7 +648,10 @@ fn run_traced(
         let mut readers = Vec::new();
         for ((stdin, stdout, stderr), input) in pipes.into_iter().zip(inputs) {
             feed_on(scope, stdin, input);
-            readers.push((read_on(scope, stdout), read_on(scope, stderr)));
+            readers.push((
+                read_on(scope, stdout, Some(pgid)),
+                read_on(scope, stderr, Some(pgid)),
+            ));
         }
         let trace = traced.run(&opts)?;
         let io = |source| TrialError::Io {
@@ -671,7 +674,7 @@ fn run_traced(
 
 fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finished, TrialError> {
     let mut cmd = target_command(env, dir, Role::Replay, 0, index);
-    match process::run(&mut cmd, b"", env.scenario.timeout) {
+    match process::run(&mut cmd, b"", env.scenario.timeout, env.scenario.limits) {
         Ok(done) => Ok(done),
         // A replay that cannot start is reported like one that failed.
         Err(e) => Ok(Finished {

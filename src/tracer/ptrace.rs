@@ -35,7 +35,7 @@ use super::oplog::Op;
 use super::proc;
 use super::syscalls::{self, Data, Kind};
 use crate::errors::TraceError;
-use crate::process::{GroupGuard, POLL, interrupted, kill_group, kill_process};
+use crate::process::{self, GroupGuard, Limits, POLL, interrupted, kill_group, kill_process};
 
 /// What the tracer is asked to do with one run of a writer.
 #[derive(Clone, Debug)]
@@ -172,6 +172,11 @@ impl Traced {
     /// failure by writing to a pipe, a write the filter would stop with nobody yet waiting
     /// for it. Here a failed exec prints to stderr (never stopped) and exits 127.
     pub fn spawn(cmds: &mut [Command]) -> Result<Traced, TraceError> {
+        Traced::spawn_limited(cmds, Limits::NONE)
+    }
+
+    /// [`Traced::spawn`], each process within `limits`.
+    pub fn spawn_limited(cmds: &mut [Command], limits: Limits) -> Result<Traced, TraceError> {
         let filter = filter::program()?;
         let mut started: Option<Traced> = None;
         for cmd in cmds.iter_mut() {
@@ -184,6 +189,7 @@ impl Traced {
                 cmd.pre_exec(move || {
                     let exec = &exec; // capture the whole struct, not its raw-pointer fields
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                    limits.apply()?;
                     if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -204,7 +210,13 @@ impl Traced {
                 source,
             };
             // On any error below, dropping `started` kills the writers already started.
-            let child = cmd.spawn().map_err(spawn_error)?;
+            let child = process::spawn_registered(|| {
+                cmd.spawn().map(|c| {
+                    let pid = c.id();
+                    (c, pid)
+                })
+            })
+            .map_err(spawn_error)?;
             let pid = Pid::from_raw(child.id() as i32);
             let traced = started.get_or_insert_with(|| Traced {
                 children: Vec::new(),
@@ -247,6 +259,11 @@ impl Traced {
         &mut self.children
     }
 
+    /// The writers' process group.
+    pub fn pgid(&self) -> Pid {
+        self.pgid
+    }
+
     /// Runs the writer to its end (or to the kill), reaping every thread and process.
     pub fn run(mut self, opts: &TraceOptions<'_>) -> Result<Trace, TraceError> {
         let (done, wake) = mpsc::channel::<()>();
@@ -285,9 +302,14 @@ impl Traced {
             result
         });
         // Every tracee is reaped (or the loop failed and the guard kills the group).
+        for child in &self.children {
+            process::reaped(child.id());
+        }
         if result.is_ok() {
             self.guard.disarm();
         }
+        // Anything the writers left behind outside their group ends now.
+        process::kill_orphans();
         let mut trace = result?;
         let forced = match stopped.load(Ordering::SeqCst) {
             STOPPED_BY_TIMEOUT => Some(WriterEnd::TimedOut),
@@ -489,6 +511,17 @@ impl<'a> Loop<'a> {
                 Err(e) => return Err(TraceError::ptrace("wait for", self.leaders[0], e)),
             };
             self.on_status(status)?;
+        }
+        // Tracees that left the group (a daemon that called setsid) outlive their writer:
+        // they die here, and are reaped by their tracer, this thread.
+        for (&tid, _) in std::mem::take(&mut self.tracees).iter() {
+            kill_process(tid);
+            while let Ok(status) = waitpid(tid, Some(WaitPidFlag::__WALL)) {
+                if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
+                    break;
+                }
+                let _ = ptrace::cont(tid, None);
+            }
         }
         let mut ends = Vec::with_capacity(self.ends.len());
         for (w, end) in self.ends.into_iter().enumerate() {
