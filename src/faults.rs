@@ -17,6 +17,7 @@
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use globset::GlobSet;
@@ -247,6 +248,44 @@ impl fmt::Display for Damage {
     }
 }
 
+/// Symlinks in `dir` (at any depth) that point out of it, as (name, target). Faults never
+/// follow a symlink (they open with O_NOFOLLOW), and a target that plants one is
+/// reported: a crash harness must not damage a file outside its trial folder.
+pub fn escaping_links(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.file_type().is_symlink()
+                && let Ok(target) = std::fs::read_link(&path)
+            {
+                let resolved =
+                    crate::tracer::proc::resolve(&at, target.as_os_str().as_encoded_bytes());
+                let real = resolved.canonicalize().unwrap_or(resolved);
+                if !real.starts_with(dir) {
+                    let name = path
+                        .strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string();
+                    found.push((name, target));
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// What a fault needs besides the folder.
 #[derive(Debug)]
 pub struct Context<'a> {
@@ -293,7 +332,12 @@ pub fn apply(
         .expect("index < len");
     let file = file.clone();
     let path = dir.join(&file);
-    let open = || OpenOptions::new().write(true).open(&path);
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+    };
     match kind {
         FaultKind::Truncate => {
             let offset = between(rng, 0, size);
@@ -332,7 +376,13 @@ pub fn apply(
             if size == 0 {
                 return Ok(Damage::NoFile);
             }
-            let mut data = std::fs::read(&path).map_err(io("read", &path))?;
+            let mut data = Vec::new();
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+                .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut data))
+                .map_err(io("read", &path))?;
             let damage = if below(rng, 2) == 0 {
                 let offset = below(rng, size);
                 let bit = below(rng, 8) as u8;
@@ -355,7 +405,9 @@ pub fn apply(
                     bit: None,
                 }
             };
-            std::fs::write(&path, &data).map_err(io("corrupt", &path))?;
+            open()
+                .and_then(|mut f| f.write_all(&data))
+                .map_err(io("corrupt", &path))?;
             Ok(damage)
         }
         FaultKind::Kill | FaultKind::Torn | FaultKind::PowerLoss => unreachable!("handled above"),

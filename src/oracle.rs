@@ -151,6 +151,19 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
             String::new()
         }
     };
+    // A flood is the first thing to say: what the writer printed was cut short.
+    for (w, wr) in ev.writers.iter().enumerate() {
+        if wr.stdout_overflowed || wr.stderr.overflowed {
+            return Err(fail(
+                Class::TargetError,
+                format!(
+                    "{}the writer flooded its output (more than {} bytes) and was killed",
+                    who(w),
+                    crate::process::OUTPUT_LIMIT
+                ),
+            ));
+        }
+    }
     let mut acked = Vec::with_capacity(ev.writers.len());
     for (w, wr) in ev.writers.iter().enumerate() {
         let ends = parse_acks(wr.stdout, wr.sent.len())
@@ -167,15 +180,6 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
     for (w, wr) in ev.writers.iter().enumerate() {
         let who = who(w);
         let stderr = || wr.stderr.tail(400).trim_end().to_owned();
-        if wr.stdout_overflowed || wr.stderr.overflowed {
-            return Err(fail(
-                Class::TargetError,
-                format!(
-                    "{who}the writer flooded its output (more than {} bytes) and was killed",
-                    crate::process::OUTPUT_LIMIT
-                ),
-            ));
-        }
         match wr.end {
             WriterEnd::TimedOut => {
                 return Err(fail(
@@ -207,6 +211,15 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
             }
             _ => {}
         }
+    }
+    if ev.replay.stdout.overflowed || ev.replay.stderr.overflowed {
+        return Err(fail(
+            Class::TargetError,
+            format!(
+                "replay flooded its output (more than {} bytes) and was killed",
+                crate::process::OUTPUT_LIMIT
+            ),
+        ));
     }
     let Some(status) = ev.replay.status else {
         return Err(fail(
@@ -1151,7 +1164,7 @@ mod tests {
         let j = t.judge();
         assert_mentions(
             violation(&j, Class::TargetError),
-            "replay printed more than",
+            "replay flooded its output",
         );
         assert_eq!(j.recovered, None);
     }

@@ -339,6 +339,18 @@ pub fn run_case(
             .filter(|_| k < outcome.boundaries)
             .cloned();
         outcome.tear = run.trace.torn;
+        // A target that plants a symlink out of its folder is stopped here: no fault
+        // touches the trial folder, and the replay does not run.
+        if let Some((name, target)) = faults::escaping_links(&dir).into_iter().next() {
+            target_error(
+                &mut outcome,
+                format!(
+                    "the writer planted a symlink out of its folder: {name} -> {}; crashtest follows no symlink",
+                    target.display()
+                ),
+            );
+            return Ok(());
+        }
         let ctx = faults::Context {
             files: &env.files,
             sector: sc.sector,

@@ -502,25 +502,26 @@ impl<'a> Loop<'a> {
         for &leader in &self.leaders {
             restart(leader, None)?;
         }
-        let group = Pid::from_raw(-self.leaders[0].as_raw());
+        // This thread's own tracees and children only (__WNOTHREAD): the writers, their
+        // threads and children, wherever their process group or session went. Other
+        // trials' threads wait for theirs.
+        let flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD;
+        let mut swept = false;
         loop {
-            let status = match waitpid(group, Some(WaitPidFlag::__WALL)) {
+            let status = match waitpid(Pid::from_raw(-1), Some(flags)) {
                 Ok(status) => status,
                 Err(Errno::ECHILD) => break,
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(TraceError::ptrace("wait for", self.leaders[0], e)),
             };
             self.on_status(status)?;
-        }
-        // Tracees that left the group (a daemon that called setsid) outlive their writer:
-        // they die here, and are reaped by their tracer, this thread.
-        for (&tid, _) in std::mem::take(&mut self.tracees).iter() {
-            kill_process(tid);
-            while let Ok(status) = waitpid(tid, Some(WaitPidFlag::__WALL)) {
-                if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
-                    break;
+            // Every writer has ended: what they left running (a daemon, a background
+            // job) dies now rather than outlive its trial.
+            if !swept && self.ends.iter().all(Option::is_some) && !self.tracees.is_empty() {
+                swept = true;
+                for &tid in self.tracees.keys() {
+                    kill_process(tid);
                 }
-                let _ = ptrace::cont(tid, None);
             }
         }
         let mut ends = Vec::with_capacity(self.ends.len());

@@ -1052,12 +1052,15 @@ fn failures_shrink_reproduce_from_junit_and_are_replayed_as_regressions() {
             .any(|l| l.starts_with("cc ") && l.contains("/r")),
         "{saved}"
     );
+    // One job, so the order trials end in is the order they start in.
     let next = sb.crashtest(&[
         "run",
         scenario.to_str().unwrap(),
         "--trials",
         "1",
         "--no-shrink",
+        "--jobs",
+        "1",
     ]);
     assert!(
         next.stdout().contains("saved regressions first"),
@@ -1127,4 +1130,186 @@ fn the_html_report_holds_the_summary_chart_and_repro_commands() {
         html,
         "the same results make the same page"
     );
+}
+
+/// A scenario in the sandbox whose writer acks every record and keeps no log.
+fn acker_scenario(
+    sb: &Sandbox,
+    name: &str,
+    writer_prefix: &str,
+    replay: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let writer = format!("{writer_prefix}n=0; while read -r l; do echo $n; n=$((n+1)); done");
+    sb.scenario(
+        name,
+        &format!(
+            "trials = 4\nrecords = 3\ntimeout = \"60s\"\n{extra}\n[target]\nwriter = [\"sh\", \"-c\", {writer:?}]\nreplay = {replay}\ndurability = \"none\"\n"
+        ),
+    )
+}
+
+/// See issue 6: hostile targets are contained, each with its verdict, and nothing of
+/// them is left running.
+#[test]
+fn hostile_targets_are_contained() {
+    let sb = Sandbox::new();
+    let started = std::time::Instant::now();
+    // A replay that floods stdout, and a writer that floods it, are stopped at the limit.
+    let flood = acker_scenario(&sb, "flood.toml", "", r#"["yes"]"#, "");
+    let run = sb.crashtest(&["run", flood.to_str().unwrap()]);
+    let v = &run.findings()[0]["judgement"]["violation"];
+    assert_eq!(v["class"], "target-error", "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("replay flooded its output"),
+        "{v}"
+    );
+    let writer_flood = sb.scenario(
+        "writer-flood.toml",
+        "trials = 2\nrecords = 3\ntimeout = \"60s\"\n[target]\nwriter = [\"sh\", \"-c\", \"echo 0; exec yes\"]\nreplay = [\"true\"]\ndurability = \"none\"\n",
+    );
+    let run = sb.crashtest(&["run", writer_flood.to_str().unwrap()]);
+    let v = &run.findings()[0]["judgement"]["violation"];
+    assert!(
+        v["detail"].as_str().unwrap().contains("flooded its output"),
+        "{v}"
+    );
+    // Daemons that leave their process group (setsid) die with their trial, in the
+    // writer and in the replay, instead of holding its pipes open for ever.
+    let daemons = acker_scenario(
+        &sb,
+        "daemon.toml",
+        "(setsid sleep 300 &); ",
+        r#"["sh", "-c", "(setsid sleep 300 &); true"]"#,
+        "",
+    );
+    let run = sb.crashtest(&["run", daemons.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "a flood or a daemon held a trial to its timeout"
+    );
+    // A replay that allocates 4 GiB (a garbage length) hits the address-space limit: a
+    // finding, not a machine out of memory.
+    let alloc = acker_scenario(
+        &sb,
+        "alloc.toml",
+        "",
+        r#"["python3", "-c", "bytearray(4 << 30)"]"#,
+        "",
+    );
+    let run = sb.crashtest(&["run", alloc.to_str().unwrap()]);
+    let v = &run.findings()[0]["judgement"]["violation"];
+    assert_eq!(v["class"], "replay-failed", "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("MemoryError"), "{v}");
+    // A writer that plants a symlink to a file outside its folder: the file is not
+    // truncated, and the target is reported.
+    let victim = sb.dir.path().join("victim.txt");
+    std::fs::write(&victim, b"precious bytes").unwrap();
+    let link = acker_scenario(
+        &sb,
+        "link.toml",
+        &format!("ln -s {} \"$CRASHTEST_DIR/wal.log\"; ", victim.display()),
+        r#"["true"]"#,
+        "[faults]\ntruncate = 1\n",
+    );
+    let text = std::fs::read_to_string(&link).unwrap().replace(
+        "durability = \"none\"",
+        "durability = \"none\"\nfiles = [\"wal.log\"]",
+    );
+    std::fs::write(&link, text).unwrap();
+    let run = sb.crashtest(&["run", link.to_str().unwrap(), "--trials", "6"]);
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"precious bytes",
+        "a file outside the trial folder was damaged"
+    );
+    let reported = run.findings().iter().any(|f| {
+        f["judgement"]["violation"]["class"] == "target-error"
+            && f["judgement"]["violation"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("planted a symlink out of its folder")
+    });
+    assert!(reported, "{}", run.stdout());
+}
+
+/// See issue 6: SIGKILL the harness mid-run: none of its writers or replays survive, and
+/// its results file holds every finding it printed before it died.
+#[test]
+fn a_sigkilled_harness_leaves_no_process_and_loses_no_printed_finding() {
+    use std::io::BufRead;
+    let sb = Sandbox::new();
+    let work = sb.work();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+        .args([
+            "run",
+            "scenarios/seed-prefix.toml",
+            "--trials",
+            "100000",
+            "--show",
+            "1000000",
+            "--no-shrink",
+            "--results",
+        ])
+        .arg(sb.results())
+        .arg("--work-dir")
+        .arg(&work)
+        .current_dir(support::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while printed.len() < 5 {
+        let line = lines.next().expect("crashtest ended early").unwrap();
+        if let Some(rest) = line.strip_prefix("FAIL trial ") {
+            printed.push(
+                rest.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    // Its writers die with it (PTRACE_O_EXITKILL), its replays too (PR_SET_PDEATHSIG).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !support::processes_in(&work).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "strays: {:?}",
+            support::processes_in(&work)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let file = std::fs::read_dir(sb.results())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(file).unwrap();
+    let on_disk: Vec<u64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["type"] == "finding")
+        .map(|l| l["trial"].as_u64().unwrap())
+        .collect();
+    for trial in printed {
+        assert!(
+            on_disk.contains(&trial),
+            "trial {trial} was printed but is not on disk"
+        );
+    }
 }
