@@ -150,7 +150,7 @@ enum Cmd {
     },
     /// Serve a built-in WAL as a protocol v1 target (reads CRASHTEST_DIR).
     Target {
-        /// The built-in WAL: seed-prefix, seed-postfix or crc.
+        /// The built-in WAL: seed-prefix, seed-postfix, crc or results.
         wal: BuiltinWal,
         /// Which side of the protocol.
         role: Role,

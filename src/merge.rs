@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::report::{ReadStatus, read_results};
+
 /// What can go wrong reading or writing results files.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -18,8 +20,8 @@ pub enum MergeError {
         #[source]
         source: std::io::Error,
     },
-    /// A line is not JSON (a file cut short by a crash ends in a partial line, which is
-    /// skipped, not this).
+    /// A line is not JSON and more lines follow it (a file cut short by a crash ends in a
+    /// torn line, which is skipped, not this).
     #[error("{}:{line}: not a results line: {why}", path.display())]
     Parse {
         /// The file.
@@ -43,27 +45,26 @@ pub enum MergeError {
     },
 }
 
-/// Every line of `files`, in order, with each `shrunk` line folded into its finding (as
-/// the finding's `shrunk` field). A last line without its newline (a run killed while
-/// writing it) is skipped.
+/// Every whole line of `files`, in order, with each `shrunk` line folded into its finding
+/// (as the finding's `shrunk` field). A torn last line (a run killed while writing it,
+/// [`ReadStatus::CutShort`]) is skipped; a bad line with more lines after it
+/// ([`ReadStatus::Corrupt`]) is an error naming the file and line.
 pub fn read_lines(files: &[PathBuf]) -> Result<Vec<Value>, MergeError> {
     let mut lines = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(path).map_err(|source| MergeError::Read {
+        let (values, status) = read_results(path).map_err(|source| MergeError::Read {
             path: path.clone(),
             source,
         })?;
-        let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
-        for (n, line) in complete.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
+        match status {
+            ReadStatus::Complete | ReadStatus::CutShort { .. } => lines.extend(values),
+            ReadStatus::Corrupt { offset, line } => {
+                return Err(MergeError::Parse {
+                    path: path.clone(),
+                    line,
+                    why: format!("not JSON (at byte {offset}), and more lines follow it"),
+                });
             }
-            let value: Value = serde_json::from_str(line).map_err(|e| MergeError::Parse {
-                path: path.clone(),
-                line: n + 1,
-                why: e.to_string(),
-            })?;
-            lines.push(value);
         }
     }
     Ok(collate(lines))

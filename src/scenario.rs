@@ -642,7 +642,7 @@ impl TryFrom<RawTarget> for TargetTable {
                 if files.is_some() {
                     return Err(format!(
                         "[target] files cannot be set for the built-in WAL {wal}: it keeps its log in {}",
-                        BuiltinWal::FILE
+                        wal.file()
                     ));
                 }
                 if max_writers.is_some() {
@@ -653,7 +653,7 @@ impl TryFrom<RawTarget> for TargetTable {
                 Ok(TargetTable {
                     kind: TargetKind::Builtin(wal),
                     durability: own,
-                    files: vec![BuiltinWal::FILE.to_owned()],
+                    files: vec![wal.file().to_owned()],
                     // Every built-in takes any number of writers: crc serialises its appends
                     // and its cut-on-open with a lock, and the specimens' concurrent appends
                     // are what gets caught.
@@ -894,7 +894,10 @@ mod tests {
             Durability::Fsync,
             "the seed WALs promise what a WAL promises"
         );
-        assert_eq!(s.target.files, vec![BuiltinWal::FILE.to_owned()]);
+        assert_eq!(
+            s.target.files,
+            vec![BuiltinWal::SeedPrefix.file().to_owned()]
+        );
         assert_eq!(
             s.target.max_writers, None,
             "the specimens take any number of writers"

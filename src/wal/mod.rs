@@ -1,12 +1,14 @@
 //! The WALs that ship with crashtest. Two are specimens of the seed's design (PILOT-82),
 //! before and after its fix, kept so that the harness proves it catches them; one is the
-//! WAL that fix should have been.
+//! WAL that fix should have been; and one is crashtest's own results file, served as a log
+//! so that crashtest can crash-test the writer of its results.
 //!
 //! Each speaks target protocol v1 through [`run_writer`] and [`run_replay`]; the log is
-//! the one file [`BuiltinWal::FILE`] in the trial folder.
+//! the one file [`BuiltinWal::file`] in the trial folder.
 
 mod crc;
 mod protocol;
+mod results;
 mod seed_postfix;
 mod seed_prefix;
 
@@ -32,14 +34,18 @@ pub enum BuiltinWal {
     SeedPostfix,
     /// Length + CRC32C per record, fdatasync before the ack, recovery cuts the torn tail.
     Crc,
+    /// crashtest's own results file ([`crate::report::ResultsFile`]): one JSON line per
+    /// record, appended whole and fdatasynced before the ack; a torn last line is cut.
+    Results,
 }
 
 impl BuiltinWal {
     /// All built-in WALs, in the order they are listed to users.
-    pub const ALL: [BuiltinWal; 3] = [
+    pub const ALL: [BuiltinWal; 4] = [
         BuiltinWal::SeedPrefix,
         BuiltinWal::SeedPostfix,
         BuiltinWal::Crc,
+        BuiltinWal::Results,
     ];
 
     /// The name used in scenarios and on the command line.
@@ -48,19 +54,29 @@ impl BuiltinWal {
             BuiltinWal::SeedPrefix => "seed-prefix",
             BuiltinWal::SeedPostfix => "seed-postfix",
             BuiltinWal::Crc => "crc",
+            BuiltinWal::Results => "results",
         }
     }
 
-    /// What this WAL's ack promises. All three promise `fsync`: the seed's server acked a
+    /// What this WAL's ack promises. All promise `fsync`: the seed's server acked a
     /// client's write once `Append` returned, as a WAL's caller expects of it; the
     /// specimens never fsync, a hole that SIGKILL alone cannot show and power loss does.
+    /// A results line is synced before the run goes on, so a finding outlives a power loss.
     pub fn durability(self) -> Durability {
         Durability::Fsync
     }
 
     /// The file it keeps in `CRASHTEST_DIR`.
-    pub const FILE: &'static str = "wal.log";
+    pub fn file(self) -> &'static str {
+        match self {
+            BuiltinWal::SeedPrefix | BuiltinWal::SeedPostfix | BuiltinWal::Crc => WAL_LOG,
+            BuiltinWal::Results => "results.jsonl",
+        }
+    }
 }
+
+/// The log file of the PILOT-82 WALs (seed-prefix, seed-postfix, crc).
+const WAL_LOG: &str = "wal.log";
 
 impl fmt::Display for BuiltinWal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -85,9 +101,9 @@ impl FromStr for BuiltinWal {
     }
 }
 
-/// The log's path in `dir`.
+/// The log's path in `dir`, for the WALs that keep [`WAL_LOG`].
 fn log_path(dir: &Path) -> PathBuf {
-    dir.join(BuiltinWal::FILE)
+    dir.join(WAL_LOG)
 }
 
 /// The whole log; a log that was never created is empty.

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::mpsc::{self, SyncSender};
 use std::thread;
 
-use super::{BuiltinWal, crc, seed_postfix, seed_prefix};
+use super::{BuiltinWal, crc, results, seed_postfix, seed_prefix};
 use crate::errors::WalError;
 
 /// How many decoded records the crc writer's reader may queue ahead of its appender.
@@ -38,6 +38,10 @@ pub fn run_writer(
             let mut log = seed_postfix::Writer::open(dir)?;
             append_and_ack(records(input), |r| log.append(r), out)
         }
+        BuiltinWal::Results => {
+            let mut log = results::Writer::open(dir)?;
+            append_and_ack(records(input), |r| log.append(r), out)
+        }
         BuiltinWal::Crc => {
             let mut log = crc::Writer::open(dir)?;
             let (tx, rx) = mpsc::sync_channel(QUEUE);
@@ -56,12 +60,13 @@ pub fn run_writer(
 
 /// Runs the replay side of target protocol v1 for `wal`: prints the recovered records of
 /// the log in `dir` to `out`, one lowercase hex line each. A log that does not exist
-/// holds no records. The crc replay cuts a bad tail off the log first.
+/// holds no records. The crc and results replays cut a bad tail off the log first.
 pub fn run_replay(wal: BuiltinWal, dir: &Path, out: impl Write) -> Result<(), WalError> {
     let records = match wal {
         BuiltinWal::SeedPrefix => seed_prefix::replay(dir)?,
         BuiltinWal::SeedPostfix => seed_postfix::replay(dir)?,
         BuiltinWal::Crc => crc::replay(dir)?,
+        BuiltinWal::Results => results::replay(dir)?,
     };
     let mut out = BufWriter::new(out);
     records

@@ -1313,3 +1313,26 @@ fn a_sigkilled_harness_leaves_no_process_and_loses_no_printed_finding() {
         );
     }
 }
+
+/// Dogfood: crashtest's own results writer (`ResultsFile`), served as the built-in target
+/// `results`, keeps every synced line through kills, cut files, torn writes and power
+/// loss, and takes new lines after a crash without gluing them onto a torn one.
+#[test]
+fn the_results_writer_survives_crashtest_itself() {
+    let sb = Sandbox::new();
+    let run = sb.crashtest(&["run", "scenarios/results-writer.toml"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert!(run.findings().is_empty(), "{}", run.stdout());
+    let summary = run.summary();
+    assert_eq!(summary["failed"], 0, "{summary}");
+    for fault in ["kill", "truncate", "torn", "power-loss"] {
+        assert!(
+            summary["faults"][fault].as_u64().unwrap_or(0) >= 10,
+            "{fault} ran too rarely: {summary}"
+        );
+    }
+    assert!(
+        summary["recovery_crashes"].as_u64().unwrap() > 10,
+        "recovery was crashed too rarely: {summary}"
+    );
+}
