@@ -46,15 +46,27 @@ pub enum MergeError {
 /// Every line of `files`, in order, with each `shrunk` line folded into its finding (as
 /// the finding's `shrunk` field). A last line without its newline (a run killed while
 /// writing it) is skipped.
+///
+/// Files are read as bytes and each complete line is checked for UTF-8 on its own: a run
+/// killed mid-line can cut a character in two (details hold non-ASCII text), and that
+/// partial last line must not make the whole file unreadable.
 pub fn read_lines(files: &[PathBuf]) -> Result<Vec<Value>, MergeError> {
     let mut lines = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(path).map_err(|source| MergeError::Read {
+        let bytes = std::fs::read(path).map_err(|source| MergeError::Read {
             path: path.clone(),
             source,
         })?;
-        let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
-        for (n, line) in complete.lines().enumerate() {
+        let complete = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(&[][..], |end| &bytes[..end]);
+        for (n, line) in complete.split(|&b| b == b'\n').enumerate() {
+            let line = std::str::from_utf8(line).map_err(|e| MergeError::Parse {
+                path: path.clone(),
+                line: n + 1,
+                why: format!("not UTF-8 text ({e})"),
+            })?;
             if line.trim().is_empty() {
                 continue;
             }
