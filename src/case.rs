@@ -72,13 +72,19 @@ impl FromStr for CaseId {
             text.parse::<u64>()
                 .map_err(|_| bad(&format!("has a bad {what} '{text}'")))
         };
+        // Record counts and payload sizes are u32: a larger number is refused, not wrapped
+        // (`r4294967296` once meant 0 records).
+        let small = |text: &str, what: &str| {
+            text.parse::<u32>()
+                .map_err(|_| bad(&format!("has a bad {what} '{text}'")))
+        };
         for part in parts {
             match part.split_at_checked(1) {
                 Some(("r", n)) if over.records.is_none() => {
-                    over.records = Some(number(n, "record count")? as u32)
+                    over.records = Some(small(n, "record count")?)
                 }
                 Some(("p", n)) if over.max_payload.is_none() => {
-                    over.max_payload = Some(number(n, "payload size")? as u32)
+                    over.max_payload = Some(small(n, "payload size")?)
                 }
                 Some(("k", n)) if over.plan.is_none() => {
                     let (kill, tear) = match n.split_once('t') {
@@ -152,6 +158,8 @@ mod tests {
             ("s.toml@1/2/q4", "unknown or repeated part 'q4'"),
             ("s.toml@1/2/r1/r2", "unknown or repeated part 'r2'"),
             ("s.toml@1/2/kx", "bad kill boundary 'x'"),
+            ("s.toml@1/2/r4294967296", "bad record count '4294967296'"),
+            ("s.toml@1/2/p4294967296", "bad payload size '4294967296'"),
             ("s.toml@1/2/fmelt", "unknown fault 'melt'"),
         ] {
             let err = text.parse::<CaseId>().unwrap_err();

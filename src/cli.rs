@@ -62,14 +62,16 @@ enum Cmd {
         /// The scenario file, e.g. scenarios/smoke.toml.
         scenario: PathBuf,
         /// Override the scenario's seed, e.g. --seed 7.
-        #[arg(long)]
+        // A negative value reaches `Seed::from_str`, which says what a seed is, instead of
+        // being taken for an unknown flag.
+        #[arg(long, allow_negative_numbers = true)]
         seed: Option<Seed>,
         /// Override the scenario's trial count; with --budget, the most trials to run.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         trials: Option<u64>,
         /// Stop starting trials after this long, e.g. --budget 90s (overrides the
         /// scenario's `budget`); the run reports how many ran.
-        #[arg(long, value_parser = humantime::parse_duration)]
+        #[arg(long, value_parser = parse_budget)]
         budget: Option<Duration>,
         /// Run only a share of the trials, e.g. --shard 2/4: trial i runs in shard
         /// (i mod N) + 1, so N shards together are the whole run.
@@ -111,16 +113,16 @@ enum Cmd {
         /// A case id, or a scenario file.
         case: String,
         /// With a scenario file: the run's seed.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         seed: Option<Seed>,
         /// With a scenario file: the trial's index.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         trial: Option<u64>,
         /// With a scenario file: kill at this boundary instead of the drawn one.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         kill_at: Option<u64>,
         /// With --kill-at: tear the write there after this many bytes.
-        #[arg(long, requires = "kill_at")]
+        #[arg(long, requires = "kill_at", allow_negative_numbers = true)]
         tear: Option<u64>,
         /// Folder in which the temporary trial folder is made.
         #[arg(long)]
@@ -155,6 +157,13 @@ enum Cmd {
         /// Which side of the protocol.
         role: Role,
     },
+}
+
+/// `--budget`: a humantime duration; the error says what one looks like.
+fn parse_budget(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| {
+        format!("budget '{text}' is not a duration ({e}); write it like 90s, 5m or 1h 30m")
+    })
 }
 
 /// Runs the parsed command line; returns the exit code.

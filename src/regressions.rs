@@ -27,20 +27,33 @@ pub fn path_for(scenario: &Path) -> PathBuf {
 }
 
 /// The saved cases, and a warning per line that is not one (`path:line: ...`). A missing
-/// file is no cases.
+/// file is no cases. Lines are checked for UTF-8 one by one, so that one bad byte costs
+/// its line (with a warning), not every saved case.
 pub fn load(path: &Path) -> (Vec<CaseId>, Vec<String>) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return (Vec::new(), Vec::new());
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Vec::new(), Vec::new()),
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![format!(
+                    "{}: failed to read ({e}), ignoring",
+                    path.display()
+                )],
+            );
+        }
     };
     let mut cases = Vec::new();
     let mut warnings = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split_once('#').map_or(line, |(code, _)| code).trim();
-        if line.is_empty() {
+    for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(line)
+            .ok()
+            .map(|line| line.split_once('#').map_or(line, |(code, _)| code).trim());
+        if line == Some("") {
             continue;
         }
         match line
-            .strip_prefix("cc ")
+            .and_then(|line| line.strip_prefix("cc "))
             .map(|id| id.trim().parse::<CaseId>())
         {
             Some(Ok(case)) => cases.push(case),

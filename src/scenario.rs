@@ -196,13 +196,30 @@ impl Default for Checks {
 }
 
 impl Scenario {
-    /// Reads and validates the scenario at `path`.
+    /// Reads and validates the scenario at `path`. A file that is not UTF-8 is refused
+    /// with the line and column of its first bad byte, like any other bad input.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Scenario::parse(&text, path)
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => Scenario::parse(text, path),
+            Err(e) => {
+                let good = &bytes[..e.valid_up_to()];
+                let (line, column) =
+                    line_column(std::str::from_utf8(good).unwrap_or_default(), good.len());
+                Err(ScenarioError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: format!(
+                        "byte 0x{:02x} is not UTF-8: a scenario is a UTF-8 text file (TOML)",
+                        bytes[e.valid_up_to()]
+                    ),
+                })
+            }
+        }
     }
 
     /// Validates scenario `text`, which was read from `path` (used in errors, for the default
@@ -297,7 +314,7 @@ struct RawScenario {
     trials: u64,
     #[serde(default = "default_records")]
     records: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table")]
     payload: SizeRange,
     #[serde(default, deserialize_with = "writers")]
     writers: Option<Spanned<u32>>,
@@ -307,10 +324,11 @@ struct RawScenario {
     expect: Expect,
     #[serde(default)]
     crash: KillScope,
+    #[serde(deserialize_with = "table")]
     target: TargetTable,
-    #[serde(default = "default_faults")]
+    #[serde(default = "default_faults", deserialize_with = "table")]
     faults: FaultWeights,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table")]
     checks: Checks,
     #[serde(default = "default_sector", deserialize_with = "sector")]
     sector: u64,
@@ -415,6 +433,27 @@ fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(1 << shift)
+}
+
+/// A struct read from a table only. serde's derived structs also take an array, by
+/// position, so without this `payload = [0, 256]` or `faults = [1, 2]` were accepted
+/// and `[[target]]` was refused with "invalid type: map, expected a string".
+fn table<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    struct TableVisitor<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for TableVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table (`[name]` or `{ key = value, ... }`), not an array")
+        }
+
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+
+    d.deserialize_map(TableVisitor(std::marker::PhantomData))
 }
 
 fn budget<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -1002,6 +1041,19 @@ mod tests {
     }
 
     #[test]
+    fn load_refuses_a_file_that_is_not_utf8_with_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bin.toml");
+        std::fs::write(&path, b"seed = 1\nname = \"a\xffb\"\n").unwrap();
+        let err = Scenario::load(&path).unwrap_err();
+        let rendered = chain(&err);
+        assert!(
+            rendered.starts_with(&format!("{}:2:10: byte 0xff is not UTF-8", path.display())),
+            "{rendered}"
+        );
+    }
+
+    #[test]
     fn expect_displays_as_written() {
         assert_eq!(Expect::Pass.to_string(), "pass");
         assert_eq!(Expect::Fail.to_string(), "fail");
@@ -1363,6 +1415,23 @@ mod tests {
             10,
             "expected `pass` or `fail`",
         );
+    }
+
+    #[test]
+    fn refuses_an_array_where_a_table_is_expected() {
+        assert_refused(
+            &format!("payload = [0, 256]\n{CRC}"),
+            1,
+            11,
+            "invalid type: sequence, expected a table",
+        );
+        assert_refused(
+            &format!("faults = [1, 2]\n{CRC}"),
+            1,
+            10,
+            "expected a table",
+        );
+        assert_refused("[[target]]\nbuiltin = \"crc\"\n", 1, 1, "expected a table");
     }
 
     #[test]

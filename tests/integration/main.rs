@@ -7,6 +7,7 @@
 //! alone, and pass the `crc` WAL under kill and truncation. Every run here also checks that
 //! no trial folder and no writer or replay process is left behind.
 
+mod fuzz;
 mod support;
 
 use std::io::Write;
