@@ -95,6 +95,7 @@ fn bench() -> Result<(), String> {
         exe,
         work,
         files,
+        keep: None,
     };
     let baseline = Baseline { env: &env };
 

@@ -103,6 +103,10 @@ enum Cmd {
         /// Do not shrink failures.
         #[arg(long)]
         no_shrink: bool,
+        /// Keep each failing trial's folder, as the crash left it (`crashed/`) and after
+        /// the fault (`damaged/`), under RESULTS/failures/.
+        #[arg(long)]
+        keep_failures: bool,
         /// Neither replay nor save the scenario's regressions file (SCENARIO.regressions).
         #[arg(long)]
         no_regressions: bool,
@@ -183,6 +187,7 @@ pub fn run(cli: Cli) -> ExitCode {
             show,
             exhaustive,
             no_shrink,
+            keep_failures,
             no_regressions,
         } => {
             let Some(mut sc) = load(&scenario) else {
@@ -203,7 +208,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 scenario_arg: scenario.display().to_string(),
                 jobs: jobs
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-                results_dir: results,
+                results_dir: results.clone(),
                 work_dir,
                 exe,
                 show,
@@ -213,6 +218,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 shrink: !no_shrink,
                 regressions: !no_regressions,
                 progress: !quiet,
+                keep_failures: keep_failures.then(|| results.join("failures")),
             };
             let expect = sc.expect;
             match runner::run(sc, &opts, &mut io::stdout()) {
@@ -450,6 +456,7 @@ fn repro(
         exe,
         work,
         files,
+        keep: None,
     };
     let (outcome, detail) = trial::run_case(&env, case.trial, case.over)?;
     say(&format!("case {case}\n"));

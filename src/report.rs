@@ -326,8 +326,13 @@ pub struct Finding<'a> {
 /// A failing trial in a few lines, for the terminal.
 pub fn finding_lines(outcome: &TrialOutcome, repro: &str) -> String {
     let v = outcome.violation().expect("a finding has a violation");
+    let kept = outcome
+        .kept
+        .as_ref()
+        .map(|p| format!("     kept: {}\n", p.display()))
+        .unwrap_or_default();
     format!(
-        "FAIL trial {} [{}] {}\n     fault: {}, kill at {}, damage: {}\n     repro: {repro}\n",
+        "FAIL trial {} [{}] {}\n     fault: {}, kill at {}, damage: {}\n     repro: {repro}\n{kept}",
         outcome.trial,
         v.class,
         // A multi-line detail (a replay's stderr) stays inside the finding's block.

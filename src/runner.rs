@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub regressions: bool,
     /// Redraw a progress line on stderr (a terminal, `CI` unset).
     pub progress: bool,
+    /// Keep each failing trial's folder (as the crash left it, and after the fault) here.
+    pub keep_failures: Option<PathBuf>,
 }
 
 /// A share of a run's trials: trial `i` belongs to shard `i mod n + 1`. Shards are
@@ -156,6 +158,7 @@ pub fn run(
         exe: opts.exe.clone(),
         work,
         files,
+        keep: opts.keep_failures.clone(),
     };
     let sc = &env.scenario;
     let shard = opts.shard;
@@ -271,6 +274,7 @@ pub fn run(
                     exe: env.exe.clone(),
                     work: env.work.clone(),
                     files: env.files.clone(),
+                    keep: env.keep.clone(),
                 },
             );
         }
@@ -442,6 +446,14 @@ pub fn run(
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     results.append("summary", sc, &summary)?;
+    // The summary on its own, written atomically: a reader never sees half of it.
+    results
+        .write_summary_file(&summary)
+        .map_err(|source| TrialError::Io {
+            what: "write the summary of",
+            path: results.path().to_owned(),
+            source,
+        })?;
     if failures.len() > opts.show {
         let _ = writeln!(
             out,

@@ -31,6 +31,11 @@ pub fn shrink(
     if class == Class::TargetError {
         return Ok(None);
     }
+    // Candidates are not findings: their folders are not kept.
+    let env = &TrialEnv {
+        keep: None,
+        ..env.clone()
+    };
     let sc = &env.scenario;
     let kill = original
         .kill

@@ -24,7 +24,7 @@ use crate::tracer::{Boundary, Trace, TraceOptions, Traced, WriteAt, WriterEnd};
 use crate::workload::{Workload, protocol_input};
 
 /// What all trials of a run share.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TrialEnv {
     /// The scenario.
     pub scenario: Scenario,
@@ -34,6 +34,8 @@ pub struct TrialEnv {
     pub work: PathBuf,
     /// The target's `files` globs, compiled.
     pub files: GlobSet,
+    /// Where to keep failing trials' folders (`--keep-failures`), if anywhere.
+    pub keep: Option<PathBuf>,
 }
 
 /// The outcome of one trial: enough to report it and to check a reproduction.
@@ -55,6 +57,10 @@ pub struct TrialOutcome {
     /// What this case changes in the trial (shrunk or exhaustive cases).
     #[serde(default, skip_serializing_if = "Overrides::is_empty")]
     pub overrides: Overrides,
+    /// Where the trial's folder was kept (`--keep-failures`): `crashed/` as the crash left
+    /// it, `damaged/` after the fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<PathBuf>,
     /// With `recovery-crash`: the replay's own boundary it was killed at, and how many
     /// boundaries its dry run had.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -283,6 +289,7 @@ pub fn run_case(
         tear: None,
         damage: Damage::None,
         overrides: over,
+        kept: None,
         recovery_kill: None,
         writers: sc.writers,
         sent: workload.writers.iter().map(|w| w.len() as u64).sum(),
@@ -357,7 +364,17 @@ pub fn run_case(
             ops: &run.trace.ops,
             initial: &Snapshot::default(),
         };
+        let crashed_state = if env.keep.is_some() {
+            Some(snapshot(&dir)?)
+        } else {
+            None
+        };
         outcome.damage = faults::apply(fault, &mut rng, &dir, &ctx)?;
+        let damaged_state = if env.keep.is_some() {
+            Some(snapshot(&dir)?)
+        } else {
+            None
+        };
         let crashed = if sc.checks.recovery_crash {
             Some(snapshot(&dir)?)
         } else {
@@ -427,6 +444,25 @@ pub fn run_case(
             judgement.violation = oracle::judge_resume(&recovered, &new, &writer, &after);
         }
         outcome.judgement = judgement;
+        if let (Some(keep), Some(crashed), Some(damaged)) =
+            (&env.keep, &crashed_state, &damaged_state)
+            && outcome.judgement.violation.is_some()
+        {
+            let name = format!(
+                "{}-{}-t{index}{}",
+                sc.name,
+                sc.seed,
+                if over.is_empty() {
+                    String::new()
+                } else {
+                    format!("-{}", dir.file_name().unwrap_or_default().to_string_lossy())
+                }
+            );
+            let place = keep.join(name);
+            restore(crashed, &place.join("crashed"))?;
+            restore(damaged, &place.join("damaged"))?;
+            outcome.kept = Some(place);
+        }
         // Name the trial folder the same way in every run, so findings compare equal.
         let redact = |text: String| text.replace(&dir.display().to_string(), "$CRASHTEST_DIR");
         if let Some(v) = outcome.judgement.violation.as_mut() {

@@ -341,10 +341,9 @@ durability = "fsync"
     );
     let results = std::fs::read_dir(sb.results())
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a results file");
     let text = std::fs::read_to_string(results).unwrap();
     let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(summary["type"], "summary");
@@ -1296,10 +1295,9 @@ fn a_sigkilled_harness_leaves_no_process_and_loses_no_printed_finding() {
     }
     let file = std::fs::read_dir(sb.results())
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a results file");
     let text = std::fs::read_to_string(file).unwrap();
     let on_disk: Vec<u64> = text
         .lines()
@@ -1336,4 +1334,44 @@ fn the_results_writer_survives_crashtest_itself() {
         summary["recovery_crashes"].as_u64().unwrap() > 10,
         "recovery was crashed too rarely: {summary}"
     );
+}
+
+/// See issue 6: `--keep-failures` keeps a failing trial's folder as the crash left it and
+/// after its fault, and says where; the run folder itself is gone; the summary is also
+/// written on its own, whole.
+#[test]
+fn keep_failures_keeps_the_crashed_and_damaged_folders() {
+    let sb = Sandbox::new();
+    let kept_root = sb.results();
+    let run = sb.crashtest_keep(&[
+        "run",
+        "scenarios/seed-prefix-torn.toml",
+        "--trials",
+        "8",
+        "--keep-failures",
+        "--no-shrink",
+    ]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let finding = run.findings()[0].clone();
+    let kept = std::path::PathBuf::from(
+        finding["kept"]
+            .as_str()
+            .expect("the finding says where it was kept"),
+    );
+    assert!(kept.starts_with(&kept_root), "{kept:?}");
+    assert!(
+        run.stdout().contains(&format!("kept: {}", kept.display())),
+        "{}",
+        run.stdout()
+    );
+    let crashed = std::fs::read(kept.join("crashed/wal.log")).unwrap();
+    let damaged = std::fs::read(kept.join("damaged/wal.log")).unwrap();
+    // A torn write leaves the same bytes before and after (no damage after the kill).
+    assert_eq!(crashed, damaged);
+    assert!(!crashed.is_empty());
+    let results = run.results_file.unwrap();
+    let summary_file = results.with_extension("summary.json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary_file).unwrap()).unwrap();
+    assert_eq!(summary["trials"], 8);
 }

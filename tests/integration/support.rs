@@ -161,7 +161,10 @@ impl Sandbox {
         let output = cmd.output().unwrap();
         self.assert_clean(&work);
         let file = std::fs::read_dir(self.results()).ok().and_then(|entries| {
-            let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+            let mut files: Vec<PathBuf> = entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect();
             files.sort();
             files.pop()
         });
@@ -186,11 +189,17 @@ impl Sandbox {
                 std::fs::create_dir_all(&kept).unwrap();
                 let to = kept.join(f.file_name().unwrap());
                 std::fs::rename(f, &to).unwrap();
+                let summary = f.with_extension("summary.json");
+                if summary.exists() {
+                    std::fs::rename(&summary, to.with_extension("summary.json")).unwrap();
+                }
                 Some(to)
             }
             _ => None,
         };
-        let _ = std::fs::remove_dir_all(self.results());
+        if !keep {
+            let _ = std::fs::remove_dir_all(self.results());
+        }
         Run {
             output,
             lines,
