@@ -1375,3 +1375,70 @@ fn keep_failures_keeps_the_crashed_and_damaged_folders() {
         serde_json::from_str(&std::fs::read_to_string(summary_file).unwrap()).unwrap();
     assert_eq!(summary["trials"], 8);
 }
+
+/// See issue 6: a long run with several writers keeps the harness's memory flat and its
+/// file descriptors constant.
+#[test]
+fn a_long_run_keeps_memory_flat_and_descriptors_constant() {
+    let sb = Sandbox::new();
+    let scenario = sb.scenario(
+        "load.toml",
+        "trials = 400\nrecords = 8\nwriters = 3\npayload = { min = 0, max = 64 }\n[target]\nbuiltin = \"crc\"\n[faults]\nkill = 1\ntruncate = 1\n",
+    );
+    let work = sb.work();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--results",
+        ])
+        .arg(sb.results())
+        .arg("--work-dir")
+        .arg(&work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let proc_dir = format!("/proc/{}", child.id());
+    let mut samples: Vec<(u64, usize)> = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        let rss = std::fs::read_to_string(format!("{proc_dir}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            });
+        let fds = std::fs::read_dir(format!("{proc_dir}/fd"))
+            .map(|d| d.count())
+            .ok();
+        if let (Some(rss), Some(fds)) = (rss, fds) {
+            samples.push((rss, fds));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(
+        samples.len() > 20,
+        "the run was too short to judge: {} samples",
+        samples.len()
+    );
+    let (early, late) = samples.split_at(samples.len() / 2);
+    let max = |s: &[(u64, usize)]| {
+        (
+            s.iter().map(|x| x.0).max().unwrap(),
+            s.iter().map(|x| x.1).max().unwrap(),
+        )
+    };
+    let ((rss_early, fds_early), (rss_late, fds_late)) = (max(early), max(late));
+    assert!(
+        rss_late <= rss_early * 3 / 2 + 4096,
+        "memory grew: {rss_early} kB early, {rss_late} kB late"
+    );
+    assert!(
+        fds_late <= fds_early + 8,
+        "descriptors leaked: {fds_early} early, {fds_late} late"
+    );
+}
