@@ -694,23 +694,18 @@ fn crc_passes_every_fault_and_every_check() {
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
     let summary = run.summary();
     assert_eq!(summary["failed"], 0, "{summary}");
-    for fault in [
-        "kill",
-        "truncate",
-        "torn",
-        "zero-tail",
-        "garbage-tail",
-        "power-loss",
-        "bit-flip",
-    ] {
-        assert!(
-            summary["faults"][fault].as_u64().unwrap_or(0) >= 5,
-            "{fault} ran too rarely: {summary}"
-        );
-    }
-    assert!(
-        summary["recovery_crashes"].as_u64().unwrap() > 10,
-        "recovery was crashed too rarely: {summary}"
+    support::assert_faults_and_recovery_crashes(
+        summary,
+        &[
+            "kill",
+            "truncate",
+            "torn",
+            "zero-tail",
+            "garbage-tail",
+            "power-loss",
+            "bit-flip",
+        ],
+        5,
     );
 }
 
@@ -1324,15 +1319,10 @@ fn the_results_writer_survives_crashtest_itself() {
     assert!(run.findings().is_empty(), "{}", run.stdout());
     let summary = run.summary();
     assert_eq!(summary["failed"], 0, "{summary}");
-    for fault in ["kill", "truncate", "torn", "power-loss"] {
-        assert!(
-            summary["faults"][fault].as_u64().unwrap_or(0) >= 10,
-            "{fault} ran too rarely: {summary}"
-        );
-    }
-    assert!(
-        summary["recovery_crashes"].as_u64().unwrap() > 10,
-        "recovery was crashed too rarely: {summary}"
+    support::assert_faults_and_recovery_crashes(
+        summary,
+        &["kill", "truncate", "torn", "power-loss"],
+        10,
     );
 }
 

@@ -257,3 +257,18 @@ pub fn processes_in(work: &Path) -> Vec<String> {
     }
     found
 }
+
+/// Asserts that a run's summary drew each of `faults` at least `min` times and crashed
+/// recovery itself (recovery-crash) more than 10 times: the checks really ran.
+pub fn assert_faults_and_recovery_crashes(summary: &Value, faults: &[&str], min: u64) {
+    for fault in faults {
+        assert!(
+            summary["faults"][fault].as_u64().unwrap_or(0) >= min,
+            "{fault} ran too rarely: {summary}"
+        );
+    }
+    assert!(
+        summary["recovery_crashes"].as_u64().unwrap() > 10,
+        "recovery was crashed too rarely: {summary}"
+    );
+}
