@@ -368,9 +368,12 @@ pub fn run(
                     progress.clear();
                     let _ = writeln!(
                         out,
-                        "     shrunk: {}  (kill at {})",
-                        report::repro_command(&case),
-                        outcome.kill_words()
+                        "SHRUNK trial {} to {} record(s) of at most {} bytes, kill at {}\n     repro: {}",
+                        job.index,
+                        over.records.unwrap_or(sc.records),
+                        over.max_payload.unwrap_or(sc.payload.max),
+                        outcome.kill_words(),
+                        report::repro_command(&case)
                     );
                     tally.shrunk.insert(original.clone(), case.clone());
                     results
