@@ -29,9 +29,9 @@ use serde_json::Value;
 use crate::faults::Damage;
 
 /// JUnit XML for the results lines of one or more runs (each a results file's lines,
-/// parsed as serde_json::Value). One <testsuite> per scenario name, one <testcase> per
-/// scenario ("crashtest.<scenario>"), a <failure> per failing trial carrying its class,
-/// detail and repro command; <properties> with seed, trials, expect.
+/// parsed as serde_json::Value). One `<testsuite>` per scenario name, one `<testcase>` per
+/// scenario (`crashtest.<scenario>`), a `<failure>` per failing trial carrying its class,
+/// detail and repro command; `<properties>` with seed, trials, expect.
 ///
 /// Lines without a `scenario` or with an unknown `type` are ignored. A scenario's
 /// verdict is its `summary` line's `met` when it has exactly one; with several (shard

@@ -11,8 +11,11 @@
 //! 5. [`oracle`] replays the log in a fresh process and judges what came back; [`report`]
 //!    appends the verdict, with the command that reproduces it, to `results/`.
 //!
-//! [`runner`] runs trials in parallel; [`trial`] is one trial; [`target`] says how a
-//! writer and a replay are started; [`wal`] holds the WALs that ship with crashtest.
+//! [`runner`] runs trials in parallel (budget, shards, saved [`regressions`] first,
+//! [`shrink`]ing failures); [`trial`] is one trial; [`case`] names one exactly;
+//! [`target`] says how a writer and a replay are started, [`process`] contains them;
+//! [`merge`], [`junit`] and [`html`] turn results files into verdicts and reports;
+//! [`wal`] holds the WALs that ship with crashtest.
 #![warn(missing_docs)]
 
 pub mod case;
