@@ -19,7 +19,6 @@ use clap::{Parser, Subcommand};
 
 use crate::case::CaseId;
 use crate::errors::{WalError, chain};
-use crate::faults::FaultKind;
 use crate::merge;
 use crate::report;
 use crate::runner::{self, RunOptions, Shard};
@@ -262,8 +261,12 @@ pub fn run(cli: Cli) -> ExitCode {
             tear,
             work_dir,
         } => {
-            let case = match (case.parse::<CaseId>(), trial) {
-                (Ok(id), None) if seed.is_none() && kill_at.is_none() => id,
+            // A case id names everything; a scenario file takes the rest from flags, its
+            // seed defaulting to the scenario's own.
+            let (scenario, case_seed, trial, over) = match (case.parse::<CaseId>(), trial) {
+                (Ok(id), None) if seed.is_none() && kill_at.is_none() => {
+                    (id.scenario, Some(id.seed), id.trial, id.over)
+                }
                 (Ok(_), _) => {
                     eprintln!(
                         "crashtest: error: a case id says its seed, trial and kill itself: drop --seed/--trial/--kill-at"
@@ -275,24 +278,10 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(exit::USAGE_OR_CONFIG);
                 }
                 (Err(_), Some(trial)) => {
-                    let plan = kill_at.map(|kill_at| trial::Plan { kill_at, tear });
-                    let fault = plan.map(|p| {
-                        if p.tear.is_some() {
-                            FaultKind::Torn
-                        } else {
-                            FaultKind::Kill
-                        }
+                    let over = kill_at.map_or_else(trial::Overrides::default, |kill_at| {
+                        trial::Overrides::at(trial::Plan { kill_at, tear })
                     });
-                    CaseId {
-                        scenario: case,
-                        seed: seed.unwrap_or(Seed(u64::MAX)),
-                        trial,
-                        over: trial::Overrides {
-                            plan,
-                            fault,
-                            ..trial::Overrides::default()
-                        },
-                    }
+                    (case, seed, trial, over)
                 }
                 (Err(_), None) => {
                     eprintln!(
@@ -301,17 +290,14 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(exit::USAGE_OR_CONFIG);
                 }
             };
-            let Some(mut sc) = load(Path::new(&case.scenario)) else {
+            let Some(mut sc) = load(Path::new(&scenario)) else {
                 return ExitCode::from(exit::USAGE_OR_CONFIG);
             };
-            // A scenario file without --seed runs at the scenario's own seed.
-            let case = if case.seed == Seed(u64::MAX) && seed.is_none() {
-                CaseId {
-                    seed: sc.seed,
-                    ..case
-                }
-            } else {
-                case
+            let case = CaseId {
+                seed: case_seed.unwrap_or(sc.seed),
+                scenario,
+                trial,
+                over,
             };
             sc.seed = case.seed;
             catch_interrupts();

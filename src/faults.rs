@@ -103,24 +103,21 @@ impl fmt::Display for FaultKind {
     }
 }
 
-/// How many bytes of a write at `offset` of `len` bytes a torn write lets through: a
-/// uniform choice among the cut points that end on a `sector` boundary of the file (0
-/// included), all below `len`.
-pub fn tear_point(rng: &mut impl Rng, offset: u64, len: u64, sector: u64) -> u64 {
+/// The cut points of a torn write at `offset` of `len` bytes: 0, then every length that
+/// ends the landed bytes on a `sector` boundary of the file, all below `len`, ascending.
+pub fn tear_points(offset: u64, len: u64, sector: u64) -> impl Iterator<Item = u64> {
     let first = (sector - offset % sector) % sector; // bytes up to the next boundary
-    let cuts = if first >= len {
-        1
-    } else {
-        1 + (len - 1 - first) / sector + u64::from(first > 0)
-    };
-    let i = below(rng, cuts);
-    if i == 0 {
-        0
-    } else if first > 0 {
-        first + (i - 1) * sector
-    } else {
-        i * sector
-    }
+    let first = if first == 0 { sector } else { first };
+    std::iter::once(0).chain((first..len).step_by(sector as usize))
+}
+
+/// How many bytes of a write at `offset` of `len` bytes a torn write lets through: a
+/// uniform choice among its [`tear_points`].
+pub fn tear_point(rng: &mut impl Rng, offset: u64, len: u64, sector: u64) -> u64 {
+    let cuts = tear_points(offset, len, sector).count() as u64;
+    tear_points(offset, len, sector)
+        .nth(below(rng, cuts) as usize)
+        .expect("index < count")
 }
 
 /// The damage done to the files, after the kill.

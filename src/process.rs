@@ -149,11 +149,11 @@ pub fn become_subreaper() {
 /// program using the library may have children of its own).
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
 
-/// Spawns with `spawn` while no orphan sweep can run, and records the child as started.
-pub fn spawn_registered<T>(spawn: impl FnOnce() -> io::Result<(T, u32)>) -> io::Result<T> {
+/// Spawns `cmd` while no orphan sweep can run, and records the child as started.
+pub fn spawn_registered(cmd: &mut Command) -> io::Result<Child> {
     let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
-    let (child, pid) = spawn()?;
-    started.insert(pid as i32);
+    let child = cmd.spawn()?;
+    started.insert(child.id() as i32);
     Ok(child)
 }
 
@@ -287,12 +287,7 @@ pub fn run(
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = spawn_registered(|| {
-        cmd.spawn().map(|c| {
-            let pid = c.id();
-            (c, pid)
-        })
-    })?;
+    let mut child = spawn_registered(cmd)?;
     let pgid = Pid::from_raw(child.id() as i32);
     let mut guard = GroupGuard::new(pgid);
     std::thread::scope(|scope| {

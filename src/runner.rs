@@ -185,22 +185,11 @@ pub fn run(
         None
     };
     match &plans {
-        Some(plans) => jobs.extend(plans.iter().map(|&plan| {
-            let fault = Some(if plan.tear.is_some() {
-                FaultKind::Torn
-            } else {
-                FaultKind::Kill
-            });
-            Job {
-                seed: sc.seed,
-                index: 0,
-                over: Overrides {
-                    plan: Some(plan),
-                    fault,
-                    ..Overrides::default()
-                },
-                regression: false,
-            }
+        Some(plans) => jobs.extend(plans.iter().map(|&plan| Job {
+            seed: sc.seed,
+            index: 0,
+            over: Overrides::at(plan),
+            regression: false,
         })),
         None => jobs.extend(
             (0..sc.trials)

@@ -147,6 +147,21 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// A chosen crash state: a torn write when the plan tears, else a plain kill; no
+    /// other damage.
+    pub fn at(plan: Plan) -> Overrides {
+        let fault = if plan.tear.is_some() {
+            FaultKind::Torn
+        } else {
+            FaultKind::Kill
+        };
+        Overrides {
+            plan: Some(plan),
+            fault: Some(fault),
+            ..Overrides::default()
+        }
+    }
+
     /// True when nothing is overridden.
     pub fn is_empty(&self) -> bool {
         *self == Overrides::default()
@@ -168,31 +183,6 @@ pub struct Plan {
 /// Runs trial `index` of the run.
 pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), TrialError> {
     run_case(env, index, Overrides::default())
-}
-
-/// Runs trial `index` at crash state `plan` if given (its fault is then `torn` or `kill`,
-/// and nothing else is damaged), else at one drawn from the trial's seed.
-pub fn run_planned(
-    env: &TrialEnv,
-    index: u64,
-    plan: Option<Plan>,
-) -> Result<(TrialOutcome, TrialDetail), TrialError> {
-    let fault = plan.map(|p| {
-        if p.tear.is_some() {
-            FaultKind::Torn
-        } else {
-            FaultKind::Kill
-        }
-    });
-    run_case(
-        env,
-        index,
-        Overrides {
-            plan,
-            fault,
-            ..Overrides::default()
-        },
-    )
 }
 
 /// The records of trial `index`, with the overrides' caps applied.
@@ -240,15 +230,15 @@ pub fn crash_states(env: &TrialEnv, index: u64) -> Result<Result<Vec<Plan>, Stri
             tear: None,
         });
         if let Some(w) = b.write {
-            let first = (sc.sector - w.offset % sc.sector) % sc.sector;
-            let mut keep = if first == 0 { sc.sector } else { first };
-            while keep < w.len {
-                plans.push(Plan {
-                    kill_at: b.index,
-                    tear: Some(keep),
-                });
-                keep += sc.sector;
-            }
+            // Cut point 0 is the plain kill just pushed.
+            plans.extend(
+                faults::tear_points(w.offset, w.len, sc.sector)
+                    .skip(1)
+                    .map(|keep| Plan {
+                        kill_at: b.index,
+                        tear: Some(keep),
+                    }),
+            );
         }
     }
     plans.push(Plan {

@@ -210,13 +210,7 @@ impl Traced {
                 source,
             };
             // On any error below, dropping `started` kills the writers already started.
-            let child = process::spawn_registered(|| {
-                cmd.spawn().map(|c| {
-                    let pid = c.id();
-                    (c, pid)
-                })
-            })
-            .map_err(spawn_error)?;
+            let child = process::spawn_registered(cmd).map_err(spawn_error)?;
             let pid = Pid::from_raw(child.id() as i32);
             let traced = started.get_or_insert_with(|| Traced {
                 children: Vec::new(),
