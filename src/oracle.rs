@@ -619,6 +619,7 @@ mod tests {
             self.stdout.extend_from_slice(text.as_bytes());
             self.marks.push(AckMark {
                 stream_end: self.stdout.len() as u64,
+                after: 0,
                 sizes: BTreeMap::from([("wal.log".to_owned(), wal_size)]),
             });
             self
@@ -1300,6 +1301,7 @@ mod tests {
             .map(|out| {
                 vec![AckMark {
                     stream_end: out.len() as u64,
+                    after: 0,
                     sizes: BTreeMap::new(),
                 }]
             })

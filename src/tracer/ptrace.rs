@@ -100,6 +100,10 @@ pub struct WriteAt {
 pub struct AckMark {
     /// Bytes written to stdout up to and including this write.
     pub stream_end: u64,
+    /// Boundaries the run had reached when the writer made this write: a kill at
+    /// boundary k comes after every ack with `after <= k`.
+    #[serde(default)]
+    pub after: u64,
     /// For each file matching `files` at that moment: how far into it data can lie. That
     /// is its size, or less when every byte of it came through traced writes that ended
     /// earlier (a preallocated segment). Data written through `mmap` is not seen: a file
@@ -147,6 +151,9 @@ pub struct Trace {
     pub ends: Vec<WriterEnd>,
     /// Every file-changing call that ran, in order, with its data (when asked for).
     pub ops: Vec<Op>,
+    /// Per boundary: how many of [`Trace::ops`] ran before it (when asked for). Boundary
+    /// k's own ops are `ops[op_marks[k]..op_marks[k + 1]]` (the last one's run to the end).
+    pub op_marks: Vec<usize>,
     /// Bytes of the kill boundary's write that were let through (a torn write).
     pub torn: Option<u64>,
     /// How many threads and processes were traced, all writers together.
@@ -436,6 +443,7 @@ struct Loop<'a> {
     ends: Vec<Option<WriterEnd>>,
     /// The write log, and the ops of the stop being decided.
     ops: Vec<Op>,
+    op_marks: Vec<usize>,
     stop_ops: Vec<Op>,
     stop_write: Option<WriteAt>,
     /// A torn write in flight: the thread, its writer, the bytes let through.
@@ -484,6 +492,7 @@ impl<'a> Loop<'a> {
             killed: None,
             ends: vec![None; n],
             ops: Vec::new(),
+            op_marks: Vec::new(),
             stop_ops: Vec::new(),
             stop_write: None,
             tearing: None,
@@ -539,6 +548,7 @@ impl<'a> Loop<'a> {
             ends,
             tracees: self.seen,
             ops: self.ops,
+            op_marks: self.op_marks,
             torn: self.torn,
         })
     }
@@ -698,6 +708,9 @@ impl<'a> Loop<'a> {
         let index = self.boundaries.len() as u64;
         let writer = self.writer_of(tid);
         let write = self.stop_write;
+        if self.opts.record_ops {
+            self.op_marks.push(self.ops.len());
+        }
         self.boundaries.push(Boundary {
             index,
             writer: writer as u32,
@@ -768,6 +781,7 @@ impl<'a> Loop<'a> {
                         let sizes = self.extents_now();
                         self.acks[w].push(AckMark {
                             stream_end: self.stdout_bytes[w],
+                            after: self.boundaries.len() as u64,
                             sizes,
                         });
                     }
