@@ -99,6 +99,10 @@ enum Cmd {
         /// `sector` steps) instead of drawing trials: certainty for small WALs.
         #[arg(long)]
         exhaustive: bool,
+        /// With --exhaustive: run the writer again for every crash state (dry run, then a
+        /// real kill) instead of cutting the states from one recorded run.
+        #[arg(long, requires = "exhaustive")]
+        reexec: bool,
         /// Do not shrink failures.
         #[arg(long)]
         no_shrink: bool,
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> ExitCode {
             work_dir,
             show,
             exhaustive,
+            reexec,
             no_shrink,
             keep_failures,
             no_regressions,
@@ -212,6 +217,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 exe,
                 show,
                 exhaustive,
+                reexec,
                 budget: budget.or(sc.budget),
                 shard,
                 shrink: !no_shrink,

@@ -212,6 +212,20 @@ pub enum TrialError {
     /// The tracer failed.
     #[error("failed to trace the writer")]
     Trace(#[from] TraceError),
+    /// A crash state built from the write log differs from the folder a real kill at the
+    /// same point leaves: the log missed a change (mmap, an unmodelled call), so states
+    /// built from it cannot be trusted.
+    #[error(
+        "trial {trial}: the state built from the write log for {state} differs from the folder a real kill there leaves: {differences} (a write the tracer does not see, such as mmap; run with --reexec)"
+    )]
+    StateMismatch {
+        /// The trial.
+        trial: u64,
+        /// The crash state, in words.
+        state: String,
+        /// How the two folders differ.
+        differences: String,
+    },
     /// An I/O operation of the harness failed.
     #[error("failed to {what} at {}", path.display())]
     Io {

@@ -34,6 +34,7 @@ pub mod runner;
 pub mod scenario;
 pub mod seed;
 pub mod shrink;
+pub mod states;
 pub mod target;
 pub mod tracer;
 pub mod trial;

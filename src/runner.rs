@@ -6,13 +6,13 @@
 //! interrupt (SIGINT/SIGTERM) stops new trials and kills the running ones, whose outcomes
 //! are dropped; the summary is still written and the run folder removed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -29,7 +29,12 @@ use crate::report::{self, Finding, ResultsFile, Summary};
 use crate::scenario::{Expect, Scenario};
 use crate::seed::Seed;
 use crate::shrink;
+use crate::states;
 use crate::trial::{self, Overrides, TrialDetail, TrialEnv, TrialOutcome};
+
+/// How many states of an exhaustive run cut from the write log are checked against a real
+/// kill at the same point.
+pub const STATES_CHECKED: usize = 8;
 
 /// How a run is carried out, beyond the scenario.
 #[derive(Clone, Debug)]
@@ -49,6 +54,9 @@ pub struct RunOptions {
     /// Walk every crash state of trial 0's workload (each boundary, each torn length at
     /// sector steps) instead of drawing `trials` of them.
     pub exhaustive: bool,
+    /// With `exhaustive`: run the writer again for every state (a dry run and a real
+    /// kill) instead of cutting every state from one recorded run.
+    pub reexec: bool,
     /// Stop starting trials once this much time has passed.
     pub budget: Option<Duration>,
     /// Run only this share of the trials.
@@ -176,21 +184,66 @@ pub fn run(
             index: c.trial,
             over: c.over,
             regression: true,
+            state: StateFrom::Kill,
         }));
     }
     let saved = jobs.len();
+    // Exhaustive: one recorded run of trial 0, and every crash state of it.
+    let mut recording = None;
+    let mut how = "";
     let plans = if opts.exhaustive {
-        trial::crash_states(&env, 0)?.ok()
+        match trial::Recording::make(&env, 0)? {
+            Ok(rec) => {
+                let plans = rec.plans(sc.sector);
+                let unfit = rec.unfit(&env);
+                if let Some(why) = &unfit {
+                    let _ = writeln!(out, "note: every state runs the writer again: {why}");
+                }
+                if opts.reexec || unfit.is_some() {
+                    how = ", each by re-running the writer";
+                } else {
+                    how = ", cut from one recorded run";
+                    recording = Some(rec);
+                }
+                Some(plans)
+            }
+            Err(_) => None,
+        }
     } else {
         None
     };
     match &plans {
-        Some(plans) => jobs.extend(plans.iter().map(|&plan| Job {
-            seed: sc.seed,
-            index: 0,
-            over: Overrides::at(plan),
-            regression: false,
-        })),
+        Some(plans) => {
+            // A kill can land while another writer's call is in flight, so a real kill
+            // of several writers leaves one of several states: only one writer's states
+            // are checked byte for byte.
+            let checked = if sc.writers == 1 {
+                states::sample(plans.len(), STATES_CHECKED)
+            } else {
+                if recording.is_some() {
+                    let _ = writeln!(
+                        out,
+                        "note: the states of {} writers are cut from the interleaving of the recorded run and not checked against real kills",
+                        sc.writers
+                    );
+                }
+                Vec::new()
+            };
+            let job = |i: usize| Job {
+                seed: sc.seed,
+                index: 0,
+                over: Overrides::at(plans[i]),
+                regression: false,
+                state: match (&recording, checked.contains(&i)) {
+                    (None, _) => StateFrom::Kill,
+                    (Some(_), false) => StateFrom::Log,
+                    (Some(_), true) => StateFrom::LogChecked,
+                },
+            };
+            // The checked states first: a log that cannot be trusted stops the run early.
+            jobs.extend(checked.iter().map(|&i| job(i)));
+            jobs.extend((0..plans.len()).filter(|i| !checked.contains(i)).map(job));
+        }
         None => jobs.extend(
             (0..sc.trials)
                 .filter(|&i| shard.is_none_or(|s| s.holds(i)))
@@ -199,6 +252,7 @@ pub fn run(
                     index,
                     over: Overrides::default(),
                     regression: false,
+                    state: StateFrom::Kill,
                 }),
         ),
     }
@@ -218,7 +272,7 @@ pub fn run(
         Some(p) => {
             let torn = p.iter().filter(|p| p.tear.is_some()).count();
             format!(
-                "exhaustive: {} crash states of trial 0 ({} kill points, {torn} torn writes)",
+                "exhaustive: {} crash states of trial 0 ({} kill points, {torn} torn writes{how})",
                 p.len(),
                 p.len() - torn
             )
@@ -273,124 +327,151 @@ pub fn run(
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let budget_hit = AtomicBool::new(false);
-    let shrinking: Mutex<BTreeSet<Class>> = Mutex::new(BTreeSet::new());
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut tally = Tally::default();
     let mut first_error = None;
     let mut progress = Progress::new(opts.progress, jobs.len() as u64, started);
+    // Trials end in any order; what is printed, and which failure of each class is
+    // shrunk, follow the order of the jobs, so that the output is the same whatever the
+    // number of jobs. The results file takes each trial as it ends, so a crash of
+    // crashtest loses no finding.
+    let mut printouts: BTreeMap<usize, Option<String>> = BTreeMap::new();
+    let mut printed = 0;
+    let mut first_of_class: BTreeMap<Class, (usize, Job, TrialOutcome)> = BTreeMap::new();
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
             let tx = tx.clone();
-            let (jobs, next, stop, budget_hit, shrinking, env_for) =
-                (&jobs, &next, &stop, &budget_hit, &shrinking, &env_for);
+            let (jobs, next, stop, budget_hit, env_for, recording) =
+                (&jobs, &next, &stop, &budget_hit, &env_for, &recording);
             scope.spawn(move || {
                 while !stop.load(Ordering::SeqCst) && !process::interrupted() {
                     if opts.budget.is_some_and(|b| started.elapsed() >= b) {
                         budget_hit.store(true, Ordering::SeqCst);
                         break;
                     }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&job) = jobs.get(i) else { break };
+                    let pos = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&job) = jobs.get(pos) else { break };
                     let env = env_for(job.seed);
                     // A panic in a trial is a crashtest bug: report it as a harness failure
                     // (its writer's group guard has already killed the writer).
-                    let result =
-                        std::panic::catch_unwind(|| trial::run_case(env, job.index, job.over))
-                            .unwrap_or(Err(TrialError::Panicked { trial: job.index }));
-                    let to_shrink = match &result {
-                        Ok((outcome, _)) if opts.shrink && !job.regression => outcome
-                            .violation()
-                            .filter(|v| {
-                                shrinking.lock().expect("no panics hold it").insert(v.class)
-                            })
-                            .map(|_| outcome.clone()),
-                        _ => None,
+                    let result = std::panic::catch_unwind(|| match (job.state, recording) {
+                        (StateFrom::Log | StateFrom::LogChecked, Some(rec)) => {
+                            let plan = job.over.plan.expect("exhaustive cases have a plan");
+                            trial::run_state(env, rec, plan, job.state == StateFrom::LogChecked)
+                        }
+                        _ => trial::run_case(env, job.index, job.over),
+                    })
+                    .unwrap_or(Err(TrialError::Panicked { trial: job.index }));
+                    let msg = Msg {
+                        pos,
+                        job,
+                        result: result.map(|(o, d)| (o, timeline(&d))),
                     };
-                    if tx
-                        .send(Msg::Done {
-                            job,
-                            result: result.map(|(o, d)| (o, timeline(&d))),
-                        })
-                        .is_err()
-                    {
+                    if tx.send(msg).is_err() {
                         break;
-                    }
-                    // After the finding is on disk: look for a smaller case.
-                    if let Some(original) = to_shrink
-                        && let Ok(Some((over, smaller))) = shrink::shrink(env, job.index, &original)
-                    {
-                        let _ = tx.send(Msg::Shrunk {
-                            job,
-                            over,
-                            outcome: smaller,
-                        });
                     }
                 }
             });
         }
         drop(tx);
-        for msg in rx {
-            let err = match msg {
-                Msg::Done {
-                    job,
-                    result: Ok((outcome, timeline)),
-                } => {
+        for Msg { pos, job, result } in rx {
+            let err = match result {
+                Ok((outcome, timeline)) => {
                     let case = case_id(opts, &job);
-                    progress.clear();
-                    let e = tally
-                        .record(&mut results, sc, &case, &outcome, &timeline, out, opts.show)
-                        .err();
-                    progress.tick(tally.ran, tally.failures.len());
-                    e
+                    let recorded = tally.record(&mut results, sc, &case, &outcome, &timeline);
+                    if let Some(v) = outcome.violation()
+                        && opts.shrink
+                        && !job.regression
+                        && first_of_class.get(&v.class).is_none_or(|(p, ..)| pos < *p)
+                    {
+                        first_of_class.insert(v.class, (pos, job, outcome.clone()));
+                    }
+                    match recorded {
+                        Ok(text) => {
+                            printouts.insert(pos, text);
+                            None
+                        }
+                        Err(e) => Some(e),
+                    }
                 }
-                Msg::Done {
-                    result: Err(TrialError::Interrupted),
-                    ..
-                } => None,
-                Msg::Done { result: Err(e), .. } => Some(e),
-                Msg::Shrunk { job, over, outcome } => {
-                    let original = case_id(opts, &job);
-                    let case = CaseId {
-                        over,
-                        ..original.clone()
-                    };
-                    progress.clear();
-                    let _ = writeln!(
-                        out,
-                        "SHRUNK trial {} to {} record(s) of at most {} bytes, kill at {}\n     repro: {}",
-                        job.index,
-                        over.records.unwrap_or(sc.records),
-                        over.max_payload.unwrap_or(sc.payload.max),
-                        outcome.kill_words(),
-                        report::repro_command(&case)
-                    );
-                    tally.shrunk.insert(original.clone(), case.clone());
-                    results
-                        .append(
-                            "shrunk",
-                            sc,
-                            serde_json::json!({
-                                "case": original.to_string(),
-                                "shrunk": {
-                                    "case": case.to_string(),
-                                    "repro": report::repro_command(&case),
-                                    "records": over.records,
-                                    "max_payload": over.max_payload,
-                                    "kill": over.plan.map(|p| p.kill_at),
-                                    "tear": over.plan.and_then(|p| p.tear),
-                                    "detail": outcome.violation().map(|v| v.detail.clone()),
-                                }
-                            }),
-                        )
-                        .err()
-                }
+                Err(TrialError::Interrupted) => None,
+                Err(e) => Some(e),
             };
+            progress.clear();
+            // Print every trial that has no unfinished one before it.
+            while let Some(text) = printouts.remove(&printed) {
+                tally.print(text, out, opts.show);
+                printed += 1;
+            }
+            progress.tick(tally.ran, tally.failures.len());
             if let Some(e) = err {
                 first_error.get_or_insert(e);
                 stop.store(true, Ordering::SeqCst);
             }
         }
     });
+    progress.clear();
+    // Trials after a gap (one interrupted, or cut by the budget) print last, in order.
+    for (_, text) in std::mem::take(&mut printouts) {
+        tally.print(text, out, opts.show);
+    }
+    // The first failure of each class, by job order, shrunk once every trial has ended.
+    if first_error.is_none() && !process::interrupted() {
+        let mut shrunk: Vec<(Class, Option<(Overrides, TrialOutcome)>)> = Vec::new();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = first_of_class
+                .iter()
+                .map(|(&class, (_, job, outcome))| {
+                    let env = env_for(job.seed);
+                    (
+                        class,
+                        scope.spawn(move || shrink::shrink(env, job.index, outcome)),
+                    )
+                })
+                .collect();
+            for (class, handle) in handles {
+                let found = handle.join().ok().and_then(Result::ok).flatten();
+                shrunk.push((class, found));
+            }
+        });
+        for (class, found) in shrunk {
+            let Some((over, outcome)) = found else {
+                continue;
+            };
+            let job = first_of_class[&class].1;
+            let original = case_id(opts, &job);
+            let case = CaseId {
+                over,
+                ..original.clone()
+            };
+            let _ = writeln!(
+                out,
+                "SHRUNK trial {} to {} record(s) of at most {} bytes, kill at {}\n     repro: {}",
+                job.index,
+                over.records.unwrap_or(sc.records),
+                over.max_payload.unwrap_or(sc.payload.max),
+                outcome.kill_words(),
+                report::repro_command(&case)
+            );
+            tally.shrunk.insert(original.clone(), case.clone());
+            results.append(
+                "shrunk",
+                sc,
+                serde_json::json!({
+                    "case": original.to_string(),
+                    "shrunk": {
+                        "case": case.to_string(),
+                        "repro": report::repro_command(&case),
+                        "records": over.records,
+                        "max_payload": over.max_payload,
+                        "kill": over.plan.map(|p| p.kill_at),
+                        "tear": over.plan.and_then(|p| p.tear),
+                        "detail": outcome.violation().map(|v| v.detail.clone()),
+                    }
+                }),
+            )?;
+        }
+    }
     progress.clear();
     if let Some(e) = first_error {
         return Err(e);
@@ -404,6 +485,7 @@ pub fn run(
         max_boundaries,
         cases,
         shrunk,
+        ..
     } = tally;
     failures.sort_by_key(|f| (f.trial, f.overrides));
     let mut classes: BTreeMap<Class, u64> = BTreeMap::new();
@@ -525,6 +607,19 @@ struct Job {
     index: u64,
     over: Overrides,
     regression: bool,
+    /// How the case's crash state is made.
+    state: StateFrom,
+}
+
+/// Where a job's crash state comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StateFrom {
+    /// A real kill in a run of its own (after a dry run).
+    Kill,
+    /// Cut from the run's recording, only replayed.
+    Log,
+    /// Cut from the recording, and checked against a real kill at the same point.
+    LogChecked,
 }
 
 fn case_id(opts: &RunOptions, job: &Job) -> CaseId {
@@ -545,18 +640,11 @@ fn timeline(detail: &TrialDetail) -> Vec<String> {
         .collect()
 }
 
-enum Msg {
-    /// A trial ended (or could not be run).
-    Done {
-        job: Job,
-        result: Result<(TrialOutcome, Vec<String>), TrialError>,
-    },
-    /// A smaller case of `job` that fails the same way.
-    Shrunk {
-        job: Job,
-        over: Overrides,
-        outcome: TrialOutcome,
-    },
+struct Msg {
+    /// The job's place in the run's list.
+    pos: usize,
+    job: Job,
+    result: Result<(TrialOutcome, Vec<String>), TrialError>,
 }
 
 /// What the main thread counts as trials end.
@@ -571,11 +659,13 @@ struct Tally {
     /// Each failing case, with its class and detail, for the regressions file.
     cases: Vec<(CaseId, String)>,
     shrunk: BTreeMap<CaseId, CaseId>,
+    /// Findings handed to [`Tally::print`] so far.
+    printed: usize,
 }
 
 impl Tally {
-    /// Counts a trial, appends its lines to the results file and prints a finding.
-    #[allow(clippy::too_many_arguments)]
+    /// Counts a trial and appends its lines to the results file. Returns what to print
+    /// for it, if anything (a finding).
     fn record(
         &mut self,
         results: &mut ResultsFile,
@@ -583,9 +673,7 @@ impl Tally {
         case: &CaseId,
         outcome: &TrialOutcome,
         timeline: &[String],
-        out: &mut dyn Write,
-        show: usize,
-    ) -> Result<(), TrialError> {
+    ) -> Result<Option<String>, TrialError> {
         self.ran += 1;
         *self.faults.entry(outcome.fault).or_default() += 1;
         self.killed += u64::from(outcome.kill.is_some());
@@ -605,7 +693,7 @@ impl Tally {
             }),
         )?;
         let Some(v) = outcome.violation() else {
-            return Ok(());
+            return Ok(None);
         };
         let repro = report::repro_command(case);
         results.append(
@@ -618,13 +706,20 @@ impl Tally {
                 timeline,
             },
         )?;
-        if self.failures.len() < show {
-            let _ = write!(out, "{}", report::finding_lines(outcome, &repro));
-        }
         self.cases
             .push((case.clone(), format!("{}: {}", v.class, v.detail)));
         self.failures.push(outcome.clone());
-        Ok(())
+        Ok(Some(report::finding_lines(outcome, &repro)))
+    }
+
+    /// Prints a trial's finding, in job order, while fewer than `show` have been printed.
+    fn print(&mut self, text: Option<String>, out: &mut dyn Write, show: usize) {
+        if let Some(text) = text {
+            if self.printed < show {
+                let _ = write!(out, "{text}");
+            }
+            self.printed += 1;
+        }
     }
 }
 

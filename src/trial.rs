@@ -19,8 +19,9 @@ use crate::power::Snapshot;
 use crate::process::{self, Captured, Finished, feed_on, read_on};
 use crate::scenario::Scenario;
 use crate::seed::below;
+use crate::states;
 use crate::target::{Role, TargetKind};
-use crate::tracer::{Boundary, Trace, TraceOptions, Traced, WriteAt, WriterEnd};
+use crate::tracer::{Boundary, KillScope, Trace, TraceOptions, Traced, WriteAt, WriterEnd};
 use crate::workload::{Workload, protocol_input};
 
 /// What all trials of a run share.
@@ -121,6 +122,7 @@ pub struct TrialDetail {
 }
 
 /// One run of the writers: the trace and each writer's output.
+#[derive(Clone)]
 struct WritersRun {
     trace: Trace,
     stdouts: Vec<Captured>,
@@ -205,47 +207,188 @@ fn workload(env: &TrialEnv, index: u64, over: &Overrides) -> Workload {
     w
 }
 
-/// Every crash state of trial `index`'s workload: each boundary of its dry run and the
-/// clean exit, and each write cut at every `sector` boundary inside it.
+/// One traced run of trial `index`'s workload to its end, with its write log: every crash
+/// state of the trial can be cut from it ([`crate::states`]) and only replayed.
+pub struct Recording {
+    index: u64,
+    run: WritersRun,
+}
+
+impl Recording {
+    /// Runs trial `index`'s writers once, untouched, recording every file-changing call
+    /// with its data. `Ok(Err(why))`: the writer could not be started.
+    pub fn make(env: &TrialEnv, index: u64) -> Result<Result<Recording, String>, TrialError> {
+        let workload = workload(env, index, &Overrides::default());
+        let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
+        let dir = env.work.join(format!("record{index}"));
+        fresh_dir(&dir)?;
+        let run = run_writers(env, &dir, &inputs, None, true, index);
+        std::fs::remove_dir_all(&dir).map_err(|source| TrialError::Io {
+            what: "remove trial folder",
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(run?.map(|run| Recording { index, run }))
+    }
+
+    /// Every crash state of the run: each boundary and the clean exit, and each write cut
+    /// at every `sector` boundary inside it.
+    pub fn plans(&self, sector: u64) -> Vec<Plan> {
+        let boundaries = &self.run.trace.boundaries;
+        let mut plans = Vec::new();
+        for b in boundaries {
+            plans.push(Plan {
+                kill_at: b.index,
+                tear: None,
+            });
+            if let Some(w) = b.write {
+                // Cut point 0 is the plain kill just pushed.
+                plans.extend(
+                    faults::tear_points(w.offset, w.len, sector)
+                        .skip(1)
+                        .map(|keep| Plan {
+                            kill_at: b.index,
+                            tear: Some(keep),
+                        }),
+                );
+            }
+        }
+        plans.push(Plan {
+            kill_at: boundaries.len() as u64,
+            tear: None,
+        });
+        plans
+    }
+
+    /// Why states cannot be cut from this run, if they cannot: a call the write log
+    /// cannot model, or a kill that takes one writer of several.
+    pub fn unfit(&self, env: &TrialEnv) -> Option<String> {
+        if env.scenario.writers > 1 && env.scenario.crash == KillScope::One {
+            return Some("with crash = \"one\" the other writers run on after the kill".to_owned());
+        }
+        states::modelled(&self.run.trace).err()
+    }
+
+    /// The state of `plan` cut from the recording, as a run killed there would have left
+    /// it, and the folder it leaves.
+    fn cut(&self, plan: Plan) -> (WritersRun, Snapshot) {
+        let full: Vec<usize> = self.run.stdouts.iter().map(|c| c.bytes.len()).collect();
+        let cut = states::cut(&self.run.trace, &full, plan);
+        let killed = plan.kill_at < self.run.trace.boundaries.len() as u64;
+        let stdouts = self
+            .run
+            .stdouts
+            .iter()
+            .zip(&cut.stdout_len)
+            .map(|(c, &len)| Captured {
+                bytes: c.bytes[..len].to_vec(),
+                overflowed: c.overflowed && !killed,
+            })
+            .collect();
+        // What a killed writer wrote to stderr is not traced, so not cut: none of it.
+        let stderrs = if killed {
+            vec![Captured::default(); self.run.stderrs.len()]
+        } else {
+            self.run.stderrs.clone()
+        };
+        let run = WritersRun {
+            trace: cut.trace,
+            stdouts,
+            stderrs,
+        };
+        (run, cut.state)
+    }
+}
+
+/// Every crash state of trial `index`'s workload, by a recorded run (see
+/// [`Recording::plans`]).
 pub fn crash_states(env: &TrialEnv, index: u64) -> Result<Result<Vec<Plan>, String>, TrialError> {
-    let sc = &env.scenario;
-    let workload = workload(env, index, &Overrides::default());
-    let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
-    let dir = env.work.join(format!("states{index}"));
+    Ok(Recording::make(env, index)?.map(|r| r.plans(env.scenario.sector)))
+}
+
+/// Runs the case of `plan` (a kill, or a torn write) of the recorded trial from the state
+/// cut from the recording: only the replay and the checks run. With `verify`, the writer
+/// also runs for real and is killed at the plan, and the folder it leaves must equal the
+/// state built from its own write log byte for byte (and, for a deterministic writer,
+/// equals the cut state); a difference is a harness error ([`TrialError::StateMismatch`]).
+pub fn run_state(
+    env: &TrialEnv,
+    rec: &Recording,
+    plan: Plan,
+    verify: bool,
+) -> Result<(TrialOutcome, TrialDetail), TrialError> {
+    let index = rec.index;
+    let mut case = Case::new(env, index, Overrides::at(plan));
+    let result = (|| -> Result<(), TrialError> {
+        let (run, state) = rec.cut(plan);
+        let n = rec.run.trace.boundaries.len() as u64;
+        let k = plan.kill_at.min(n);
+        case.outcome.boundaries = n;
+        if verify {
+            verify_state(env, &case, plan, k, &state)?;
+        }
+        fresh_dir(&case.dir)?;
+        restore(&state, &case.dir)?;
+        case.judge(run, k)
+    })();
+    case.end(result)
+}
+
+/// Kills the writer for real at `plan` in a folder of its own and compares what it left
+/// with the state cut from the recording.
+fn verify_state(
+    env: &TrialEnv,
+    case: &Case<'_>,
+    plan: Plan,
+    k: u64,
+    built: &Snapshot,
+) -> Result<(), TrialError> {
+    let dir = case.dir.with_extension("real");
     fresh_dir(&dir)?;
-    let dry = run_writers(env, &dir, &inputs, None, false, index);
+    let kill = (k < case.outcome.boundaries).then_some(KillPlan {
+        at: k,
+        tear: plan.tear,
+    });
+    let real = (|| {
+        let run = run_writers(env, &dir, &case.inputs, kill, true, case.index)?;
+        check_interrupt()?;
+        match run {
+            Ok(run) => Ok::<_, TrialError>(Some((snapshot(&dir)?, run.trace.ops))),
+            Err(_) => Ok(None),
+        }
+    })();
     std::fs::remove_dir_all(&dir).map_err(|source| TrialError::Io {
         what: "remove trial folder",
         path: dir.clone(),
         source,
     })?;
-    let dry = match dry? {
-        Ok(dry) => dry,
-        Err(why) => return Ok(Err(why)),
+    let Some((real, real_ops)) = real? else {
+        return Ok(());
     };
-    let mut plans = Vec::new();
-    for b in &dry.trace.boundaries {
-        plans.push(Plan {
-            kill_at: b.index,
-            tear: None,
-        });
-        if let Some(w) = b.write {
-            // Cut point 0 is the plain kill just pushed.
-            plans.extend(
-                faults::tear_points(w.offset, w.len, sc.sector)
-                    .skip(1)
-                    .map(|keep| Plan {
-                        kill_at: b.index,
-                        tear: Some(keep),
-                    }),
-            );
-        }
+    if states::differences(built, &real).is_none() {
+        return Ok(());
     }
-    plans.push(Plan {
-        kill_at: dry.trace.boundaries.len() as u64,
-        tear: None,
-    });
-    Ok(Ok(plans))
+    // The real run wrote other bytes than the recorded one (a timestamp, a random salt):
+    // the writer is not deterministic, and the cut state is still the state of the
+    // recorded run. The model is what is checked: the real run's own log must give what
+    // the real kill left.
+    let own = crate::power::after_kill(&Snapshot::default(), &real_ops);
+    match states::differences(&own, &real) {
+        None => Ok(()),
+        Some(differences) => Err(TrialError::StateMismatch {
+            trial: case.index,
+            state: plan_words(plan),
+            differences,
+        }),
+    }
+}
+
+/// A plan in words: `kill at boundary 4` or `kill at boundary 4 torn after 512 bytes`.
+fn plan_words(plan: Plan) -> String {
+    match plan.tear {
+        Some(keep) => format!("kill at boundary {}, torn after {keep} bytes", plan.kill_at),
+        None => format!("kill at boundary {}", plan.kill_at),
+    }
 }
 
 /// Runs trial `index` as `over` changes it.
@@ -254,80 +397,139 @@ pub fn run_case(
     index: u64,
     over: Overrides,
 ) -> Result<(TrialOutcome, TrialDetail), TrialError> {
-    let sc = &env.scenario;
-    let plan = over.plan;
-    let mut rng = sc.seed.trial_rng(index);
-    let workload = workload(env, index, &over);
-    let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
-    let drawn = FaultKind::choose(&mut rng, &sc.faults);
-    let fault = over.fault.unwrap_or(drawn);
-    // Cases of one trial may run at once (exhaustive, shrinking): each gets its folder.
-    let dir = if over.is_empty() {
-        env.work.join(format!("t{index}"))
-    } else {
-        static CASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        env.work.join(format!(
-            "t{index}-case{}",
-            CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ))
-    };
-    let mut outcome = TrialOutcome {
-        trial: index,
-        fault,
-        boundaries: 0,
-        kill: None,
-        tear: None,
-        damage: Damage::None,
-        overrides: over,
-        kept: None,
-        recovery_kill: None,
-        writers: sc.writers,
-        sent: workload.writers.iter().map(|w| w.len() as u64).sum(),
-        tracees: 0,
-        judgement: Judgement {
-            acked: 0,
-            required: 0,
-            recovered: None,
-            violation: None,
-        },
-    };
-    let mut detail = TrialDetail {
-        sent: workload.writers.clone(),
-        ..TrialDetail::default()
-    };
+    let mut case = Case::new(env, index, over);
     let result = (|| -> Result<(), TrialError> {
+        let (env, dir, fault) = (case.env, case.dir.clone(), case.fault);
         let record_ops = fault == FaultKind::PowerLoss;
         fresh_dir(&dir)?;
-        let dry = match run_writers(env, &dir, &inputs, None, record_ops, index)? {
+        let dry = match run_writers(env, &dir, &case.inputs, None, record_ops, index)? {
             Ok(run) => run,
             Err(why) => {
-                target_error(&mut outcome, why);
+                target_error(&mut case.outcome, why);
                 return Ok(());
             }
         };
         check_interrupt()?;
-        outcome.boundaries = dry.trace.boundaries.len() as u64;
-        let (k, tear) = match plan {
+        case.outcome.boundaries = dry.trace.boundaries.len() as u64;
+        let (k, tear) = match over.plan {
             Some(p) => (
-                p.kill_at.min(outcome.boundaries),
+                p.kill_at.min(case.outcome.boundaries),
                 p.tear.filter(|_| fault == FaultKind::Torn),
             ),
-            None => kill_point(&mut rng, fault, &dry.trace, sc.sector),
+            None => kill_point(&mut case.rng, fault, &dry.trace, env.scenario.sector),
         };
-        let run = if k == outcome.boundaries {
+        let run = if k == case.outcome.boundaries {
             dry
         } else {
             fresh_dir(&dir)?;
             let kill = KillPlan { at: k, tear };
-            match run_writers(env, &dir, &inputs, Some(kill), record_ops, index)? {
+            match run_writers(env, &dir, &case.inputs, Some(kill), record_ops, index)? {
                 Ok(run) => run,
                 Err(why) => {
-                    target_error(&mut outcome, why);
+                    target_error(&mut case.outcome, why);
                     return Ok(());
                 }
             }
         };
         check_interrupt()?;
+        case.judge(run, k)
+    })();
+    case.end(result)
+}
+
+/// One case of a trial on its way: what was drawn, its folder, and what it found so far.
+struct Case<'a> {
+    env: &'a TrialEnv,
+    index: u64,
+    rng: rand_chacha::ChaCha8Rng,
+    workload: Workload,
+    inputs: Vec<Vec<u8>>,
+    fault: FaultKind,
+    dir: PathBuf,
+    outcome: TrialOutcome,
+    detail: TrialDetail,
+}
+
+impl<'a> Case<'a> {
+    /// Draws the case's records and fault class (in that order, from the trial's stream)
+    /// and names its folder.
+    fn new(env: &'a TrialEnv, index: u64, over: Overrides) -> Case<'a> {
+        let sc = &env.scenario;
+        let mut rng = sc.seed.trial_rng(index);
+        let workload = workload(env, index, &over);
+        let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
+        let drawn = FaultKind::choose(&mut rng, &sc.faults);
+        let fault = over.fault.unwrap_or(drawn);
+        // Cases of one trial may run at once (exhaustive, shrinking): each gets its folder.
+        let dir = if over.is_empty() {
+            env.work.join(format!("t{index}"))
+        } else {
+            static CASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            env.work.join(format!(
+                "t{index}-case{}",
+                CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ))
+        };
+        let outcome = TrialOutcome {
+            trial: index,
+            fault,
+            boundaries: 0,
+            kill: None,
+            tear: None,
+            damage: Damage::None,
+            overrides: over,
+            kept: None,
+            recovery_kill: None,
+            writers: sc.writers,
+            sent: workload.writers.iter().map(|w| w.len() as u64).sum(),
+            tracees: 0,
+            judgement: Judgement {
+                acked: 0,
+                required: 0,
+                recovered: None,
+                violation: None,
+            },
+        };
+        let detail = TrialDetail {
+            sent: workload.writers.clone(),
+            ..TrialDetail::default()
+        };
+        Case {
+            env,
+            index,
+            rng,
+            workload,
+            inputs,
+            fault,
+            dir,
+            outcome,
+            detail,
+        }
+    }
+
+    /// Removes the case's folder and hands back its outcome.
+    fn end(
+        self,
+        result: Result<(), TrialError>,
+    ) -> Result<(TrialOutcome, TrialDetail), TrialError> {
+        let cleanup = std::fs::remove_dir_all(&self.dir).map_err(|source| TrialError::Io {
+            what: "remove trial folder",
+            path: self.dir.clone(),
+            source,
+        });
+        result?;
+        cleanup?;
+        Ok((self.outcome, self.detail))
+    }
+
+    /// From the folder as the crash `run` (killed at boundary `k`, or not killed when `k`
+    /// is its last) left it: the fault, the replay, the verdict and the checks.
+    fn judge(&mut self, run: WritersRun, k: u64) -> Result<(), TrialError> {
+        let (env, index) = (self.env, self.index);
+        let sc = &env.scenario;
+        let dir = self.dir.clone();
+        let over = self.outcome.overrides;
+        let (outcome, rng, workload) = (&mut self.outcome, &mut self.rng, &self.workload);
         outcome.tracees = run.trace.tracees as u64;
         outcome.kill = run
             .trace
@@ -340,7 +542,7 @@ pub fn run_case(
         // touches the trial folder, and the replay does not run.
         if let Some((name, target)) = faults::escaping_links(&dir).into_iter().next() {
             target_error(
-                &mut outcome,
+                outcome,
                 format!(
                     "the writer planted a symlink out of its folder: {name} -> {}; crashtest follows no symlink",
                     target.display()
@@ -359,7 +561,7 @@ pub fn run_case(
         } else {
             None
         };
-        outcome.damage = faults::apply(fault, &mut rng, &dir, &ctx)?;
+        outcome.damage = faults::apply(self.fault, rng, &dir, &ctx)?;
         let damaged_state = if env.keep.is_some() {
             Some(snapshot(&dir)?)
         } else {
@@ -404,7 +606,7 @@ pub fn run_case(
         }
         if judgement.violation.is_none()
             && let Some(crashed) = &crashed
-            && let Some((kill, of, after)) = crash_recovery(env, &dir, crashed, &mut rng, index)?
+            && let Some((kill, of, after)) = crash_recovery(env, &dir, crashed, rng, index)?
         {
             let mut again = judge(&after);
             if let Some(v) = again.violation.as_mut() {
@@ -419,7 +621,7 @@ pub fn run_case(
         }
         if judgement.violation.is_none() && sc.checks.resume {
             let recovered = oracle::replayed(&last_replay).unwrap_or_default();
-            let new = Workload::generate(&mut rng, 1, sc.records, sc.payload)
+            let new = Workload::generate(rng, 1, sc.records, sc.payload)
                 .writers
                 .remove(0);
             let mut cmd = target_command(env, &dir, Role::Write, 0, index);
@@ -458,21 +660,13 @@ pub fn run_case(
         if let Some(v) = outcome.judgement.violation.as_mut() {
             v.detail = redact(std::mem::take(&mut v.detail));
         }
-        detail.boundaries = run.trace.boundaries;
-        detail.writer_stdout = run.stdouts.into_iter().map(|c| c.bytes).collect();
-        detail.writer_stderr = run.stderrs.iter().map(|c| redact(c.tail(4000))).collect();
-        detail.replay_stdout = replay.stdout.bytes;
-        detail.replay_stderr = redact(replay.stderr.tail(4000));
+        self.detail.boundaries = run.trace.boundaries;
+        self.detail.writer_stdout = run.stdouts.into_iter().map(|c| c.bytes).collect();
+        self.detail.writer_stderr = run.stderrs.iter().map(|c| redact(c.tail(4000))).collect();
+        self.detail.replay_stdout = replay.stdout.bytes;
+        self.detail.replay_stderr = redact(replay.stderr.tail(4000));
         Ok(())
-    })();
-    let cleanup = std::fs::remove_dir_all(&dir).map_err(|source| TrialError::Io {
-        what: "remove trial folder",
-        path: dir.clone(),
-        source,
-    });
-    result?;
-    cleanup?;
-    Ok((outcome, detail))
+    }
 }
 
 /// Where the crash run is killed: boundary k of the dry run's N (k = N: the clean exit),

@@ -486,6 +486,7 @@ fn writer() -> impl Strategy<Value = Writer> {
                 .into_iter()
                 .map(|(stream_end, size)| AckMark {
                     stream_end,
+                    after: 0,
                     sizes: [("wal.log".to_owned(), size)].into(),
                 })
                 .collect(),
