@@ -17,9 +17,13 @@
 //! writer's bytes can split. The `fdatasync` runs after the lock is released, so writers can share
 //! a sync (group commit); each still acks only after its own `fdatasync` returned.
 //!
-//! What the lock cannot help: a writer that dies or fails in the middle of its `write`
-//! leaves a torn record that other live writers append after, and the next open cuts their
-//! records with it.
+//! A writer that dies or fails in the middle of its `write` leaves a torn record in the
+//! file while the others live on. So each writer remembers how far it has seen the log
+//! whole, and before each append, under the lock, checks the records other writers added
+//! since: a torn one is cut off (ftruncate + fsync) before the new record lands after it.
+//! Without that check, live writers would append after the torn record, and the next
+//! open would cut their acknowledged records with it (`crashtest run --exhaustive` on
+//! `scenarios/crc-writers-one.toml` found this).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -36,6 +40,8 @@ const HEADER: usize = 8;
 pub(crate) struct Writer {
     file: File,
     path: PathBuf,
+    /// How far this writer has seen the log made of whole records.
+    whole: u64,
 }
 
 impl Writer {
@@ -57,11 +63,11 @@ impl Writer {
                 .map_err(WalError::io("open log", &path))?,
             Err(e) => return Err(WalError::io("create log", &path)(e)),
         };
-        {
+        let whole = {
             let _lock = Lock::take(&file, &path)?;
-            recover(&file, &path)?;
-        }
-        Ok(Writer { file, path })
+            recover(&file, &path)?.1
+        };
+        Ok(Writer { file, path, whole })
     }
 
     /// Appends one record in one `write` under the log's lock, then `fdatasync`s it
@@ -70,14 +76,42 @@ impl Writer {
         let record = encode(payload);
         {
             let _lock = Lock::take(&self.file, &self.path)?;
+            self.whole = cut_torn_records(&self.file, &self.path, self.whole)?;
             (&self.file)
                 .write_all(&record)
                 .map_err(WalError::io("append to log", &self.path))?;
+            self.whole += record.len() as u64;
         }
         self.file
             .sync_data()
             .map_err(WalError::io("sync log", &self.path))
     }
+}
+
+/// Checks the records other writers appended to `file` (the log at `path`) since a writer
+/// last saw it whole up to `whole`, and cuts off a torn one and what follows it. Returns
+/// how far the log is whole now. The caller holds the log's [`Lock`].
+fn cut_torn_records(file: &File, path: &Path, whole: u64) -> Result<u64, WalError> {
+    use std::os::unix::fs::FileExt;
+    let size = file
+        .metadata()
+        .map_err(WalError::io("stat log", path))?
+        .len();
+    // Cut shorter by someone else: check it all again.
+    let from = if size < whole { 0 } else { whole };
+    if size == from {
+        return Ok(size);
+    }
+    let mut added = vec![0; (size - from) as usize];
+    file.read_exact_at(&mut added, from)
+        .map_err(WalError::io("read log", path))?;
+    let good = from + scan(&added).1 as u64;
+    if good < size {
+        file.set_len(good)
+            .and_then(|()| file.sync_all())
+            .map_err(WalError::io("cut a torn record of log", path))?;
+    }
+    Ok(good)
 }
 
 /// The records of the log in `dir`, after cutting its bad tail off the file.
@@ -86,7 +120,7 @@ pub(crate) fn replay(dir: &Path) -> Result<Vec<Vec<u8>>, WalError> {
     match File::options().read(true).write(true).open(&path) {
         Ok(file) => {
             let _lock = Lock::take(&file, &path)?;
-            recover(&file, &path)
+            Ok(recover(&file, &path)?.0)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(WalError::io("open log", &path)(e)),
@@ -121,8 +155,8 @@ impl Drop for Lock<'_> {
 }
 
 /// Reads `file` from the start, cuts it after its last good record and returns the
-/// records before the cut. The caller holds the log's [`Lock`].
-fn recover(mut file: &File, path: &Path) -> Result<Vec<Vec<u8>>, WalError> {
+/// records before the cut, and where it is. The caller holds the log's [`Lock`].
+fn recover(mut file: &File, path: &Path) -> Result<(Vec<Vec<u8>>, u64), WalError> {
     let mut log = Vec::new();
     file.read_to_end(&mut log)
         .map_err(WalError::io("read log", path))?;
@@ -132,7 +166,10 @@ fn recover(mut file: &File, path: &Path) -> Result<Vec<Vec<u8>>, WalError> {
             .and_then(|()| file.sync_all())
             .map_err(WalError::io("cut the torn tail of log", path))?;
     }
-    Ok(records.into_iter().map(<[u8]>::to_vec).collect())
+    Ok((
+        records.into_iter().map(<[u8]>::to_vec).collect(),
+        good as u64,
+    ))
 }
 
 /// The longest prefix of `log` made of good records: their payloads, and its length.
@@ -404,5 +441,31 @@ mod tests {
         a.append(b"a2").unwrap();
         b.append(b"").unwrap();
         assert_eq!(replay(dir).unwrap(), [&b"a0"[..], b"a1", b"b0", b"a2", b""]);
+    }
+
+    #[test]
+    fn a_record_torn_by_a_writer_that_died_is_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let mut a = Writer::open(dir).unwrap();
+        let mut b = Writer::open(dir).unwrap();
+        a.append(b"a0").unwrap();
+        b.append(b"b0").unwrap();
+        let good = file_len(dir);
+        // A third writer, open all along, died in the middle of its record.
+        let torn = encode(b"never acked");
+        File::options()
+            .append(true)
+            .open(log_path(dir))
+            .and_then(|mut f| f.write_all(&torn[..HEADER + 3]))
+            .unwrap();
+        a.append(b"a1").unwrap();
+        assert_eq!(
+            file_len(dir),
+            good + encode(b"a1").len(),
+            "the torn record is cut before a1 lands"
+        );
+        b.append(b"b1").unwrap();
+        assert_eq!(replay(dir).unwrap(), [&b"a0"[..], b"b0", b"a1", b"b1"]);
     }
 }

@@ -876,6 +876,112 @@ fn exhaustive_mode_covers_every_crash_state_and_each_reproduces() {
     assert!(run.summary()["trials"].as_u64().unwrap() > 10);
 }
 
+/// See issue 7: exhaustive mode cuts its crash states from one recorded run and only
+/// replays them; every state judges exactly as a real kill there does (`--reexec`).
+#[test]
+fn states_cut_from_the_write_log_judge_like_real_kills() {
+    let sb = Sandbox::new();
+    let prefix = sb.scenario(
+        "ex-prefix.toml",
+        "records = 4\npayload = { min = 600, max = 1500 }\nsector = 512\nexpect = \"fail\"\n[target]\nbuiltin = \"seed-prefix\"\n",
+    );
+    let path = prefix.to_str().unwrap();
+    let cut = sb.crashtest(&["run", path, "--exhaustive", "--no-shrink"]);
+    let real = sb.crashtest(&["run", path, "--exhaustive", "--reexec", "--no-shrink"]);
+    assert_eq!(cut.code(), 0, "{}{}", cut.stdout(), cut.stderr());
+    assert_eq!(real.code(), 0, "{}{}", real.stdout(), real.stderr());
+    assert!(
+        cut.stdout().contains("cut from one recorded run"),
+        "{}",
+        cut.stdout()
+    );
+    assert!(
+        real.stdout().contains("each by re-running the writer"),
+        "{}",
+        real.stdout()
+    );
+    let verdicts = |run: &support::Run| -> Vec<String> {
+        let mut v: Vec<String> = run
+            .lines
+            .iter()
+            .filter(|l| l["type"] == "trial")
+            .map(|l| format!("{} {} {}", l["case"], l["class"], l["boundaries"]))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(verdicts(&cut), verdicts(&real));
+    let details = |run: &support::Run| -> Vec<String> {
+        let mut v: Vec<String> = run
+            .findings()
+            .iter()
+            .map(|f| format!("{} {}", f["case"], f["judgement"]["violation"]["detail"]))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!details(&cut).is_empty());
+    assert_eq!(details(&cut), details(&real));
+}
+
+/// See issue 7: a writer that stores its records through mmap leaves bytes no write log
+/// holds; the states checked against real kills show it, and the run stops with a harness
+/// error naming the file rather than judge states that never were. `--reexec` runs it.
+#[test]
+fn a_log_written_through_mmap_stops_exhaustive_mode_with_a_harness_error() {
+    let sb = Sandbox::new();
+    let text = std::fs::read_to_string(support::root().join("harness/targets/mmap_wal.toml"))
+        .unwrap()
+        .replace("records = 4", "records = 2")
+        .replace(
+            "\"mmap_wal.py\"",
+            &format!("{:?}", support::root().join("harness/targets/mmap_wal.py")),
+        );
+    let scenario = sb.scenario("mmap.toml", &text);
+    let path = scenario.to_str().unwrap();
+    let cut = sb.crashtest(&["run", path, "--exhaustive"]);
+    assert_eq!(cut.code(), 3, "{}{}", cut.stdout(), cut.stderr());
+    assert!(
+        cut.stderr()
+            .contains("differs from the folder a real kill there leaves")
+            && cut.stderr().contains("wal.log: differs at byte"),
+        "{}",
+        cut.stderr()
+    );
+    let real = sb.crashtest(&["run", path, "--exhaustive", "--reexec"]);
+    assert_eq!(real.code(), 0, "{}{}", real.stdout(), real.stderr());
+}
+
+/// See issue 7: what a run prints does not depend on how many trials run at once.
+#[test]
+fn the_output_is_the_same_for_any_number_of_jobs() {
+    let sb = Sandbox::new();
+    let printed = |jobs: &str| -> String {
+        let run = sb.crashtest(&[
+            "run",
+            "scenarios/seed-prefix.toml",
+            "--trials",
+            "40",
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+        run.stdout()
+            .lines()
+            .filter(|l| {
+                !l.contains(" jobs, ") && !l.contains("trials/s") && !l.starts_with("results:")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let one = printed("1");
+    assert!(
+        one.contains("FAIL trial") && one.contains("SHRUNK"),
+        "{one}"
+    );
+    assert_eq!(one, printed("3"));
+}
+
 /// See issue 5: shards are disjoint and together are the whole run, trial for trial;
 /// `merge` joins them and refuses an incomplete set.
 #[test]
@@ -1065,7 +1171,9 @@ fn failures_shrink_reproduce_from_junit_and_are_replayed_as_regressions() {
     assert_eq!(
         next.code(),
         1,
-        "a saved regression fails the run until the bug is fixed"
+        "a saved regression fails the run until the bug is fixed: {}{}",
+        next.stdout(),
+        next.stderr()
     );
     let first = next.lines.iter().find(|l| l["type"] == "trial").unwrap();
     assert!(
