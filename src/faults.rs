@@ -75,7 +75,8 @@ impl FaultKind {
         }
     }
 
-    fn weight(self, w: &FaultWeights) -> u32 {
+    /// The class's weight in `w`.
+    pub fn weight(self, w: &FaultWeights) -> u32 {
         match self {
             FaultKind::Kill => w.kill,
             FaultKind::Truncate => w.truncate,

@@ -229,10 +229,10 @@ pub fn run(
                 }
                 Vec::new()
             };
-            let job = |i: usize| Job {
+            let job = |i: usize, over: Overrides| Job {
                 seed: sc.seed,
                 index: 0,
-                over: Overrides::at(plans[i]),
+                over,
                 regression: false,
                 state: match (&recording, checked.contains(&i)) {
                     (None, _) => StateFrom::Kill,
@@ -241,8 +241,25 @@ pub fn run(
                 },
             };
             // The checked states first: a log that cannot be trusted stops the run early.
-            jobs.extend(checked.iter().map(|&i| job(i)));
-            jobs.extend((0..plans.len()).filter(|i| !checked.contains(i)).map(job));
+            jobs.extend(checked.iter().map(|&i| job(i, Overrides::at(plans[i]))));
+            jobs.extend(
+                (0..plans.len())
+                    .filter(|i| !checked.contains(i))
+                    .map(|i| job(i, Overrides::at(plans[i]))),
+            );
+            // With power loss among the faults: at every kill point, the power loss
+            // drawn there (which unsynced writes and names land, which tears).
+            if FaultKind::PowerLoss.weight(&sc.faults) > 0 {
+                jobs.extend(plans.iter().filter(|p| p.tear.is_none()).map(|&plan| {
+                    job(
+                        usize::MAX,
+                        Overrides {
+                            fault: Some(FaultKind::PowerLoss),
+                            ..Overrides::at(plan)
+                        },
+                    )
+                }));
+            }
         }
         None => jobs.extend(
             (0..sc.trials)
@@ -261,7 +278,7 @@ pub fn run(
         sc,
         serde_json::json!({
             "path": sc.path.display().to_string(),
-            "trials": plans.as_ref().map_or(sc.trials, |p| p.len() as u64),
+            "trials": plans.as_ref().map_or(sc.trials, |_| (jobs.len() - saved) as u64),
             "target": report::target_name(sc),
             "expect": sc.expect.to_string(),
             "shard": shard.map(|s| s.to_string()),
@@ -271,9 +288,18 @@ pub fn run(
     let what = match &plans {
         Some(p) => {
             let torn = p.iter().filter(|p| p.tear.is_some()).count();
+            let power = jobs[saved..]
+                .iter()
+                .filter(|j| j.over.fault == Some(FaultKind::PowerLoss))
+                .count();
+            let power = if power > 0 {
+                format!(", {power} power losses")
+            } else {
+                String::new()
+            };
             format!(
-                "exhaustive: {} crash states of trial 0 ({} kill points, {torn} torn writes{how})",
-                p.len(),
+                "exhaustive: {} crash states of trial 0 ({} kill points, {torn} torn writes{power}{how})",
+                jobs.len() - saved,
                 p.len() - torn
             )
         }
@@ -356,8 +382,7 @@ pub fn run(
                     // (its writer's group guard has already killed the writer).
                     let result = std::panic::catch_unwind(|| match (job.state, recording) {
                         (StateFrom::Log | StateFrom::LogChecked, Some(rec)) => {
-                            let plan = job.over.plan.expect("exhaustive cases have a plan");
-                            trial::run_state(env, rec, plan, job.state == StateFrom::LogChecked)
+                            trial::run_state(env, rec, job.over, job.state == StateFrom::LogChecked)
                         }
                         _ => trial::run_case(env, job.index, job.over),
                     })

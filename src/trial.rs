@@ -306,19 +306,24 @@ pub fn crash_states(env: &TrialEnv, index: u64) -> Result<Result<Vec<Plan>, Stri
     Ok(Recording::make(env, index)?.map(|r| r.plans(env.scenario.sector)))
 }
 
-/// Runs the case of `plan` (a kill, or a torn write) of the recorded trial from the state
-/// cut from the recording: only the replay and the checks run. With `verify`, the writer
+/// Runs the case `over` (a kill or a torn write at its plan, then its fault; no plan: the
+/// clean exit) of the recorded trial from the state cut from the recording: only the
+/// replay and the checks run. With `verify`, the writer
 /// also runs for real and is killed at the plan, and the folder it leaves must equal the
 /// state built from its own write log byte for byte (and, for a deterministic writer,
 /// equals the cut state); a difference is a harness error ([`TrialError::StateMismatch`]).
 pub fn run_state(
     env: &TrialEnv,
     rec: &Recording,
-    plan: Plan,
+    over: Overrides,
     verify: bool,
 ) -> Result<(TrialOutcome, TrialDetail), TrialError> {
     let index = rec.index;
-    let mut case = Case::new(env, index, Overrides::at(plan));
+    let plan = over.plan.unwrap_or(Plan {
+        kill_at: u64::MAX,
+        tear: None,
+    });
+    let mut case = Case::new(env, index, over);
     let result = (|| -> Result<(), TrialError> {
         let (run, state) = rec.cut(plan);
         let n = rec.run.trace.boundaries.len() as u64;

@@ -881,47 +881,55 @@ fn exhaustive_mode_covers_every_crash_state_and_each_reproduces() {
 #[test]
 fn states_cut_from_the_write_log_judge_like_real_kills() {
     let sb = Sandbox::new();
-    let prefix = sb.scenario(
+    let torn = sb.scenario(
         "ex-prefix.toml",
         "records = 4\npayload = { min = 600, max = 1500 }\nsector = 512\nexpect = \"fail\"\n[target]\nbuiltin = \"seed-prefix\"\n",
     );
-    let path = prefix.to_str().unwrap();
-    let cut = sb.crashtest(&["run", path, "--exhaustive", "--no-shrink"]);
-    let real = sb.crashtest(&["run", path, "--exhaustive", "--reexec", "--no-shrink"]);
-    assert_eq!(cut.code(), 0, "{}{}", cut.stdout(), cut.stderr());
-    assert_eq!(real.code(), 0, "{}{}", real.stdout(), real.stderr());
-    assert!(
-        cut.stdout().contains("cut from one recorded run"),
-        "{}",
-        cut.stdout()
+    // Power loss: one drawn at every kill point, from the log's prefix there.
+    let power = sb.scenario(
+        "ex-postfix.toml",
+        "records = 5\npayload = { min = 0, max = 64 }\nexpect = \"fail\"\n[target]\nbuiltin = \"seed-postfix\"\n[faults]\nkill = 1\npower-loss = 1\n",
     );
-    assert!(
-        real.stdout().contains("each by re-running the writer"),
-        "{}",
-        real.stdout()
-    );
-    let verdicts = |run: &support::Run| -> Vec<String> {
-        let mut v: Vec<String> = run
-            .lines
-            .iter()
-            .filter(|l| l["type"] == "trial")
-            .map(|l| format!("{} {} {}", l["case"], l["class"], l["boundaries"]))
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(verdicts(&cut), verdicts(&real));
-    let details = |run: &support::Run| -> Vec<String> {
-        let mut v: Vec<String> = run
-            .findings()
-            .iter()
-            .map(|f| format!("{} {}", f["case"], f["judgement"]["violation"]["detail"]))
-            .collect();
-        v.sort();
-        v
-    };
-    assert!(!details(&cut).is_empty());
-    assert_eq!(details(&cut), details(&real));
+    for (scenario, words) in [(&torn, "torn writes, cut"), (&power, "power losses, cut")] {
+        let path = scenario.to_str().unwrap();
+        let cut = sb.crashtest(&["run", path, "--exhaustive", "--no-shrink"]);
+        let real = sb.crashtest(&["run", path, "--exhaustive", "--reexec", "--no-shrink"]);
+        assert_eq!(cut.code(), 0, "{}{}", cut.stdout(), cut.stderr());
+        assert_eq!(real.code(), 0, "{}{}", real.stdout(), real.stderr());
+        assert!(cut.stdout().contains(words), "{}", cut.stdout());
+        assert!(
+            real.stdout().contains("each by re-running the writer"),
+            "{}",
+            real.stdout()
+        );
+        let verdicts = |run: &support::Run| -> Vec<String> {
+            let mut v: Vec<String> = run
+                .lines
+                .iter()
+                .filter(|l| l["type"] == "trial")
+                .map(|l| format!("{} {} {}", l["case"], l["class"], l["boundaries"]))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(verdicts(&cut), verdicts(&real));
+        let details = |run: &support::Run| -> Vec<String> {
+            let mut v: Vec<String> = run
+                .findings()
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {} {}",
+                        f["case"], f["damage"], f["judgement"]["violation"]["detail"]
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert!(!details(&cut).is_empty(), "{}", cut.stdout());
+        assert_eq!(details(&cut), details(&real));
+    }
 }
 
 /// See issue 7: a writer that stores its records through mmap leaves bytes no write log
