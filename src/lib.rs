@@ -13,6 +13,7 @@
 //!
 //! [`runner`] runs trials in parallel (budget, shards, saved [`regressions`] first,
 //! [`shrink`]ing failures); [`trial`] is one trial; [`case`] names one exactly;
+//! [`states`] cuts an exhaustive run's crash states from one recorded run;
 //! [`target`] says how a writer and a replay are started, [`process`] contains them;
 //! [`merge`], [`junit`] and [`html`] turn results files into verdicts and reports;
 //! [`wal`] holds the WALs that ship with crashtest.
