@@ -3,8 +3,8 @@
 //! One traced run of a trial's workload to its end records the write log: every
 //! file-changing call with its data ([`Trace::ops`]), where each boundary's calls start
 //! ([`Trace::op_marks`]), and how many boundaries came before each ack
-//! ([`crate::tracer::AckMark::after`]). The crash state at boundary k is then a pure function of that
-//! recording ([`cut`]):
+//! ([`crate::tracer::AckMark::after`]). The crash state at boundary k is then a pure
+//! function of that recording ([`cut`]):
 //!
 //! 1. the folder: the ops before boundary k applied to an empty folder
 //!    ([`power::after_kill`]), plus, for a torn write, the first `tear` bytes of
