@@ -505,8 +505,8 @@ impl Bench {
         let bare_stops = stops[2];
         let per_stop = |t: f64, n: u64| (t - base) / n.max(1) as f64 * 1e6;
         println!(
-            "   {:<34}{:>9}{:>9}{:>13}{:>12}",
-            "way", "time", "stops", "cost/stop", "x untraced"
+            "   {:<34}{:>9}{:>9}{:>9}{:>13}{:>12}",
+            "way", "median", "best", "stops", "cost/stop", "x untraced"
         );
         for (i, way) in ways.iter().enumerate() {
             let (n, cost) = match way {
@@ -521,14 +521,16 @@ impl Bench {
                 ),
             };
             println!(
-                "   {:<34}{:>7.3} s{n:>9}{cost:>13}{:>11.2}x",
+                "   {:<34}{:>7.3} s{:>7.3} s{n:>9}{cost:>13}{:>11.2}x",
                 way.words(),
                 med[i],
+                times[i].iter().copied().fold(f64::INFINITY, f64::min),
                 med[i] / base
             );
         }
         println!(
-            "   stops: crashtest's are its boundaries + ack marks, the bare tracer's its seccomp stops"
+            "   cost/stop and ratios from the medians; stops: crashtest's are its boundaries + ack marks, \
+             the bare tracer's its seccomp stops"
         );
         if ways.contains(&Way::Strace) {
             println!(
