@@ -115,16 +115,18 @@ struct Args {
     quick: bool,
     reps: Option<usize>,
     only: Vec<Section>,
+    writer_dir: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: cargo bench --bench speed -- [--quick] [--reps N] [--only SECTION]... \
-                     (sections: 1 trials, 2 writer, 3 strace-loop, 4 exhaustive, 5 first-fail)";
+                     [--writer-dir DIR] (sections: 1 trials, 2 writer, 3 strace-loop, 4 exhaustive, 5 first-fail)";
 
 fn args() -> Result<Args, String> {
     let mut out = Args {
         quick: false,
         reps: None,
         only: Vec::new(),
+        writer_dir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -146,6 +148,14 @@ fn args() -> Result<Args, String> {
                 let section = Section::parse(&word)
                     .ok_or_else(|| format!("--only '{word}' names no section; {USAGE}"))?;
                 out.only.push(section);
+            }
+            "--writer-dir" => {
+                let dir = it
+                    .next()
+                    .map(PathBuf::from)
+                    .filter(|d| d.is_dir())
+                    .ok_or_else(|| format!("--writer-dir wants an existing folder; {USAGE}"))?;
+                out.writer_dir = Some(dir);
             }
             other => return Err(format!("unknown argument '{other}'; {USAGE}")),
         }
@@ -204,6 +214,8 @@ struct Bench {
     exe: PathBuf,
     /// Parent of every temporary folder; removed when dropped.
     tmp: tempfile::TempDir,
+    /// Where section 2 makes the writers' folders.
+    writer_dir: PathBuf,
     smoke: Scenario,
     /// smoke with kill as its only fault (sections 3 and 4).
     kill_only: PathBuf,
@@ -243,13 +255,16 @@ fn bench() -> Result<(), String> {
         strace: strace_version(),
         knobs: Knobs::new(&args),
         summary: Vec::new(),
+        writer_dir: args.writer_dir.clone().unwrap_or_else(default_writer_dir),
         tmp,
     };
 
     println!("{}", machine());
     println!(
-        "temporary folders on {} (TMPDIR moves them); the crc writer fdatasyncs every record",
-        filesystem(b.tmp.path())
+        "temporary folders on {} (TMPDIR moves them), section 2's writer folders on {} \
+         (--writer-dir moves them); the crc writer fdatasyncs every record",
+        filesystem(b.tmp.path()),
+        filesystem(&b.writer_dir)
     );
     println!(
         "{}; {} job(s) = one per usable core; {} mode",
@@ -300,6 +315,19 @@ fn kill_only_toml(smoke: &Scenario, target: &str) -> String {
         smoke.payload.max,
         humantime::format_duration(smoke.timeout),
     )
+}
+
+/// Where section 2's writers keep their logs unless `--writer-dir` says: a tmpfs if there
+/// is one, where an fdatasync costs next to nothing, so that a disk's sync latency (which
+/// varies far more than a tracer stop costs) does not drown the tracers' cost; else the
+/// temp folder.
+fn default_writer_dir() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() && filesystem(&shm) == "tmpfs" {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// The first line of `strace -V`, or `None` when strace cannot be started.
@@ -469,6 +497,15 @@ impl Bench {
             .swap_remove(0);
         let input = protocol_input(&records);
         let env = self.trial_env(sc);
+        let folders = tempfile::Builder::new()
+            .prefix("crashtest-speed-")
+            .tempdir_in(&self.writer_dir)
+            .map_err(|e| {
+                format!(
+                    "failed to make a folder in {}: {e}",
+                    self.writer_dir.display()
+                )
+            })?;
         let mut ways = vec![Way::Untraced, Way::Crashtest, Way::Bare];
         if self.strace.is_some() {
             ways.push(Way::Strace);
@@ -484,7 +521,7 @@ impl Bench {
         // Untimed: the binary, the page cache and the filter, once each way.
         let warm = protocol_input(&records[..records.len().min(100)]);
         for &way in &ways {
-            self.writer_run(&env, way, &warm, records.len().min(100))?;
+            writer_run(folders.path(), &env, way, &warm, records.len().min(100))?;
         }
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); ways.len()];
         let mut stops: Vec<u64> = vec![0; ways.len()];
@@ -492,7 +529,7 @@ impl Bench {
             let mut line = format!("   rep {}:", rep + 1);
             for k in 0..ways.len() {
                 let i = (rep + k) % ways.len();
-                let (t, n) = self.writer_run(&env, ways[i], &input, records.len())?;
+                let (t, n) = writer_run(folders.path(), &env, ways[i], &input, records.len())?;
                 times[i].push(t);
                 stops[i] = n.unwrap_or(stops[i]);
                 line.push_str(&format!("  {} {t:.3} s", ways[i].short()));
@@ -565,51 +602,6 @@ impl Bench {
             );
         }
         Ok(())
-    }
-
-    /// One run of the writer `way`, in a fresh folder: its time in seconds and, for the
-    /// two seccomp tracers, its stops.
-    fn writer_run(
-        &self,
-        env: &TrialEnv,
-        way: Way,
-        input: &[u8],
-        records: usize,
-    ) -> Result<(f64, Option<u64>), String> {
-        check_interrupt()?;
-        let scratch = self.scratch("writer-")?;
-        let dir = scratch
-            .path()
-            .canonicalize()
-            .map_err(|e| format!("failed to resolve {}: {e}", scratch.path().display()))?;
-        let mut cmd = target_command(env, &dir, Role::Write, 0, 0);
-        let (elapsed, acks, stops) = match way {
-            Way::Untraced => {
-                let out = run_plain(&mut cmd, input, "the writer")?;
-                (out.elapsed, out.stdout, None)
-            }
-            Way::Strace => {
-                let mut cmd = strace(&cmd, &["-f", "-o", "/dev/null", "-e", "trace=write"]);
-                let out = run_plain(&mut cmd, input, "strace")?;
-                (out.elapsed, out.stdout, None)
-            }
-            Way::Crashtest => {
-                let (elapsed, acks, stops) = run_crashtest_traced(env, &dir, cmd, input)?;
-                (elapsed, acks, Some(stops))
-            }
-            Way::Bare => {
-                let (elapsed, acks, stops) = run_bare(&cmd, input)?;
-                (elapsed, acks, Some(stops))
-            }
-        };
-        let acked = acks.iter().filter(|&&b| b == b'\n').count();
-        if acked != records {
-            return Err(format!(
-                "the writer {} acked {acked} of {records} records",
-                way.words()
-            ));
-        }
-        Ok((secs(elapsed), stops))
     }
 
     // 3. --------------------------------------------------------------------------------
@@ -943,6 +935,54 @@ impl Bench {
             );
         }
     }
+}
+
+/// One run of the writer `way`, in a fresh folder under `folders`: its time in seconds
+/// and, for the two seccomp tracers, its stops.
+fn writer_run(
+    folders: &Path,
+    env: &TrialEnv,
+    way: Way,
+    input: &[u8],
+    records: usize,
+) -> Result<(f64, Option<u64>), String> {
+    check_interrupt()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("writer-")
+        .tempdir_in(folders)
+        .map_err(|e| format!("failed to make a temporary folder: {e}"))?;
+    let dir = scratch
+        .path()
+        .canonicalize()
+        .map_err(|e| format!("failed to resolve {}: {e}", scratch.path().display()))?;
+    let mut cmd = target_command(env, &dir, Role::Write, 0, 0);
+    let (elapsed, acks, stops) = match way {
+        Way::Untraced => {
+            let out = run_plain(&mut cmd, input, "the writer")?;
+            (out.elapsed, out.stdout, None)
+        }
+        Way::Strace => {
+            let mut cmd = strace(&cmd, &["-f", "-o", "/dev/null", "-e", "trace=write"]);
+            let out = run_plain(&mut cmd, input, "strace")?;
+            (out.elapsed, out.stdout, None)
+        }
+        Way::Crashtest => {
+            let (elapsed, acks, stops) = run_crashtest_traced(env, &dir, cmd, input)?;
+            (elapsed, acks, Some(stops))
+        }
+        Way::Bare => {
+            let (elapsed, acks, stops) = run_bare(&cmd, input)?;
+            (elapsed, acks, Some(stops))
+        }
+    };
+    let acked = acks.iter().filter(|&&b| b == b'\n').count();
+    if acked != records {
+        return Err(format!(
+            "the writer {} acked {acked} of {records} records",
+            way.words()
+        ));
+    }
+    Ok((secs(elapsed), stops))
 }
 
 /// The records trial `index` of the loop appends: those of the scenario's trial `index`.
