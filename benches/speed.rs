@@ -1,14 +1,17 @@
 //! How fast crashtest is, next to what it replaces, all measured in one run.
 //!
-//! `cargo bench --bench speed [-- --quick] [-- --only SECTION] [-- --reps N]` prints the
-//! machine, then five sections (`--only` takes a name or a number, and may repeat):
+//! `cargo bench --bench speed [-- --quick] [--only SECTION] [--reps N] [--writer-dir DIR]`
+//! prints the machine, then five sections (`--only` takes a name or a number, and may
+//! repeat):
 //!
 //! 1. `trials`: trials/s of `crashtest run scenarios/smoke.toml`, with `--jobs 1` and with
 //!    one job per core.
 //! 2. `writer`: one run of the crc writer appending 10,000 records (an fdatasync each),
 //!    untraced, under crashtest's tracer, under a bare seccomp tracer written here (the
 //!    same filter, and nothing but `PTRACE_CONT` at each stop) and under
-//!    `strace -f -e trace=write`; each tracer's cost per stop, and their ratios.
+//!    `strace -f -e trace=write`; each tracer's cost per stop, and their ratios. The logs
+//!    go on a tmpfs when there is one (`--writer-dir` moves them), so that the disk's
+//!    fdatasync latency does not drown the tracers' cost.
 //! 3. `strace-loop`: trials/s of `crashtest run` on smoke with kill as its only fault,
 //!    against the loop a user would write by hand: the writer under
 //!    `strace -e inject=write:signal=KILL:when=N`, a replay, a prefix check, one trial
@@ -21,8 +24,8 @@
 //!
 //! Every figure is the median of a few repetitions run alternating, and every ratio comes
 //! from this run. Nothing asserts on time. Without `strace` on PATH, what needs it is
-//! skipped. Temporary folders live under one temp folder, removed at exit; every child is
-//! killed and reaped on every path out.
+//! skipped. Temporary folders live under one temp folder (section 2's under one in the
+//! writer folder), removed at exit; every child is killed and reaped on every path out.
 
 use std::collections::HashSet;
 use std::ffi::CString;
