@@ -17,8 +17,10 @@
 //!    `strace -e inject=write:signal=KILL:when=N`, a replay, a prefix check, one trial
 //!    after the other.
 //! 4. `exhaustive`: crash states/s of `crashtest run --exhaustive` (states built from the
-//!    write log) against `--exhaustive --reexec` (each state by running the writer again);
-//!    "n/a" when the binary has no `--reexec`.
+//!    write log) against `--exhaustive --reexec` (each state by running the writer again),
+//!    on smoke's workload and on one 5x larger; "n/a" when the binary has no `--reexec`.
+//!    The states of smoke's workload are kill points of the writer the loop of section 3
+//!    kills: their rate is also set against the loop's.
 //! 5. `first-fail`: how long `crashtest run scenarios/seed-prefix.toml` takes to print its
 //!    first FAIL, and to finish.
 //!
@@ -176,6 +178,8 @@ struct Knobs {
     appends: u32,
     /// Trials of the hand-written loop, and of the `crashtest run` it is compared with.
     loop_trials: u64,
+    /// Section 4 also walks a workload 5x smoke's.
+    larger: bool,
 }
 
 impl Knobs {
@@ -186,6 +190,7 @@ impl Knobs {
                 writer_reps: 1,
                 appends: 1_000,
                 loop_trials: 10,
+                larger: false,
             }
         } else {
             Knobs {
@@ -193,6 +198,7 @@ impl Knobs {
                 writer_reps: 5,
                 appends: 10_000,
                 loop_trials: 100,
+                larger: true,
             }
         };
         if let Some(r) = args.reps {
@@ -228,6 +234,8 @@ struct Bench {
     strace: Option<String>,
     knobs: Knobs,
     summary: Vec<Row>,
+    /// Section 3's strace-inject loop, trials/s, once measured.
+    loop_rate: Option<f64>,
 }
 
 fn bench() -> Result<(), String> {
@@ -258,6 +266,7 @@ fn bench() -> Result<(), String> {
         strace: strace_version(),
         knobs: Knobs::new(&args),
         summary: Vec::new(),
+        loop_rate: None,
         writer_dir: args.writer_dir.clone().unwrap_or_else(default_writer_dir),
         tmp,
     };
@@ -698,6 +707,7 @@ impl Bench {
             println!("{line}");
         }
         let (lp, one, many) = (median(&lp), median(&one), median(&many));
+        self.loop_rate = Some(lp);
         for why in violations.iter().take(3) {
             println!("   {why}");
         }
@@ -829,11 +839,31 @@ impl Bench {
 
     fn exhaustive(&mut self) -> Result<(), String> {
         println!(
-            "4. crash states/s of `crashtest run --exhaustive` on smoke with kill only ({} records), \
-             {} jobs, median of {}",
-            self.smoke.records, self.jobs, self.knobs.reps
+            "4. crash states/s of `crashtest run --exhaustive` on smoke with kill only, {} jobs, median of {}",
+            self.jobs, self.knobs.reps
         );
-        let kill_only = self.kill_only.clone();
+        // The states of one workload, at smoke's size (the loop's) and at 5x: re-execution
+        // runs the whole writer per state, the write log only replays.
+        let mut sizes = vec![self.smoke.records];
+        if self.knobs.larger {
+            sizes.push(self.smoke.records * 5);
+        }
+        for records in sizes {
+            let scenario = self.tmp.path().join(format!("smoke-kill-{records}.toml"));
+            let TargetKind::Builtin(wal) = self.smoke.target.kind else {
+                unreachable!("checked at the start");
+            };
+            let mut sc = self.smoke.clone();
+            sc.records = records;
+            std::fs::write(&scenario, kill_only_toml(&sc, wal.name()))
+                .map_err(|e| format!("failed to write {}: {e}", scenario.display()))?;
+            self.exhaustive_at(&scenario, records)?;
+        }
+        Ok(())
+    }
+
+    fn exhaustive_at(&mut self, scenario: &Path, records: u32) -> Result<(), String> {
+        println!("   {records} records:");
         let log_args = vec!["--exhaustive".to_owned()];
         let reexec_args = vec!["--exhaustive".to_owned(), "--reexec".to_owned()];
         let mut from_log = Vec::new();
@@ -851,7 +881,7 @@ impl Bench {
                     continue;
                 }
                 let args = if re { &reexec_args } else { &log_args };
-                match self.crashtest_run(&kill_only, args)? {
+                match self.crashtest_run(scenario, args)? {
                     Ran::Rejected => {
                         has_reexec = false;
                         line.push_str("  --reexec n/a");
@@ -888,10 +918,26 @@ impl Bench {
         };
         self.row(
             Section::Exhaustive,
-            "exhaustive: write log / re-execution",
+            &format!("exhaustive, {records} records: write log / re-execution"),
             figure,
-            "",
+            ">= 10x",
         );
+        // The loop of section 3 walks kill points of the same writer and records one
+        // process run at a time; --exhaustive walks them all from one recorded run.
+        if records == self.smoke.records
+            && let Some(lp) = self.loop_rate
+        {
+            println!(
+                "   write log / strace-inject loop {:>8.2}x ({log_rate:.1} states/s vs {lp:.1} trials/s)",
+                log_rate / lp
+            );
+            self.row(
+                Section::Exhaustive,
+                "exhaustive states from the write log / strace-inject loop",
+                format!("{:.2}x ({log_rate:.1} vs {lp:.1}/s)", log_rate / lp),
+                ">= 20x",
+            );
+        }
         Ok(())
     }
 
