@@ -52,7 +52,7 @@ use crate::tracer::Op;
 
 /// A folder's contents: relative path -> file bytes, plus the set of relative directory
 /// paths (the folder itself is not in it). Paths use `/` and never start with `./`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Snapshot {
     /// Regular files and their bytes.
     pub files: BTreeMap<String, Vec<u8>>,

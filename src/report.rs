@@ -53,7 +53,13 @@ fn shell_word(s: &str) -> String {
 pub struct ResultsFile {
     path: PathBuf,
     file: File,
+    /// When the oldest line written but not yet synced was written.
+    unsynced: Option<std::time::Instant>,
 }
+
+/// How long a line of a passing trial may stay unsynced (it is in the page cache, so only
+/// a power loss, not a crash of crashtest, can lose it).
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
@@ -195,7 +201,11 @@ impl ResultsFile {
             match OpenOptions::new().append(true).create_new(true).open(&path) {
                 Ok(file) => {
                     sync_dir(dir).map_err(io_error("sync results folder", dir))?;
-                    return Ok(ResultsFile { path, file });
+                    return Ok(ResultsFile {
+                        path,
+                        file,
+                        unsynced: None,
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100 => n += 1,
                 Err(e) => return Err(io_error("create results file", &path)(e)),
@@ -237,6 +247,7 @@ impl ResultsFile {
         Ok(ResultsFile {
             path: path.to_owned(),
             file,
+            unsynced: None,
         })
     }
 
@@ -260,15 +271,56 @@ impl ResultsFile {
         })
     }
 
-    /// Appends `value` as one line: one `write` of the whole line, then `fdatasync`.
+    /// Appends `value` as one line: one `write` of the whole line, then `fdatasync`
+    /// (which also makes every line before it durable).
     pub fn append_line(&mut self, value: &impl Serialize) -> Result<(), TrialError> {
+        self.write_line(value)?;
+        self.sync()
+    }
+
+    /// Appends one line like [`ResultsFile::append`], without waiting for it to be synced:
+    /// it reaches the file at once (a crash of crashtest cannot lose it), and the disk with
+    /// the next synced line, or within [`SYNC_EVERY`]. For the lines of passing trials,
+    /// which are many: an fdatasync each would bound a run at the disk's sync rate.
+    pub fn append_unsynced(
+        &mut self,
+        kind: &str,
+        scenario: &Scenario,
+        body: impl Serialize,
+    ) -> Result<(), TrialError> {
+        self.write_line(&Line {
+            kind,
+            scenario: &scenario.name,
+            seed: scenario.seed,
+            body,
+        })?;
+        let now = std::time::Instant::now();
+        match self.unsynced {
+            Some(since) if now.duration_since(since) >= SYNC_EVERY => self.sync(),
+            Some(_) => Ok(()),
+            None => {
+                self.unsynced = Some(now);
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes every line written so far durable.
+    pub fn sync(&mut self) -> Result<(), TrialError> {
+        self.file
+            .sync_data()
+            .map_err(io_error("sync results file", &self.path))?;
+        self.unsynced = None;
+        Ok(())
+    }
+
+    /// One `write` of `value`'s line.
+    fn write_line(&mut self, value: &impl Serialize) -> Result<(), TrialError> {
         let mut text = serde_json::to_string(value).expect("results serialize");
         text.push('\n');
-        let io = io_error("append to results file", &self.path);
         self.file
             .write_all(text.as_bytes())
-            .and_then(|()| self.file.sync_data())
-            .map_err(io)
+            .map_err(io_error("append to results file", &self.path))
     }
 
     /// Where [`ResultsFile::write_summary_file`] writes: `<stem>.summary.json` beside the

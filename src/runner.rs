@@ -704,7 +704,8 @@ impl Tally {
         self.killed += u64::from(outcome.kill.is_some());
         self.recovery_crashes += u64::from(outcome.recovery_kill.is_some());
         self.max_boundaries = self.max_boundaries.max(outcome.boundaries);
-        results.append(
+        // Synced with the next finding, or within a second: a finding is synced at once.
+        results.append_unsynced(
             "trial",
             sc,
             serde_json::json!({

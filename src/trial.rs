@@ -6,8 +6,10 @@
 //! not repeated. Every draw comes from the trial's ChaCha8 stream in a fixed order
 //! (workload, fault class, k, fault details), so `(scenario, seed, trial)` reproduces it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use globset::GlobSet;
 use serde::{Deserialize, Serialize};
@@ -212,6 +214,26 @@ fn workload(env: &TrialEnv, index: u64, over: &Overrides) -> Workload {
 pub struct Recording {
     index: u64,
     run: WritersRun,
+    /// The replays of the states replayed so far.
+    replays: Replays,
+}
+
+/// The replays of an exhaustive run's states, by the folder they started from. A replay
+/// is a function of that folder (the stable check holds it to that), and many states are
+/// equal (a kill before a record's write leaves what a kill before the previous record's
+/// sync left), so a state equal to one replayed before reuses its replays rather than
+/// start the replay again. Their output names the folder they ran in, which is swapped for
+/// the reusing case's.
+#[derive(Default)]
+struct Replays {
+    seen: Mutex<HashMap<Snapshot, Arc<Replayed>>>,
+}
+
+/// A state's replay and, with the stable check, the replay after it, run in `dir`.
+struct Replayed {
+    dir: String,
+    first: Finished,
+    again: Option<Finished>,
 }
 
 impl Recording {
@@ -228,7 +250,11 @@ impl Recording {
             path: dir.clone(),
             source,
         })?;
-        Ok(run?.map(|run| Recording { index, run }))
+        Ok(run?.map(|run| Recording {
+            index,
+            run,
+            replays: Replays::default(),
+        }))
     }
 
     /// Every crash state of the run: each boundary and the clean exit, and each write cut
@@ -324,6 +350,7 @@ pub fn run_state(
         tear: None,
     });
     let mut case = Case::new(env, index, over);
+    case.replays = Some(&rec.replays);
     let result = (|| -> Result<(), TrialError> {
         let (run, state) = rec.cut(plan);
         let n = rec.run.trace.boundaries.len() as u64;
@@ -453,6 +480,8 @@ struct Case<'a> {
     dir: PathBuf,
     outcome: TrialOutcome,
     detail: TrialDetail,
+    /// Replays to reuse for states equal to ones replayed before (exhaustive runs).
+    replays: Option<&'a Replays>,
 }
 
 impl<'a> Case<'a> {
@@ -509,6 +538,7 @@ impl<'a> Case<'a> {
             dir,
             outcome,
             detail,
+            replays: None,
         }
     }
 
@@ -577,8 +607,59 @@ impl<'a> Case<'a> {
         } else {
             None
         };
-        let replay = run_replay(env, &dir, index)?;
-        check_interrupt()?;
+        // A state replayed before (and not to be resumed, which needs the folder its
+        // replays leave) reuses those replays.
+        let reuse = match self.replays {
+            Some(replays) if !sc.checks.resume => Some((replays, snapshot(&dir)?)),
+            _ => None,
+        };
+        let (replay, again) = match &reuse {
+            Some((replays, state)) => {
+                let seen = replays
+                    .seen
+                    .lock()
+                    .expect("no panics hold it")
+                    .get(state)
+                    .cloned();
+                let replayed = match seen {
+                    Some(replayed) => replayed,
+                    None => {
+                        let first = run_replay(env, &dir, index)?;
+                        check_interrupt()?;
+                        let again = if sc.checks.stable {
+                            Some(run_replay(env, &dir, index)?)
+                        } else {
+                            None
+                        };
+                        check_interrupt()?;
+                        let replayed = Arc::new(Replayed {
+                            dir: dir.display().to_string(),
+                            first,
+                            again,
+                        });
+                        replays
+                            .seen
+                            .lock()
+                            .expect("no panics hold it")
+                            .insert(state.clone(), replayed.clone());
+                        replayed
+                    }
+                };
+                let here = dir.display().to_string();
+                (
+                    moved(&replayed.first, &replayed.dir, &here),
+                    replayed
+                        .again
+                        .as_ref()
+                        .map(|f| moved(f, &replayed.dir, &here)),
+                )
+            }
+            None => {
+                let replay = run_replay(env, &dir, index)?;
+                check_interrupt()?;
+                (replay, None)
+            }
+        };
         // The oracle's view of the crash run, judged against a replay.
         let judge = |replay: &Finished| {
             let writers = workload
@@ -605,7 +686,10 @@ impl<'a> Case<'a> {
         let mut last_replay = replay.clone();
         if judgement.violation.is_none() && sc.checks.stable {
             let first = oracle::replayed(&replay).unwrap_or_default();
-            let again = run_replay(env, &dir, index)?;
+            let again = match again {
+                Some(again) => again,
+                None => run_replay(env, &dir, index)?,
+            };
             check_interrupt()?;
             judgement.violation = oracle::judge_stable(&first, &again);
         }
@@ -672,6 +756,36 @@ impl<'a> Case<'a> {
         self.detail.replay_stderr = redact(replay.stderr.tail(4000));
         Ok(())
     }
+}
+
+/// `replay` as if it had run in folder `to` rather than `from`: the folder's path in its
+/// output swapped.
+fn moved(replay: &Finished, from: &str, to: &str) -> Finished {
+    let swap = |c: &Captured| Captured {
+        bytes: replace(&c.bytes, from.as_bytes(), to.as_bytes()),
+        overflowed: c.overflowed,
+    };
+    Finished {
+        status: replay.status,
+        stdout: swap(&replay.stdout),
+        stderr: swap(&replay.stderr),
+    }
+}
+
+/// `bytes` with every `from` replaced by `to`.
+fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() || from == to {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(from.len()).position(|w| w == from) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(to);
+        rest = &rest[at + from.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// Where the crash run is killed: boundary k of the dry run's N (k = N: the clean exit),
