@@ -550,6 +550,29 @@ mod tests {
     }
 
     #[test]
+    fn an_unsynced_line_is_in_the_file_at_once() {
+        let (_dir, path) = results_file(b"");
+        let mut file = ResultsFile::open_append(&path).unwrap();
+        let scenario: Scenario = crate::scenario::Scenario::parse(
+            "name = \"x\"\n[target]\nbuiltin = \"crc\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        file.append_unsynced("trial", &scenario, serde_json::json!({"trial": 0}))
+            .unwrap();
+        assert!(file.unsynced.is_some(), "waits for the next sync");
+        // Another open of the file sees it: a crash of crashtest now loses nothing.
+        let (values, _) = read_results(&path).unwrap();
+        assert_eq!(values[0]["trial"], 0);
+        file.append("finding", &scenario, serde_json::json!({}))
+            .unwrap();
+        assert!(
+            file.unsynced.is_none(),
+            "a synced line syncs the ones before it"
+        );
+    }
+
+    #[test]
     fn open_append_cuts_a_torn_tail_before_appending() {
         let (_dir, path) = results_file(b"{\"a\":1}\n{\"type\":\"fin");
         let mut file = ResultsFile::open_append(&path).unwrap();
