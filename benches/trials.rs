@@ -235,7 +235,7 @@ impl Baseline<'_> {
         let sc = &self.env.scenario;
         let mut rng = sc.seed.trial_rng(index);
         let workload = Workload::generate(&mut rng, sc.writers, sc.records, sc.payload);
-        let sent = &workload.writers[0];
+        let sent = &workload.to_vecs()[0];
         let input = protocol_input(sent);
         let dir = self.env.work.join(format!("b{index}"));
         std::fs::create_dir(&dir)

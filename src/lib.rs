@@ -13,7 +13,8 @@
 //!
 //! [`runner`] runs trials in parallel (budget, shards, saved [`regressions`] first,
 //! [`shrink`]ing failures); [`trial`] is one trial; [`case`] names one exactly;
-//! [`target`] says how a writer and a replay are started, [`process`] contains them;
+//! [`target`] says how a writer and a replay are started, [`process`] contains them
+//! ([`spill`] keeps what grows with the log on disk);
 //! [`merge`], [`junit`] and [`html`] turn results files into verdicts and reports;
 //! [`wal`] holds the WALs that ship with crashtest.
 #![warn(missing_docs)]
@@ -34,6 +35,7 @@ pub mod runner;
 pub mod scenario;
 pub mod seed;
 pub mod shrink;
+pub mod spill;
 pub mod target;
 pub mod tracer;
 pub mod trial;
