@@ -1393,6 +1393,68 @@ mod tests {
         assert_eq!(counts(&j), (1, 1, None));
     }
 
+    // Scale: see issue 7, item 5.
+
+    #[test]
+    fn judging_a_long_trial_holds_no_list_of_its_records() {
+        use crate::scenario::SizeRange;
+        use crate::seed::Seed;
+        use crate::spill::heap;
+        use crate::workload::Workload;
+
+        const N: u32 = 100_000;
+        let (peak, (j, stable)) = heap::peak(|| {
+            let sizes = SizeRange { min: 0, max: 64 };
+            let workload = Workload::generate(&mut Seed(1).workload_rng(0), 1, N, sizes);
+            let stream = &workload.streams()[0];
+            let (mut stdout, mut marks) = (Captured::default(), Spill::new());
+            for i in 0..N {
+                stdout.append(format!("{i}\n").as_bytes()).unwrap();
+                let sizes = BTreeMap::from([("wal.log".to_owned(), 40 * u64::from(i))]);
+                marks
+                    .push(AckMark {
+                        stream_end: stdout.len(),
+                        after: 2 * u64::from(i),
+                        sizes,
+                    })
+                    .unwrap();
+            }
+            let mut replay = Finished {
+                status: Some(ExitStatus::from_raw(0)),
+                stdout: Captured::default(),
+                stderr: Captured::default(),
+            };
+            for r in stream.iter() {
+                replay.stdout.append(hex::encode(&r).as_bytes()).unwrap();
+                replay.stdout.append(b"\n").unwrap();
+            }
+            let (stderr, end) = (Captured::default(), WriterEnd::Killed { boundary: 0 });
+            let ev = Evidence {
+                writers: vec![WriterEvidence {
+                    sent: stream,
+                    stdout: &stdout,
+                    stderr: &stderr,
+                    marks: &marks,
+                    end: &end,
+                }],
+                durability: Durability::Fsync,
+                damage: &Damage::None,
+                replay: &replay,
+            };
+            (judge(&ev), judge_stable(&replay, &replay))
+        });
+        assert_pass(&j);
+        assert_eq!(counts(&j), (N.into(), N.into(), Some(N.into())));
+        assert_eq!(stable, None);
+        // The old oracle held every record at least twice (sent and replayed, ~6 MB each
+        // here) and every mark with its map (~40 MB); streaming, each log keeps at most
+        // a buffer of a few hundred KiB.
+        assert!(
+            peak < 4 << 20,
+            "judging {N} records held {peak} bytes at once"
+        );
+    }
+
     // Several writers: each stream judged on its own, and the interleaving.
 
     /// Two writers, `a` and `b` records sent, the first `acks.0`/`acks.1` acked, killed;

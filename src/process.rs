@@ -224,6 +224,11 @@ impl Captured {
         }
     }
 
+    /// Appends `bytes` to what was kept (the caller enforces [`OUTPUT_LIMIT`]).
+    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.log.append(bytes)
+    }
+
     /// The bytes kept (at most [`OUTPUT_LIMIT`]).
     pub fn len(&self) -> u64 {
         self.log.len()
@@ -291,7 +296,7 @@ pub fn read_on<'s, R: Read + Send + 's>(
                 Err(e) => return Err(e),
             };
             let room = OUTPUT_LIMIT - out.log.len() as usize;
-            out.log.append(&buf[..n.min(room)])?;
+            out.append(&buf[..n.min(room)])?;
             if n > room && !out.overflowed {
                 out.overflowed = true;
                 if let Some(pgid) = flooding {

@@ -273,6 +273,70 @@ impl<T: Serialize + DeserializeOwned + Clone> From<Vec<T>> for Spill<T> {
     }
 }
 
+/// Heap use of the calling thread, for tests that memory does not grow: every allocation
+/// of the unit tests goes through a counter of the thread that makes it.
+#[cfg(test)]
+pub(crate) mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    struct Counting;
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    thread_local! {
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+        static PEAK: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn add(bytes: isize) {
+        // Const-initialised cells without destructors: always accessible.
+        let _ = LIVE.try_with(|live| {
+            let now = live.get() + bytes;
+            live.set(now);
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+        });
+    }
+
+    // SAFETY: every call is passed to the system allocator unchanged; only counted.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's layout contract, passed on.
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: ptr came from System.alloc with this layout.
+            unsafe { System.dealloc(ptr, layout) };
+            add(-(layout.size() as isize));
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: the caller's realloc contract, passed on.
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                add(new_size as isize - layout.size() as isize);
+            }
+            p
+        }
+    }
+
+    /// Runs `f` and returns, with its result, the most bytes this thread held on the heap
+    /// at once during it, above what it held before.
+    pub(crate) fn peak<R>(f: impl FnOnce() -> R) -> (usize, R) {
+        let base = LIVE.with(Cell::get);
+        PEAK.with(|p| p.set(base));
+        let r = f();
+        let peak = PEAK.with(Cell::get);
+        ((peak - base).max(0) as usize, r)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
