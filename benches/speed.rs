@@ -505,7 +505,7 @@ impl Bench {
         let appends = self.knobs.appends;
         let sc = self.smoke.clone();
         let records = Workload::generate(&mut sc.seed.workload_rng(0), 1, appends, sc.payload)
-            .writers
+            .to_vecs()
             .swap_remove(0);
         let input = protocol_input(&records);
         let env = self.trial_env(sc);
@@ -1053,7 +1053,7 @@ fn writer_run(
 fn loop_records(env: &TrialEnv, index: u64) -> Vec<Vec<u8>> {
     let sc = &env.scenario;
     Workload::generate(&mut sc.seed.workload_rng(index), 1, sc.records, sc.payload)
-        .writers
+        .to_vecs()
         .swap_remove(0)
 }
 

@@ -219,7 +219,7 @@ impl Baseline<'_> {
             sc.records,
             sc.payload,
         );
-        let sent = &workload.writers[0];
+        let sent = &workload.to_vecs()[0];
         let input = protocol_input(sent);
         let dir = self.env.work.join(format!("b{index}"));
         std::fs::create_dir(&dir)

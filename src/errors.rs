@@ -177,6 +177,13 @@ pub enum TraceError {
         #[source]
         source: Errno,
     },
+    /// A boundary or an ack mark could not be kept in the temp folder (a full disk).
+    #[error("failed to keep the trace in a temporary file")]
+    Spill {
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// A state the tracer does not expect: a bug in crashtest.
     #[error("internal tracer error, please report: {what}")]
     Internal {

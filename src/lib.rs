@@ -14,7 +14,8 @@
 //! [`runner`] runs trials in parallel (budget, shards, saved [`regressions`] first,
 //! [`shrink`]ing failures); [`trial`] is one trial; [`case`] names one exactly;
 //! [`states`] cuts an exhaustive run's crash states from one recorded run;
-//! [`target`] says how a writer and a replay are started, [`process`] contains them;
+//! [`target`] says how a writer and a replay are started, [`process`] contains them
+//! ([`spill`] keeps what grows with the log on disk);
 //! [`merge`], [`junit`] and [`html`] turn results files into verdicts and reports;
 //! [`wal`] holds the WALs that ship with crashtest.
 #![warn(missing_docs)]
@@ -35,6 +36,7 @@ pub mod runner;
 pub mod scenario;
 pub mod seed;
 pub mod shrink;
+pub mod spill;
 pub mod states;
 pub mod target;
 pub mod tracer;

@@ -9,16 +9,24 @@
 //!    excuses nothing; a truncation of file F at offset t excuses the records acked while
 //!    F was longer than t (their bytes may lie past t). The size of F at the ack comes from
 //!    the tracer, which stopped the writer at the write of that ack.
+//!
+//! Everything is judged as a stream: the records sent are drawn again from the workload,
+//! the acks and the replay's lines are read from their captured output, the tracer's
+//! marks from its trace, each in order and each as often as needed; no check holds a
+//! list that grows with the number of records.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
+use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
 use crate::faults::Damage;
 use crate::process::{Captured, Finished};
+use crate::spill::Spill;
 use crate::target::Durability;
 use crate::tracer::{AckMark, WriterEnd};
+use crate::workload::Stream;
 
 /// Why a trial failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -76,6 +84,35 @@ pub struct Violation {
     pub detail: String,
 }
 
+/// The records sent to one writer, read in order as often as the oracle needs: a
+/// workload's [`Stream`] (drawn again each time) or a list in memory.
+pub trait Sent: fmt::Debug + Sync {
+    /// How many records were sent.
+    fn count(&self) -> usize;
+    /// The records, in order.
+    fn records(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_>;
+}
+
+impl Sent for Vec<Vec<u8>> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn records(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
+        Box::new(self.iter().map(|r| Cow::Borrowed(r.as_slice())))
+    }
+}
+
+impl Sent for Stream {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn records(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
+        Box::new(self.iter().map(Cow::Owned))
+    }
+}
+
 /// Everything the oracle judges, from one trial.
 #[derive(Debug)]
 pub struct Evidence<'a> {
@@ -93,15 +130,14 @@ pub struct Evidence<'a> {
 #[derive(Debug)]
 pub struct WriterEvidence<'a> {
     /// The records sent to it.
-    pub sent: &'a [Vec<u8>],
-    /// Its stdout (its acks).
-    pub stdout: &'a [u8],
-    /// Whether its stdout went past the output limit (and it was killed for it).
-    pub stdout_overflowed: bool,
+    pub sent: &'a dyn Sent,
+    /// Its stdout (its acks), and whether it went past the output limit (and the writer
+    /// was killed for it).
+    pub stdout: &'a Captured,
     /// Its stderr.
     pub stderr: &'a Captured,
-    /// The file extents at each write into its stdout, from the tracer.
-    pub marks: &'a [AckMark],
+    /// The file extents at each write into its stdout, from the tracer, in order.
+    pub marks: &'a Spill<AckMark>,
     /// How it ended.
     pub end: &'a WriterEnd,
 }
@@ -119,9 +155,9 @@ pub struct Judgement {
     pub violation: Option<Violation>,
 }
 
-/// One writer's acks, matched to the tracer's marks.
-struct Acked<'a> {
-    marks: Vec<Option<&'a AckMark>>,
+/// One writer's acks, counted against the tracer's marks.
+struct Acked {
+    count: usize,
     required: usize,
 }
 
@@ -153,7 +189,7 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
     };
     // A flood is the first thing to say: what the writer printed was cut short.
     for (w, wr) in ev.writers.iter().enumerate() {
-        if wr.stdout_overflowed || wr.stderr.overflowed {
+        if wr.stdout.overflowed || wr.stderr.overflowed {
             return Err(fail(
                 Class::TargetError,
                 format!(
@@ -166,16 +202,11 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
     }
     let mut acked = Vec::with_capacity(ev.writers.len());
     for (w, wr) in ev.writers.iter().enumerate() {
-        let ends = parse_acks(wr.stdout, wr.sent.len())
-            .map_err(|d| fail(Class::TargetError, format!("{}{d}", who(w))))?;
-        let marks: Vec<Option<&AckMark>> = ends
-            .iter()
-            .map(|&end| mark_for(wr.marks, end as u64))
-            .collect();
-        let required = required(&marks, ev);
-        j.acked += marks.len() as u64;
-        j.required += required as u64;
-        acked.push(Acked { marks, required });
+        let a =
+            count_acks(wr, ev).map_err(|d| fail(Class::TargetError, format!("{}{d}", who(w))))?;
+        j.acked += a.count as u64;
+        j.required += a.required as u64;
+        acked.push(a);
     }
     for (w, wr) in ev.writers.iter().enumerate() {
         let who = who(w);
@@ -193,13 +224,13 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
                     format!("{who}the writer exited with status {code}: {}", stderr()),
                 ));
             }
-            WriterEnd::Exited { .. } if acked[w].marks.len() < wr.sent.len() => {
+            WriterEnd::Exited { .. } if acked[w].count < wr.sent.count() => {
                 return Err(fail(
                     Class::TargetError,
                     format!(
                         "{who}the writer exited 0 after acking {} of the {} records sent",
-                        acked[w].marks.len(),
-                        wr.sent.len()
+                        acked[w].count,
+                        wr.sent.count()
                     ),
                 ));
             }
@@ -234,12 +265,13 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
             format!("replay {status}: {}", stderr.trim_end()),
         ));
     }
-    let recovered = parse_records(&ev.replay.stdout).map_err(|d| fail(Class::TargetError, d))?;
-    j.recovered = Some(recovered.len() as u64);
+    // Every line is read once to check it before any is compared, as a whole parse would.
+    let recovered = count_records(&ev.replay.stdout).map_err(|d| fail(Class::TargetError, d))?;
+    j.recovered = Some(recovered as u64);
     let counts = if several {
-        interleaved(ev, &recovered)?
+        interleaved(ev)?
     } else {
-        positional(ev.writers[0].sent, &recovered)?
+        positional(ev.writers[0].sent, &ev.replay.stdout, recovered)?
     };
     for (w, acked) in acked.iter().enumerate() {
         let (got, need) = (counts[w], acked.required);
@@ -247,7 +279,9 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
             continue;
         }
         let at = match ev.damage.cut() {
-            Some((file, _)) => acked.marks[got]
+            Some((file, _)) => marks_of_acks(&ev.writers[w])
+                .nth(got)
+                .flatten()
                 .map(|m| {
                     format!(
                         " ({file} was {} bytes at its ack)",
@@ -273,45 +307,71 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
     Ok(())
 }
 
-/// The records a replay printed, if it exited 0 with readable output.
+/// The records a replay printed, if it exited 0 with readable output, in memory: for
+/// replays known to be short. The checks themselves read them as a stream.
 pub fn replayed(replay: &Finished) -> Result<Vec<Vec<u8>>, String> {
+    replay_ok(replay)?;
+    records(&replay.stdout).collect()
+}
+
+/// `Ok` when a replay exited 0 in time; else why not, in words.
+fn replay_ok(replay: &Finished) -> Result<(), String> {
     match replay.status {
         None => Err("did not finish within the timeout".to_owned()),
         Some(status) if !status.success() => {
             Err(format!("{status}: {}", replay.stderr.tail(400).trim_end()))
         }
-        Some(_) => parse_records(&replay.stdout),
+        Some(_) => Ok(()),
     }
 }
 
-/// Protocol item 4: a second replay returns what the first one did.
-pub fn judge_stable(first: &[Vec<u8>], second: &Finished) -> Option<Violation> {
+/// The records of a replay that passed; none for one that did not.
+fn passed(replay: &Finished) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let ok = replay_ok(replay).is_ok();
+    records(&replay.stdout)
+        .take_while(move |_| ok)
+        .map_while(Result::ok)
+}
+
+/// How many records a replay printed, every line checked; why not, if they cannot be read.
+fn replayed_count(replay: &Finished) -> Result<usize, String> {
+    replay_ok(replay)?;
+    count_records(&replay.stdout)
+}
+
+/// Protocol item 4: a second replay returns what the first one did. `first` passed the
+/// oracle (it exited 0 with readable output).
+pub fn judge_stable(first: &Finished, second: &Finished) -> Option<Violation> {
     let fail = |detail| {
         Some(Violation {
             class: Class::UnstableRecovery,
             detail,
         })
     };
-    match replayed(second) {
+    let first_len = replayed_count(first).unwrap_or(0);
+    match replayed_count(second) {
         Err(why) => fail(format!(
-            "the first replay returned {} records, a second one failed: {why}",
-            first.len()
+            "the first replay returned {first_len} records, a second one failed: {why}"
         )),
-        Ok(again) if again != first => fail(format!(
-            "the first replay returned {} records, a second one {}{}",
-            first.len(),
-            again.len(),
-            first_difference(first, &again)
-        )),
-        Ok(_) => None,
+        Ok(again) => {
+            let expected = passed(first);
+            let got = records(&second.stdout).map_while(Result::ok);
+            match first_difference(expected, got, first_len == again) {
+                Some(difference) => fail(format!(
+                    "the first replay returned {first_len} records, a second one {again}{difference}"
+                )),
+                None => None,
+            }
+        }
     }
 }
 
 /// Protocol item 5: after recovery, a writer appends `new` records, acks them all, and the
-/// next replay returns the `recovered` records followed by the new ones.
+/// next replay returns the records `recovered` returned followed by the new ones.
+/// `recovered` passed the oracle (it exited 0 with readable output).
 pub fn judge_resume(
-    recovered: &[Vec<u8>],
-    new: &[Vec<u8>],
+    recovered: &Finished,
+    new: &dyn Sent,
     writer: &Finished,
     replay: &Finished,
 ) -> Option<Violation> {
@@ -336,160 +396,143 @@ pub fn judge_resume(
         }
         Some(_) => {}
     }
-    match parse_acks(&writer.stdout.bytes, new.len()) {
+    let new_len = new.count();
+    match ack_ends(&writer.stdout, new_len).try_fold(0, |n, end| end.map(|_| n + 1)) {
         Err(why) => return fail(format!("the writer started on the recovered folder: {why}")),
-        Ok(acks) if acks.len() < new.len() => {
+        Ok(acks) if acks < new_len => {
             return fail(format!(
-                "the writer started on the recovered folder acked {} of its {} records",
-                acks.len(),
-                new.len()
+                "the writer started on the recovered folder acked {acks} of its {new_len} records",
             ));
         }
         Ok(_) => {}
     }
-    let expected: Vec<Vec<u8>> = recovered.iter().chain(new).cloned().collect();
-    match replayed(replay) {
+    let old = replayed_count(recovered).unwrap_or(0);
+    match replayed_count(replay) {
         Err(why) => fail(format!(
-            "after {} records were appended to the recovered folder, replay failed: {why}",
-            new.len()
+            "after {new_len} records were appended to the recovered folder, replay failed: {why}"
         )),
-        Ok(got) if got != expected => fail(format!(
-            "after {} records were appended to the {} recovered, replay returned {} records instead of {}{}",
-            new.len(),
-            recovered.len(),
-            got.len(),
-            expected.len(),
-            first_difference(&expected, &got)
-        )),
-        Ok(_) => None,
+        Ok(got) => {
+            let expected = passed(recovered).chain(new.records().map(Cow::into_owned));
+            let returned = records(&replay.stdout).map_while(Result::ok);
+            match first_difference(expected, returned, got == old + new_len) {
+                Some(difference) => fail(format!(
+                    "after {new_len} records were appended to the {old} recovered, replay returned {got} records instead of {}{difference}",
+                    old + new_len
+                )),
+                None => None,
+            }
+        }
     }
 }
 
-fn first_difference(expected: &[Vec<u8>], got: &[Vec<u8>]) -> String {
-    match expected.iter().zip(got).position(|(a, b)| a != b) {
-        Some(i) => format!(
-            " (record {i} differs: {} bytes {} instead of {} bytes {})",
-            got[i].len(),
-            short_hex(&got[i]),
-            expected[i].len(),
-            short_hex(&expected[i])
-        ),
-        None => String::new(),
+/// `None` when `expected` and `got` hold the same records (`same_len`: they are as long);
+/// else the words after a count mismatch: ` (record i differs: ...)` at the first record
+/// that differs, or nothing when one is a prefix of the other.
+fn first_difference(
+    expected: impl Iterator<Item = Vec<u8>>,
+    got: impl Iterator<Item = Vec<u8>>,
+    same_len: bool,
+) -> Option<String> {
+    for (i, (e, g)) in expected.zip(got).enumerate() {
+        if e != g {
+            return Some(format!(
+                " (record {i} differs: {} bytes {} instead of {} bytes {})",
+                g.len(),
+                short_hex(&g),
+                e.len(),
+                short_hex(&e)
+            ));
+        }
     }
+    (!same_len).then(String::new)
 }
 
 /// One writer: the recovered records must be the first records sent, position by position.
-fn positional(sent: &[Vec<u8>], recovered: &[Vec<u8>]) -> Result<Vec<usize>, Violation> {
+fn positional(
+    sent: &dyn Sent,
+    replay: &Captured,
+    recovered: usize,
+) -> Result<Vec<usize>, Violation> {
     let fail = |detail| Violation {
         class: Class::NotAPrefix,
         detail,
     };
-    for (i, got) in recovered.iter().enumerate() {
-        match sent.get(i) {
+    let mut sent_records = sent.records();
+    for (i, got) in records(replay).map_while(Result::ok).enumerate() {
+        match sent_records.next() {
             None => {
                 return Err(fail(format!(
-                    "replay returned {} records but only {} were sent",
-                    recovered.len(),
-                    sent.len()
+                    "replay returned {recovered} records but only {} were sent",
+                    sent.count()
                 )));
             }
-            Some(sent) if sent != got => {
+            Some(sent) if *sent != *got => {
                 return Err(fail(format!(
                     "record {i} differs: sent {} bytes {}, recovered {} bytes {}",
                     sent.len(),
-                    short_hex(sent),
+                    short_hex(&sent),
                     got.len(),
-                    short_hex(got)
+                    short_hex(&got)
                 )));
             }
             Some(_) => {}
         }
     }
-    Ok(vec![recovered.len()])
+    Ok(vec![recovered])
 }
 
 /// Several writers: the recovered records must interleave a prefix of each writer's
 /// stream, each in its own order, nothing twice, nothing from nowhere. Payloads are unique
 /// across a trial's writers, so each record names its writer and index; equal payloads
-/// (possible only if the workload could not make them unique) go to whichever writer
-/// expects that record next.
-fn interleaved(ev: &Evidence<'_>, recovered: &[Vec<u8>]) -> Result<Vec<usize>, Violation> {
+/// (possible only if the workload could not make them unique) go to the first writer that
+/// expects that record next. Each writer's stream is read once, in step with the replay;
+/// only a record no writer expects next sends the oracle through every stream to name it.
+fn interleaved(ev: &Evidence<'_>) -> Result<Vec<usize>, Violation> {
     let fail = |detail| Violation {
         class: Class::NotAPrefix,
         detail,
     };
-    let mut origin: HashMap<&[u8], Vec<(usize, usize)>> = HashMap::new();
-    for (w, wr) in ev.writers.iter().enumerate() {
-        for (i, r) in wr.sent.iter().enumerate() {
-            origin.entry(r.as_slice()).or_default().push((w, i));
-        }
-    }
+    let mut streams: Vec<_> = ev.writers.iter().map(|wr| wr.sent.records()).collect();
+    let mut expected: Vec<Option<Cow<'_, [u8]>>> = streams.iter_mut().map(Iterator::next).collect();
     let mut next = vec![0usize; ev.writers.len()];
-    for (n, got) in recovered.iter().enumerate() {
-        let Some(candidates) = origin.get(got.as_slice()) else {
+    for (n, got) in records(&ev.replay.stdout).map_while(Result::ok).enumerate() {
+        if let Some(w) = expected
+            .iter()
+            .position(|e| e.as_deref() == Some(got.as_slice()))
+        {
+            next[w] += 1;
+            expected[w] = streams[w].next();
+            continue;
+        }
+        // The first (writer, index) that sent it, as a map of every payload would say.
+        let origin = ev
+            .writers
+            .iter()
+            .enumerate()
+            .find_map(|(w, wr)| wr.sent.records().position(|r| *r == *got).map(|i| (w, i)));
+        let Some((w, i)) = origin else {
             return Err(fail(format!(
                 "replay's record {n} ({} bytes {}) was sent by no writer",
                 got.len(),
-                short_hex(got)
+                short_hex(&got)
             )));
         };
-        match candidates.iter().find(|&&(w, i)| next[w] == i) {
-            Some(&(w, _)) => next[w] += 1,
-            None => {
-                let (w, i) = candidates[0];
-                let what = if i < next[w] {
-                    "again (a duplicate)"
-                } else {
-                    "before the records it follows"
-                };
-                return Err(fail(format!(
-                    "replay's record {n} is writer {w}'s record {i}, returned {what}: writer {w}'s next record was {}",
-                    next[w]
-                )));
-            }
-        }
+        let what = if i < next[w] {
+            "again (a duplicate)"
+        } else {
+            "before the records it follows"
+        };
+        return Err(fail(format!(
+            "replay's record {n} is writer {w}'s record {i}, returned {what}: writer {w}'s next record was {}",
+            next[w]
+        )));
     }
     Ok(next)
 }
 
-/// The acks in the writer's stdout: for each, the tracer's mark of the write that carried
-/// it. A partial last line (the writer died mid-line) is not an ack.
-fn parse_acks(stdout: &[u8], sent: usize) -> Result<Vec<usize>, String> {
-    let mut ends = Vec::new();
-    let mut at = 0;
-    for (n, line) in stdout.split_inclusive(|&b| b == b'\n').enumerate() {
-        at += line.len();
-        let Some(text) = line.strip_suffix(b"\n") else {
-            break;
-        };
-        let text = String::from_utf8_lossy(text);
-        let expected = ends.len();
-        match text.trim().parse::<usize>() {
-            Ok(i) if i == expected && i < sent => ends.push(at),
-            Ok(i) if i >= sent => {
-                return Err(format!(
-                    "ack line {}: '{text}' acks record {i}, but only {sent} were sent",
-                    n + 1
-                ));
-            }
-            Ok(_) => {
-                return Err(format!(
-                    "ack line {}: '{text}' is out of order, expected {expected}",
-                    n + 1
-                ));
-            }
-            Err(_) => {
-                return Err(format!(
-                    "ack line {}: '{text}' is not a record index",
-                    n + 1
-                ));
-            }
-        }
-    }
-    Ok(ends)
-}
-
-fn required(marks: &[Option<&AckMark>], ev: &Evidence<'_>) -> usize {
+/// Counts a writer's acks and those the fault cannot excuse, matching each ack to the
+/// tracer's mark of the write that carried it.
+fn count_acks(wr: &WriterEvidence<'_>, ev: &Evidence<'_>) -> Result<Acked, String> {
     let nothing_promised = match ev.damage {
         // Safety only: recovery may stop at the corruption.
         Damage::Corrupt { .. } => true,
@@ -497,9 +540,6 @@ fn required(marks: &[Option<&AckMark>], ev: &Evidence<'_>) -> usize {
         Damage::PowerLoss(_) => ev.durability != Durability::Fsync,
         _ => ev.durability == Durability::None,
     };
-    if nothing_promised {
-        return 0;
-    }
     let excused = |mark: Option<&AckMark>| match ev.damage.cut() {
         Some((file, offset)) => match mark {
             Some(m) => m.sizes.get(file).copied().unwrap_or(0) > offset,
@@ -507,41 +547,125 @@ fn required(marks: &[Option<&AckMark>], ev: &Evidence<'_>) -> usize {
         },
         None => false,
     };
+    let mut acked = Acked {
+        count: 0,
+        required: 0,
+    };
     // Records survive in order: the first excused ack excuses every later one too.
-    marks.iter().take_while(|m| !excused(**m)).count()
+    let mut excusing = nothing_promised;
+    let mut marks = wr.marks.iter().peekable();
+    for end in ack_ends(wr.stdout, wr.sent.count()) {
+        let end = end? as u64;
+        acked.count += 1;
+        if excusing {
+            continue;
+        }
+        while marks.next_if(|m| m.stream_end < end).is_some() {}
+        if excused(marks.peek()) {
+            excusing = true;
+        } else {
+            acked.required += 1;
+        }
+    }
+    Ok(acked)
 }
 
-/// The mark of the stdout write that carried the byte just before `end`.
-fn mark_for(marks: &[AckMark], end: u64) -> Option<&AckMark> {
-    marks.iter().find(|m| m.stream_end >= end)
-}
-
-fn parse_records(stdout: &Captured) -> Result<Vec<Vec<u8>>, String> {
-    if stdout.overflowed {
-        return Err(format!(
-            "replay printed more than {} bytes",
-            stdout.bytes.len()
-        ));
-    }
-    let mut text = stdout.bytes.as_slice();
-    if let Some(t) = text.strip_suffix(b"\n") {
-        text = t;
-    } else if text.is_empty() {
-        return Ok(Vec::new());
-    }
-    text.split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(n, line)| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            hex::decode(line).map_err(|e| {
-                format!(
-                    "replay line {}: '{}' is not a record in hex ({e})",
-                    n + 1,
-                    String::from_utf8_lossy(&line[..line.len().min(80)])
-                )
-            })
+/// For each ack of a writer, in order, the tracer's mark of the stdout write that carried
+/// the ack's newline (the first mark that ends at or past it).
+fn marks_of_acks<'a>(wr: &'a WriterEvidence<'a>) -> impl Iterator<Item = Option<AckMark>> + 'a {
+    let mut marks = wr.marks.iter().peekable();
+    ack_ends(wr.stdout, wr.sent.count())
+        .map_while(Result::ok)
+        .map(move |end| {
+            while marks.next_if(|m| m.stream_end < end as u64).is_some() {}
+            marks.peek().cloned()
         })
-        .collect()
+}
+
+/// The acks in the writer's stdout, in order: where each one's line ends in the stream.
+/// A partial last line (the writer died mid-line) is not an ack; a bad line ends the
+/// stream with why.
+fn ack_ends<'a>(
+    stdout: &'a Captured,
+    sent: usize,
+) -> impl Iterator<Item = Result<usize, String>> + 'a {
+    let mut lines = stdout.reader();
+    let mut line = Vec::new();
+    let (mut at, mut n, mut done) = (0, 0, false);
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        line.clear();
+        match lines.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => {
+                done = true;
+                return None;
+            }
+            Ok(len) => at += len,
+        }
+        n += 1;
+        let Some(text) = line.strip_suffix(b"\n") else {
+            done = true;
+            return None;
+        };
+        let text = String::from_utf8_lossy(text);
+        let expected = n - 1;
+        let result = match text.trim().parse::<usize>() {
+            Ok(i) if i == expected && i < sent => return Some(Ok(at)),
+            Ok(i) if i >= sent => {
+                format!("ack line {n}: '{text}' acks record {i}, but only {sent} were sent")
+            }
+            Ok(_) => format!("ack line {n}: '{text}' is out of order, expected {expected}"),
+            Err(_) => format!("ack line {n}: '{text}' is not a record index"),
+        };
+        done = true;
+        Some(Err(result))
+    })
+}
+
+/// The records of a replay's stdout, one hex line each, in order; a line that is not hex
+/// ends the stream with why.
+fn records(stdout: &Captured) -> impl Iterator<Item = Result<Vec<u8>, String>> + '_ {
+    let overflowed = stdout
+        .overflowed
+        .then(|| format!("replay printed more than {} bytes", stdout.len()));
+    let mut lines = stdout.reader();
+    let mut line = Vec::new();
+    let (mut n, mut done) = (0, false);
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        if let Some(why) = &overflowed {
+            done = true;
+            return Some(Err(why.clone()));
+        }
+        line.clear();
+        match lines.read_until(b'\n', &mut line) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                done = true;
+                return Some(Err(format!("failed to read the replay's output back: {e}")));
+            }
+        }
+        n += 1;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        Some(hex::decode(text).map_err(|e| {
+            done = true;
+            format!(
+                "replay line {n}: '{}' is not a record in hex ({e})",
+                String::from_utf8_lossy(&text[..text.len().min(80)])
+            )
+        }))
+    })
+}
+
+/// How many records a replay's stdout holds, every line checked.
+fn count_records(stdout: &Captured) -> Result<usize, String> {
+    records(stdout).try_fold(0, |n, r| r.map(|_| n + 1))
 }
 
 fn short_hex(bytes: &[u8]) -> String {
@@ -571,10 +695,7 @@ mod tests {
     }
 
     fn captured(text: &str) -> Captured {
-        Captured {
-            bytes: text.as_bytes().to_vec(),
-            overflowed: false,
-        }
+        Captured::new(text.as_bytes().to_vec(), false)
     }
 
     /// One trial's evidence, owned, so that a test reads as one scenario of chained calls.
@@ -706,10 +827,9 @@ mod tests {
             judge(&Evidence {
                 writers: vec![WriterEvidence {
                     sent: &self.sent,
-                    stdout: &self.stdout,
-                    stdout_overflowed: false,
+                    stdout: &Captured::new(self.stdout.clone(), false),
                     stderr: &self.stderr,
-                    marks: &self.marks,
+                    marks: &Spill::from(self.marks.clone()),
                     end: &self.end,
                 }],
                 durability: self.durability,
@@ -1273,6 +1393,68 @@ mod tests {
         assert_eq!(counts(&j), (1, 1, None));
     }
 
+    // Scale: see issue 7, item 5.
+
+    #[test]
+    fn judging_a_long_trial_holds_no_list_of_its_records() {
+        use crate::scenario::SizeRange;
+        use crate::seed::Seed;
+        use crate::spill::heap;
+        use crate::workload::Workload;
+
+        const N: u32 = 100_000;
+        let (peak, (j, stable)) = heap::peak(|| {
+            let sizes = SizeRange { min: 0, max: 64 };
+            let workload = Workload::generate(&mut Seed(1).workload_rng(0), 1, N, sizes);
+            let stream = &workload.streams()[0];
+            let (mut stdout, mut marks) = (Captured::default(), Spill::new());
+            for i in 0..N {
+                stdout.append(format!("{i}\n").as_bytes()).unwrap();
+                let sizes = BTreeMap::from([("wal.log".to_owned(), 40 * u64::from(i))]);
+                marks
+                    .push(AckMark {
+                        stream_end: stdout.len(),
+                        after: 2 * u64::from(i),
+                        sizes,
+                    })
+                    .unwrap();
+            }
+            let mut replay = Finished {
+                status: Some(ExitStatus::from_raw(0)),
+                stdout: Captured::default(),
+                stderr: Captured::default(),
+            };
+            for r in stream.iter() {
+                replay.stdout.append(hex::encode(&r).as_bytes()).unwrap();
+                replay.stdout.append(b"\n").unwrap();
+            }
+            let (stderr, end) = (Captured::default(), WriterEnd::Killed { boundary: 0 });
+            let ev = Evidence {
+                writers: vec![WriterEvidence {
+                    sent: stream,
+                    stdout: &stdout,
+                    stderr: &stderr,
+                    marks: &marks,
+                    end: &end,
+                }],
+                durability: Durability::Fsync,
+                damage: &Damage::None,
+                replay: &replay,
+            };
+            (judge(&ev), judge_stable(&replay, &replay))
+        });
+        assert_pass(&j);
+        assert_eq!(counts(&j), (N.into(), N.into(), Some(N.into())));
+        assert_eq!(stable, None);
+        // The old oracle held every record at least twice (sent and replayed, ~6 MB each
+        // here) and every mark with its map (~40 MB); streaming, each log keeps at most
+        // a buffer of a few hundred KiB.
+        assert!(
+            peak < 4 << 20,
+            "judging {N} records held {peak} bytes at once"
+        );
+    }
+
     // Several writers: each stream judged on its own, and the interleaving.
 
     /// Two writers, `a` and `b` records sent, the first `acks.0`/`acks.1` acked, killed;
@@ -1296,15 +1478,19 @@ mod tests {
                     .into_bytes()
             })
             .collect();
-        let marks: Vec<Vec<AckMark>> = stdouts
+        let marks: Vec<Spill<AckMark>> = stdouts
             .iter()
             .map(|out| {
-                vec![AckMark {
+                Spill::from(vec![AckMark {
                     stream_end: out.len() as u64,
                     after: 0,
                     sizes: BTreeMap::new(),
-                }]
+                }])
             })
+            .collect();
+        let stdouts: Vec<Captured> = stdouts
+            .into_iter()
+            .map(|o| Captured::new(o, false))
             .collect();
         let stderr = Captured::default();
         let end = WriterEnd::Killed { boundary: 3 };
@@ -1322,7 +1508,6 @@ mod tests {
                 .map(|w| WriterEvidence {
                     sent: &sent[w],
                     stdout: &stdouts[w],
-                    stdout_overflowed: false,
                     stderr: &stderr,
                     marks: &marks[w],
                     end: &end,
@@ -1374,14 +1559,14 @@ mod tests {
             WriterEnd::Killed { boundary: 0 },
             vec![rec(1)],
         );
+        let (stdout, marks) = (Captured::default(), Spill::new());
         j = judge(&Evidence {
             writers: (0..2)
                 .map(|_| WriterEvidence {
                     sent: &none,
-                    stdout: b"",
-                    stdout_overflowed: false,
+                    stdout: &stdout,
                     stderr: &stderr,
-                    marks: &[],
+                    marks: &marks,
                     end: &end,
                 })
                 .collect(),

@@ -6,7 +6,7 @@
 //! started it even if the harness itself is SIGKILLed.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+
+use crate::spill::ByteLog;
 
 /// Set by SIGINT/SIGTERM once [`catch_interrupts`] ran: stop starting trials, end the
 /// running ones.
@@ -203,20 +205,75 @@ pub fn kill_orphans() -> usize {
     killed
 }
 
-/// One output stream of a child, read to its end.
+/// One output stream of a child, read to its end: in memory while short, in an unnamed
+/// temporary file past [`crate::spill::KEEP`] bytes, so a long stream costs no memory.
 #[derive(Clone, Debug, Default)]
 pub struct Captured {
     /// The first [`OUTPUT_LIMIT`] bytes.
-    pub bytes: Vec<u8>,
+    log: ByteLog,
     /// True when the stream was longer than [`OUTPUT_LIMIT`].
     pub overflowed: bool,
 }
 
 impl Captured {
+    /// A stream that held `bytes` (kept in memory).
+    pub fn new(bytes: Vec<u8>, overflowed: bool) -> Captured {
+        Captured {
+            log: ByteLog::from_vec(bytes),
+            overflowed,
+        }
+    }
+
+    /// Appends `bytes` to what was kept (the caller enforces [`OUTPUT_LIMIT`]).
+    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.log.append(bytes)
+    }
+
+    /// The bytes kept (at most [`OUTPUT_LIMIT`]).
+    pub fn len(&self) -> u64 {
+        self.log.len()
+    }
+
+    /// True when nothing was kept.
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+    }
+
+    /// Reads the bytes kept, from the first.
+    pub fn reader(&self) -> Box<dyn BufRead + '_> {
+        self.log.reader()
+    }
+
+    /// The bytes kept, in memory: for streams known to be short. A spill file that cannot
+    /// be read back is a broken machine: it panics with the cause.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.log
+            .to_vec()
+            .unwrap_or_else(|e| panic!("failed to read captured output back: {e}"))
+    }
+
+    /// How many newlines it holds (a spill file that cannot be read counts short).
+    pub fn newlines(&self) -> usize {
+        let mut r = self.reader();
+        let mut n = 0;
+        while let Ok(buf) = r.fill_buf() {
+            if buf.is_empty() {
+                break;
+            }
+            n += buf.iter().filter(|&&b| b == b'\n').count();
+            let len = buf.len();
+            r.consume(len);
+        }
+        n
+    }
+
     /// The last `n` bytes as lossy UTF-8, for messages.
     pub fn tail(&self, n: usize) -> String {
-        let from = self.bytes.len().saturating_sub(n);
-        String::from_utf8_lossy(&self.bytes[from..]).into_owned()
+        let mut tail = Vec::new();
+        let from = self.log.len().saturating_sub(n as u64);
+        // A spill file that cannot be read back shows as a shorter tail.
+        let _ = self.log.reader_from(from).read_to_end(&mut tail);
+        String::from_utf8_lossy(&tail).into_owned()
     }
 }
 
@@ -238,8 +295,8 @@ pub fn read_on<'s, R: Read + Send + 's>(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            let room = OUTPUT_LIMIT - out.bytes.len();
-            out.bytes.extend_from_slice(&buf[..n.min(room)]);
+            let room = OUTPUT_LIMIT - out.log.len() as usize;
+            out.append(&buf[..n.min(room)])?;
             if n > room && !out.overflowed {
                 out.overflowed = true;
                 if let Some(pgid) = flooding {
@@ -250,14 +307,22 @@ pub fn read_on<'s, R: Read + Send + 's>(
     })
 }
 
-/// Writes `input` to `stdin` on a thread of `scope`, then closes it. A child that exits
-/// (or is killed) before reading everything is not an error: that is what crashes do.
-pub fn feed_on<'s>(scope: &'s Scope<'s, '_>, mut stdin: ChildStdin, input: &'s [u8]) {
-    scope.spawn(move || match stdin.write_all(input) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        Err(e) => tracing_warn(&format!("failed to feed a child's stdin: {e}")),
-    });
+/// Copies `input` to `stdin` on a thread of `scope` as the child reads it, then closes it:
+/// an input produced as it is read (a workload's records) is never whole in memory. A
+/// child that exits (or is killed) before reading everything is not an error: that is
+/// what crashes do.
+pub fn feed_on<'s>(
+    scope: &'s Scope<'s, '_>,
+    mut stdin: ChildStdin,
+    mut input: impl Read + Send + 's,
+) {
+    scope.spawn(
+        move || match io::copy(&mut input, &mut stdin).and_then(|_| stdin.flush()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err(e) => tracing_warn(&format!("failed to feed a child's stdin: {e}")),
+        },
+    );
 }
 
 fn tracing_warn(msg: &str) {
@@ -280,6 +345,16 @@ pub struct Finished {
 pub fn run(
     cmd: &mut Command,
     input: &[u8],
+    timeout: Duration,
+    limits: Limits,
+) -> io::Result<Finished> {
+    run_reading(cmd, input, timeout, limits)
+}
+
+/// [`run`], its stdin copied from `input` as the process reads it.
+pub fn run_reading(
+    cmd: &mut Command,
+    input: impl Read + Send,
     timeout: Duration,
     limits: Limits,
 ) -> io::Result<Finished> {
@@ -394,8 +469,8 @@ mod tests {
             Limits::default(),
         )
         .unwrap();
-        assert_eq!(done.stdout.bytes, b"abc");
-        assert_eq!(done.stderr.bytes, b"err\n");
+        assert_eq!(done.stdout.bytes(), b"abc");
+        assert_eq!(done.stderr.bytes(), b"err\n");
         assert_eq!(done.status.unwrap().code(), Some(3));
     }
 

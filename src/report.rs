@@ -413,8 +413,8 @@ pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail
         scenario.seed,
         target_name(scenario)
     ));
-    let several = detail.sent.len() > 1;
-    for (w, sent) in detail.sent.iter().enumerate() {
+    let several = detail.sent.streams().len() > 1;
+    for (w, sent) in detail.sent.streams().iter().enumerate() {
         let sizes: Vec<String> = sent.iter().map(|r| r.len().to_string()).collect();
         let who = if several {
             format!("writer {w}: ")
@@ -437,7 +437,7 @@ pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail
         outcome.boundaries,
         outcome.kill_words()
     ));
-    for b in &detail.boundaries {
+    for b in detail.boundaries.iter() {
         let mark = if outcome.kill.as_ref().is_some_and(|k| k.index == b.index) {
             "   <- SIGKILL before this call"
         } else {
@@ -453,7 +453,7 @@ pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail
     line(format!("damage: {}", outcome.damage));
     let j = &outcome.judgement;
     for (w, stdout) in detail.writer_stdout.iter().enumerate() {
-        let acks = stdout.iter().filter(|&&b| b == b'\n').count();
+        let acks = stdout.newlines();
         let who = if several {
             format!("writer {w}: ")
         } else {

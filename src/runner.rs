@@ -390,7 +390,10 @@ pub fn run(
                     let msg = Msg {
                         pos,
                         job,
-                        result: result.map(|(o, d)| (o, timeline(&d))),
+                        result: result.map(|(o, d)| {
+                            let timeline = timeline(&o, &d);
+                            (o, timeline)
+                        }),
                     };
                     if tx.send(msg).is_err() {
                         break;
@@ -657,12 +660,13 @@ fn case_id(opts: &RunOptions, job: &Job) -> CaseId {
 }
 
 /// The crash run's boundaries in words, the kill last.
-fn timeline(detail: &TrialDetail) -> Vec<String> {
-    detail
-        .boundaries
-        .iter()
-        .map(|b| b.description.clone())
-        .collect()
+/// The crash run's boundaries in words, for a finding's results line; a passing trial's
+/// are never written, so they are not read back from the trace.
+fn timeline(outcome: &TrialOutcome, detail: &TrialDetail) -> Vec<String> {
+    if outcome.violation().is_none() {
+        return Vec::new();
+    }
+    detail.boundaries.iter().map(|b| b.description).collect()
 }
 
 struct Msg {

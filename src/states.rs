@@ -23,6 +23,7 @@
 //! (`crash = "one"`) is not a state of that run, and is left to re-execution.
 
 use crate::power::{self, Snapshot};
+use crate::spill::Spill;
 use crate::tracer::{Op, Trace, WriterEnd};
 use crate::trial::Plan;
 
@@ -68,7 +69,7 @@ pub fn cut(trace: &Trace, stdouts: &[usize], plan: Plan) -> Cut {
     let mut torn = None;
     if k < n
         && let Some(keep) = plan.tear
-        && let Some(w) = trace.boundaries[k as usize].write
+        && let Some(w) = trace.boundaries.get(k as usize).and_then(|b| b.write)
         && keep < w.len
     {
         // As the tracer does for a torn write: only the bytes let through land.
@@ -96,8 +97,7 @@ pub fn cut(trace: &Trace, stdouts: &[usize], plan: Plan) -> Cut {
             marks
                 .iter()
                 .filter(|m| !killed || m.after <= k)
-                .cloned()
-                .collect::<Vec<_>>()
+                .collect::<Spill<_>>()
         })
         .collect();
     let stdout_len = acks
@@ -119,7 +119,11 @@ pub fn cut(trace: &Trace, stdouts: &[usize], plan: Plan) -> Cut {
         trace.ends.clone()
     };
     let op_marks = trace.op_marks[..(k as usize).min(trace.op_marks.len())].to_vec();
-    let boundaries = trace.boundaries[..(k as usize + usize::from(killed))].to_vec();
+    let boundaries = trace
+        .boundaries
+        .iter()
+        .take(k as usize + usize::from(killed))
+        .collect();
     Cut {
         trace: Trace {
             boundaries,
@@ -241,8 +245,9 @@ mod tests {
                 boundary(2, None),
                 boundary(3, Some(WriteAt { offset: 4, len: 4 })),
                 boundary(4, None),
-            ],
-            acks: vec![vec![mark(5, 3), mark(10, 5)]],
+            ]
+            .into(),
+            acks: vec![vec![mark(5, 3), mark(10, 5)].into()],
             ends: vec![WriterEnd::Exited { code: 0 }],
             ops: vec![
                 Op::Create { file: "wal".into() },

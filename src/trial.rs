@@ -7,6 +7,7 @@
 //! (workload, fault class, k, fault details), so `(scenario, seed, trial)` reproduces it.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,10 +22,11 @@ use crate::power::Snapshot;
 use crate::process::{self, Captured, Finished, feed_on, read_on};
 use crate::scenario::Scenario;
 use crate::seed::below;
+use crate::spill::Spill;
 use crate::states;
 use crate::target::{Role, TargetKind};
-use crate::tracer::{Boundary, KillScope, Trace, TraceOptions, Traced, WriteAt, WriterEnd};
-use crate::workload::{Workload, protocol_input};
+use crate::tracer::{Boundary, KillScope, Trace, TraceOptions, Traced, WriterEnd};
+use crate::workload::Workload;
 
 /// What all trials of a run share.
 #[derive(Clone, Debug)]
@@ -106,19 +108,21 @@ impl TrialOutcome {
     }
 }
 
-/// What a reproduction prints beyond the outcome.
+/// What a reproduction prints beyond the outcome. Nothing here grows in memory with the
+/// trial: the records are drawn again from the workload, boundaries and outputs past a
+/// few hundred KiB live in unnamed temporary files ([`crate::spill`]).
 #[derive(Clone, Debug, Default)]
 pub struct TrialDetail {
     /// The records sent, per writer.
-    pub sent: Vec<Vec<Vec<u8>>>,
+    pub sent: Workload,
     /// Every boundary of the crashed run, the kill last.
-    pub boundaries: Vec<Boundary>,
+    pub boundaries: Spill<Boundary>,
     /// Each writer's stdout (acks).
-    pub writer_stdout: Vec<Vec<u8>>,
+    pub writer_stdout: Vec<Captured>,
     /// Each writer's stderr.
     pub writer_stderr: Vec<String>,
     /// The replay's stdout.
-    pub replay_stdout: Vec<u8>,
+    pub replay_stdout: Captured,
     /// The replay's stderr.
     pub replay_stderr: String,
 }
@@ -192,21 +196,13 @@ pub fn run(env: &TrialEnv, index: u64) -> Result<(TrialOutcome, TrialDetail), Tr
 /// The records of trial `index`, with the overrides' caps applied.
 fn workload(env: &TrialEnv, index: u64, over: &Overrides) -> Workload {
     let sc = &env.scenario;
-    let mut w = Workload::generate(
+    Workload::generate(
         &mut sc.seed.workload_rng(index),
         sc.writers,
         sc.records,
         sc.payload,
-    );
-    for stream in &mut w.writers {
-        if let Some(n) = over.records {
-            stream.truncate(n as usize);
-        }
-        if let Some(max) = over.max_payload {
-            stream.iter_mut().for_each(|r| r.truncate(max as usize));
-        }
-    }
-    w
+    )
+    .capped(over.records, over.max_payload)
 }
 
 /// One traced run of trial `index`'s workload to its end, with its write log: every crash
@@ -241,10 +237,9 @@ impl Recording {
     /// with its data. `Ok(Err(why))`: the writer could not be started.
     pub fn make(env: &TrialEnv, index: u64) -> Result<Result<Recording, String>, TrialError> {
         let workload = workload(env, index, &Overrides::default());
-        let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
         let dir = env.work.join(format!("record{index}"));
         fresh_dir(&dir)?;
-        let run = run_writers(env, &dir, &inputs, None, true, index);
+        let run = run_writers(env, &dir, &workload, None, true, index);
         std::fs::remove_dir_all(&dir).map_err(|source| TrialError::Io {
             what: "remove trial folder",
             path: dir.clone(),
@@ -262,7 +257,7 @@ impl Recording {
     pub fn plans(&self, sector: u64) -> Vec<Plan> {
         let boundaries = &self.run.trace.boundaries;
         let mut plans = Vec::new();
-        for b in boundaries {
+        for b in boundaries.iter() {
             plans.push(Plan {
                 kill_at: b.index,
                 tear: None,
@@ -298,7 +293,7 @@ impl Recording {
     /// The state of `plan` cut from the recording, as a run killed there would have left
     /// it, and the folder it leaves.
     fn cut(&self, plan: Plan) -> (WritersRun, Snapshot) {
-        let full: Vec<usize> = self.run.stdouts.iter().map(|c| c.bytes.len()).collect();
+        let full: Vec<usize> = self.run.stdouts.iter().map(|c| c.len() as usize).collect();
         let cut = states::cut(&self.run.trace, &full, plan);
         let killed = plan.kill_at < self.run.trace.boundaries.len() as u64;
         let stdouts = self
@@ -306,9 +301,10 @@ impl Recording {
             .stdouts
             .iter()
             .zip(&cut.stdout_len)
-            .map(|(c, &len)| Captured {
-                bytes: c.bytes[..len].to_vec(),
-                overflowed: c.overflowed && !killed,
+            .map(|(c, &len)| {
+                let mut bytes = c.bytes();
+                bytes.truncate(len);
+                Captured::new(bytes, c.overflowed && !killed)
             })
             .collect();
         // What a killed writer wrote to stderr is not traced, so not cut: none of it.
@@ -382,7 +378,7 @@ fn verify_state(
         tear: plan.tear,
     });
     let real = (|| {
-        let run = run_writers(env, &dir, &case.inputs, kill, true, case.index)?;
+        let run = run_writers(env, &dir, &case.workload, kill, true, case.index)?;
         check_interrupt()?;
         match run {
             Ok(run) => Ok::<_, TrialError>(Some((snapshot(&dir)?, run.trace.ops))),
@@ -434,7 +430,7 @@ pub fn run_case(
         let (env, dir, fault) = (case.env, case.dir.clone(), case.fault);
         let record_ops = fault == FaultKind::PowerLoss;
         fresh_dir(&dir)?;
-        let dry = match run_writers(env, &dir, &case.inputs, None, record_ops, index)? {
+        let dry = match run_writers(env, &dir, &case.workload, None, record_ops, index)? {
             Ok(run) => run,
             Err(why) => {
                 target_error(&mut case.outcome, why);
@@ -455,7 +451,7 @@ pub fn run_case(
         } else {
             fresh_dir(&dir)?;
             let kill = KillPlan { at: k, tear };
-            match run_writers(env, &dir, &case.inputs, Some(kill), record_ops, index)? {
+            match run_writers(env, &dir, &case.workload, Some(kill), record_ops, index)? {
                 Ok(run) => run,
                 Err(why) => {
                     target_error(&mut case.outcome, why);
@@ -475,7 +471,6 @@ struct Case<'a> {
     index: u64,
     rng: rand_chacha::ChaCha8Rng,
     workload: Workload,
-    inputs: Vec<Vec<u8>>,
     fault: FaultKind,
     dir: PathBuf,
     outcome: TrialOutcome,
@@ -491,7 +486,6 @@ impl<'a> Case<'a> {
         let sc = &env.scenario;
         let mut rng = sc.seed.trial_rng(index);
         let workload = workload(env, index, &over);
-        let inputs: Vec<Vec<u8>> = workload.writers.iter().map(|w| protocol_input(w)).collect();
         let drawn = FaultKind::choose(&mut rng, &sc.faults);
         let fault = over.fault.unwrap_or(drawn);
         // Cases of one trial may run at once (exhaustive, shrinking): each gets its folder.
@@ -515,7 +509,7 @@ impl<'a> Case<'a> {
             kept: None,
             recovery_kill: None,
             writers: sc.writers,
-            sent: workload.writers.iter().map(|w| w.len() as u64).sum(),
+            sent: workload.sent(),
             tracees: 0,
             judgement: Judgement {
                 acked: 0,
@@ -525,7 +519,7 @@ impl<'a> Case<'a> {
             },
         };
         let detail = TrialDetail {
-            sent: workload.writers.clone(),
+            sent: workload.clone(),
             ..TrialDetail::default()
         };
         Case {
@@ -533,7 +527,6 @@ impl<'a> Case<'a> {
             index,
             rng,
             workload,
-            inputs,
             fault,
             dir,
             outcome,
@@ -570,8 +563,7 @@ impl<'a> Case<'a> {
             .trace
             .boundaries
             .get(k as usize)
-            .filter(|_| k < outcome.boundaries)
-            .cloned();
+            .filter(|_| k < outcome.boundaries);
         outcome.tear = run.trace.torn;
         // A target that plants a symlink out of its folder is stopped here: no fault
         // touches the trial folder, and the replay does not run.
@@ -663,13 +655,12 @@ impl<'a> Case<'a> {
         // The oracle's view of the crash run, judged against a replay.
         let judge = |replay: &Finished| {
             let writers = workload
-                .writers
+                .streams()
                 .iter()
                 .enumerate()
                 .map(|(w, sent)| WriterEvidence {
                     sent,
-                    stdout: &run.stdouts[w].bytes,
-                    stdout_overflowed: run.stdouts[w].overflowed,
+                    stdout: &run.stdouts[w],
                     stderr: &run.stderrs[w],
                     marks: &run.trace.acks[w],
                     end: &run.trace.ends[w],
@@ -685,13 +676,12 @@ impl<'a> Case<'a> {
         let mut judgement = judge(&replay);
         let mut last_replay = replay.clone();
         if judgement.violation.is_none() && sc.checks.stable {
-            let first = oracle::replayed(&replay).unwrap_or_default();
             let again = match again {
                 Some(again) => again,
                 None => run_replay(env, &dir, index)?,
             };
             check_interrupt()?;
-            judgement.violation = oracle::judge_stable(&first, &again);
+            judgement.violation = oracle::judge_stable(&replay, &again);
         }
         if judgement.violation.is_none()
             && let Some(crashed) = &crashed
@@ -709,12 +699,10 @@ impl<'a> Case<'a> {
             last_replay = after;
         }
         if judgement.violation.is_none() && sc.checks.resume {
-            let recovered = oracle::replayed(&last_replay).unwrap_or_default();
-            let new = Workload::generate(rng, 1, sc.records, sc.payload)
-                .writers
-                .remove(0);
+            let new = Workload::generate(rng, 1, sc.records, sc.payload);
+            let new = &new.streams()[0];
             let mut cmd = target_command(env, &dir, Role::Write, 0, index);
-            let writer = process::run(&mut cmd, &protocol_input(&new), sc.timeout, sc.limits)
+            let writer = process::run_reading(&mut cmd, new.input(), sc.timeout, sc.limits)
                 .map_err(|source| TrialError::Io {
                     what: "start the resumed writer in",
                     path: dir.clone(),
@@ -722,7 +710,7 @@ impl<'a> Case<'a> {
                 })?;
             let after = run_replay(env, &dir, index)?;
             check_interrupt()?;
-            judgement.violation = oracle::judge_resume(&recovered, &new, &writer, &after);
+            judgement.violation = oracle::judge_resume(&last_replay, new, &writer, &after);
         }
         outcome.judgement = judgement;
         if let (Some(keep), Some(crashed), Some(damaged)) =
@@ -750,9 +738,9 @@ impl<'a> Case<'a> {
             v.detail = redact(std::mem::take(&mut v.detail));
         }
         self.detail.boundaries = run.trace.boundaries;
-        self.detail.writer_stdout = run.stdouts.into_iter().map(|c| c.bytes).collect();
+        self.detail.writer_stdout = run.stdouts;
         self.detail.writer_stderr = run.stderrs.iter().map(|c| redact(c.tail(4000))).collect();
-        self.detail.replay_stdout = replay.stdout.bytes;
+        self.detail.replay_stdout = replay.stdout;
         self.detail.replay_stderr = redact(replay.stderr.tail(4000));
         Ok(())
     }
@@ -761,9 +749,11 @@ impl<'a> Case<'a> {
 /// `replay` as if it had run in folder `to` rather than `from`: the folder's path in its
 /// output swapped.
 fn moved(replay: &Finished, from: &str, to: &str) -> Finished {
-    let swap = |c: &Captured| Captured {
-        bytes: replace(&c.bytes, from.as_bytes(), to.as_bytes()),
-        overflowed: c.overflowed,
+    let swap = |c: &Captured| {
+        Captured::new(
+            replace(&c.bytes(), from.as_bytes(), to.as_bytes()),
+            c.overflowed,
+        )
     };
     Finished {
         status: replay.status,
@@ -802,13 +792,17 @@ fn kill_point(
         return (n, None);
     }
     if fault == FaultKind::Torn {
-        let writes: Vec<(u64, WriteAt)> = dry
-            .boundaries
-            .iter()
-            .filter_map(|b| b.write.filter(|w| w.len > 0).map(|w| (b.index, w)))
-            .collect();
-        if !writes.is_empty() {
-            let (k, w) = writes[below(rng, writes.len() as u64) as usize];
+        // Two passes over the boundaries rather than a list of every write.
+        let writes = || {
+            dry.boundaries
+                .iter()
+                .filter_map(|b| b.write.filter(|w| w.len > 0).map(|w| (b.index, w)))
+        };
+        let count = writes().count() as u64;
+        if count > 0 {
+            let (k, w) = writes()
+                .nth(below(rng, count) as usize)
+                .expect("drawn below the count");
             return (k, Some(faults::tear_point(rng, w.offset, w.len, sector)));
         }
     }
@@ -855,7 +849,15 @@ fn crash_recovery(
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        Ok(run_traced(env, dir, vec![cmd], &[Vec::new()], kill, false)?.ok())
+        Ok(run_traced(
+            env,
+            dir,
+            vec![cmd],
+            vec![Box::new(std::io::empty())],
+            kill,
+            false,
+        )?
+        .ok())
     };
     let Some(dry) = traced_replay(None)? else {
         return Ok(None);
@@ -870,7 +872,7 @@ fn crash_recovery(
         return Ok(None);
     };
     check_interrupt()?;
-    let Some(kill) = killed.trace.boundaries.get(at as usize).cloned() else {
+    let Some(kill) = killed.trace.boundaries.get(at as usize) else {
         return Ok(None);
     };
     let after = run_replay(env, dir, index)?;
@@ -938,17 +940,23 @@ pub fn target_command(env: &TrialEnv, dir: &Path, role: Role, writer: u32, index
     cmd
 }
 
-/// Runs every writer traced in `dir`, each fed its input. `Ok(Err(why))` is a writer
-/// that could not be started: the target's fault, reported as a verdict.
+/// Runs every writer traced in `dir`, each fed its stream of `workload` as it reads it.
+/// `Ok(Err(why))` is a writer that could not be started: the target's fault, reported as
+/// a verdict.
 fn run_writers(
     env: &TrialEnv,
     dir: &Path,
-    inputs: &[Vec<u8>],
+    workload: &Workload,
     kill: Option<KillPlan>,
     record_ops: bool,
     index: u64,
 ) -> Result<Result<WritersRun, String>, TrialError> {
-    let cmds: Vec<Command> = (0..inputs.len() as u32)
+    let inputs = workload
+        .streams()
+        .iter()
+        .map(|s| Box::new(s.input()) as Box<dyn Read + Send + '_>)
+        .collect();
+    let cmds: Vec<Command> = (0..workload.streams().len() as u32)
         .map(|w| {
             let mut cmd = target_command(env, dir, Role::Write, w, index);
             cmd.stdin(Stdio::piped())
@@ -965,7 +973,7 @@ fn run_traced(
     env: &TrialEnv,
     dir: &Path,
     mut cmds: Vec<Command>,
-    inputs: &[Vec<u8>],
+    inputs: Vec<Box<dyn Read + Send + '_>>,
     kill: Option<KillPlan>,
     record_ops: bool,
 ) -> Result<Result<WritersRun, String>, TrialError> {
@@ -1031,10 +1039,10 @@ fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finished, TrialE
         Err(e) => Ok(Finished {
             status: Some(std::os::unix::process::ExitStatusExt::from_raw(127 << 8)),
             stdout: Captured::default(),
-            stderr: Captured {
-                bytes: format!("failed to start replay {:?}: {e}", cmd.get_program()).into_bytes(),
-                overflowed: false,
-            },
+            stderr: Captured::new(
+                format!("failed to start replay {:?}: {e}", cmd.get_program()).into_bytes(),
+                false,
+            ),
         }),
     }
 }

@@ -36,6 +36,7 @@ use super::proc;
 use super::syscalls::{self, Data, Kind};
 use crate::errors::TraceError;
 use crate::process::{self, GroupGuard, Limits, POLL, interrupted, kill_group, kill_process};
+use crate::spill::Spill;
 
 /// What the tracer is asked to do with one run of a writer.
 #[derive(Clone, Debug)]
@@ -141,12 +142,16 @@ const STOPPED_BY_TIMEOUT: u8 = 1;
 const STOPPED_BY_INTERRUPT: u8 = 2;
 
 /// Everything one traced run of a writer showed.
+///
+/// Boundaries and ack marks come one per record or more, so they are kept in [`Spill`]s:
+/// in memory while few, on disk past a few hundred KiB, read back in order with
+/// [`Spill::iter`] (the last one, the kill, with [`Spill::last`] at no cost).
 #[derive(Clone, Debug)]
 pub struct Trace {
     /// Every boundary reached, in order (the last one is the kill, if there was one).
-    pub boundaries: Vec<Boundary>,
-    /// Per writer: one mark per write into its stdout.
-    pub acks: Vec<Vec<AckMark>>,
+    pub boundaries: Spill<Boundary>,
+    /// Per writer: one mark per write into its stdout, in order.
+    pub acks: Vec<Spill<AckMark>>,
     /// Per writer: how it ended.
     pub ends: Vec<WriterEnd>,
     /// Every file-changing call that ran, in order, with its data (when asked for).
@@ -425,9 +430,11 @@ struct Loop<'a> {
     opts: &'a TraceOptions<'a>,
     tracees: BTreeMap<Pid, Tracee>,
     seen: usize,
-    boundaries: Vec<Boundary>,
+    boundaries: Spill<Boundary>,
     /// Per writer: its ack marks and the bytes written into its stdout so far.
-    acks: Vec<Vec<AckMark>>,
+    acks: Vec<Spill<AckMark>>,
+    /// The first failure to keep a boundary or a mark (the disk of the temp folder).
+    spill_error: Option<std::io::Error>,
     stdout_bytes: Vec<u64>,
     /// Per writer: what its fd 1 was at the start (`pipe:[N]`); writes into it are acks.
     ack_channels: Vec<Option<PathBuf>>,
@@ -483,8 +490,9 @@ impl<'a> Loop<'a> {
                 .collect(),
             seen: n,
             opts,
-            boundaries: Vec::new(),
-            acks: vec![Vec::new(); n],
+            boundaries: Spill::new(),
+            acks: vec![Spill::new(); n],
+            spill_error: None,
             stdout_bytes: vec![0; n],
             ack_channels: leaders.iter().map(|&pid| proc::fd_path(pid, 1)).collect(),
             listed: None,
@@ -526,6 +534,9 @@ impl<'a> Loop<'a> {
                     kill_process(tid);
                 }
             }
+        }
+        if let Some(source) = self.spill_error {
+            return Err(TraceError::Spill { source });
         }
         let mut ends = Vec::with_capacity(self.ends.len());
         for (w, end) in self.ends.into_iter().enumerate() {
@@ -711,13 +722,14 @@ impl<'a> Loop<'a> {
         if self.opts.record_ops {
             self.op_marks.push(self.ops.len());
         }
-        self.boundaries.push(Boundary {
+        let kept = self.boundaries.push(Boundary {
             index,
             writer: writer as u32,
             syscall: call.name.to_owned(),
             description,
             write,
         });
+        self.keep(kept);
         if self.opts.kill_at != Some(index) {
             self.ops.append(&mut self.stop_ops);
             return Decision::Continue;
@@ -779,11 +791,12 @@ impl<'a> Loop<'a> {
                     {
                         self.stdout_bytes[w] += len;
                         let sizes = self.extents_now();
-                        self.acks[w].push(AckMark {
+                        let kept = self.acks[w].push(AckMark {
                             stream_end: self.stdout_bytes[w],
                             after: self.boundaries.len() as u64,
                             sizes,
                         });
+                        self.keep(kept);
                     }
                     return None;
                 };
@@ -904,6 +917,13 @@ impl<'a> Loop<'a> {
 }
 
 impl Loop<'_> {
+    /// Notes the first failure to keep a boundary or an ack mark; the run ends with it.
+    fn keep(&mut self, kept: std::io::Result<()>) {
+        if let Err(e) = kept {
+            self.spill_error.get_or_insert(e);
+        }
+    }
+
     /// How far into each file matching `files` data can lie, right now. The folder is
     /// listed again only after a call that creates, renames or removes something; a file
     /// whose every byte came through traced writes needs no syscall at all.
@@ -1172,11 +1192,8 @@ mod tests {
         let (trace, dir, out) = run_traced(&["sh", "-c", SCRIPT], None);
         assert_eq!(out, "0\n1\n2\n");
         assert_eq!(trace.ends[0], WriterEnd::Exited { code: 0 });
-        let words: Vec<_> = trace
-            .boundaries
-            .iter()
-            .map(|b| b.description.as_str())
-            .collect();
+        let words: Vec<_> = trace.boundaries.iter().map(|b| b.description).collect();
+        let words: Vec<_> = words.iter().map(String::as_str).collect();
         assert!(
             words.contains(&"openat(w.log, O_WRONLY|O_CREAT|O_TRUNC)"),
             "{words:?}"
@@ -1269,7 +1286,7 @@ mod tests {
                       printf cd >> p.log; echo 1; mv p.log q.log; echo 2; : > q.log; echo 3";
         let (trace, _dir, out) = run_traced(&["sh", "-c", script], None);
         assert_eq!(out, "0\n1\n2\n3\n");
-        let at = |i: usize, f: &str| trace.acks[0][i].sizes.get(f).copied();
+        let at = |i: usize, f: &str| trace.acks[0].get(i).unwrap().sizes.get(f).copied();
         assert_eq!(
             at(0, "p.log"),
             Some(2),
@@ -1347,7 +1364,10 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("v.log")).unwrap(), b"aaaabb");
         assert!(!dir.path().join("after.log").exists());
         assert!(
-            trace.boundaries[1]
+            trace
+                .boundaries
+                .get(1)
+                .unwrap()
                 .description
                 .starts_with("writev(v.log, off=0, len=12)"),
             "{:?}",
