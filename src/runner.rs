@@ -147,6 +147,7 @@ pub fn make_work(work_dir: Option<&PathBuf>) -> Result<(tempfile::TempDir, PathB
         .path()
         .canonicalize()
         .map_err(io("resolve the run folder"))?;
+    crate::spill::place_in(&canonical);
     Ok((tmp, canonical))
 }
 

@@ -2,8 +2,9 @@
 //! million boundaries, ack marks or output lines in RAM.
 //!
 //! A [`ByteLog`] keeps its bytes in a buffer of at most [`KEEP`] bytes; past that, the
-//! buffer is written to an unnamed temporary file (in the system temp folder, `TMPDIR`
-//! moves it) and emptied, so a log costs at most [`KEEP`] bytes of memory however long it
+//! buffer is written to an unnamed temporary file (in the run's folder once
+//! [`place_in`] names it, so under `--work-dir`; else in the system temp folder) and
+//! emptied, so a log costs at most [`KEEP`] bytes of memory however long it
 //! gets. The file has no name: the kernel removes it when the last handle closes, even if
 //! crashtest is SIGKILLed. A [`Spill`] is a [`ByteLog`] of items, one JSON line each,
 //! read back in order.
@@ -19,6 +20,25 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// Where spill files go: the run folder, once a run has one.
+static PLACE: std::sync::RwLock<Option<std::path::PathBuf>> = std::sync::RwLock::new(None);
+
+/// Makes later spill files in `dir` (the run folder), so that a run writes nowhere but
+/// there.
+pub fn place_in(dir: &std::path::Path) {
+    *PLACE.write().unwrap_or_else(|e| e.into_inner()) = Some(dir.to_owned());
+}
+
+/// A new unnamed file in the run folder, or in the system temp folder when there is no
+/// run folder (or it is gone).
+fn unnamed() -> io::Result<File> {
+    let place = PLACE.read().unwrap_or_else(|e| e.into_inner()).clone();
+    match place {
+        Some(dir) if dir.is_dir() => tempfile::tempfile_in(dir),
+        _ => tempfile::tempfile(),
+    }
+}
 
 /// Bytes a log keeps in memory before it moves them to its file.
 pub const KEEP: usize = 256 << 10;
@@ -76,7 +96,7 @@ impl ByteLog {
         let file = match &mut self.file {
             // Shared with a clone: this log goes on in a copy of its own.
             Some(file) if Arc::strong_count(file) > 1 => {
-                let copy = tempfile::tempfile()?;
+                let copy = unnamed()?;
                 io::copy(
                     &mut At {
                         file,
@@ -89,7 +109,7 @@ impl ByteLog {
                 file
             }
             Some(file) => file,
-            None => self.file.insert(Arc::new(tempfile::tempfile()?)),
+            None => self.file.insert(Arc::new(unnamed()?)),
         };
         file.write_all_at(&self.buf, self.flushed)?;
         self.flushed += self.buf.len() as u64;
