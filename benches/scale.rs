@@ -17,9 +17,12 @@
 //! not is reported with its output and fails the bench.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{crashtest_exe, filesystem, machine};
 
 /// The record counts measured, in order.
 const SIZES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
@@ -81,6 +84,7 @@ fn bench() -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exe = crashtest_exe(root)?;
     let tmp = tempfile::tempdir().map_err(|e| format!("failed to make a temp folder: {e}"))?;
+    println!("{}", machine());
     println!(
         "one trial of the built-in crc WAL, payloads 0..=64 bytes, kill only, stable check on; \
          folder on {}",
@@ -231,48 +235,4 @@ fn vm_hwm(pid: libc::pid_t) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// The `crashtest` binary: the one cargo built alongside this bench, else
-/// `release/crashtest` under `CARGO_TARGET_DIR` or the package's `target`.
-fn crashtest_exe(root: &Path) -> Result<PathBuf, String> {
-    let exe = match option_env!("CARGO_BIN_EXE_crashtest") {
-        Some(p) => PathBuf::from(p),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|t| if t.is_relative() { root.join(t) } else { t })
-            .unwrap_or_else(|| root.join("target"))
-            .join("release")
-            .join("crashtest"),
-    };
-    if exe.is_file() {
-        Ok(exe)
-    } else {
-        Err(format!(
-            "the crashtest binary is missing at {}: run `cargo build --release` first",
-            exe.display()
-        ))
-    }
-}
-
-/// The kind of filesystem `dir` is on: the writer's fdatasync costs what this one makes it.
-fn filesystem(dir: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return "unknown filesystem".to_owned();
-    };
-    // SAFETY: statfs is plain old data, for which all zeroes is a valid value.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: path is NUL-terminated and st is a valid statfs to write into.
-    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
-        return "unknown filesystem".to_owned();
-    }
-    match st.f_type as u64 {
-        0x0102_1994 => "tmpfs".to_owned(),
-        0xef53 => "ext2/3/4".to_owned(),
-        0x5846_5342 => "xfs".to_owned(),
-        0x9123_683e => "btrfs".to_owned(),
-        0x794c_7630 => "overlayfs".to_owned(),
-        other => format!("filesystem magic {other:#x}"),
-    }
 }

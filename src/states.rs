@@ -73,19 +73,11 @@ pub fn cut(trace: &Trace, stdouts: &[usize], plan: Plan) -> Cut {
         && keep < w.len
     {
         // As the tracer does for a torn write: only the bytes let through land.
-        for op in &trace.ops[ops_at(k)..ops_at(k + 1)] {
-            ops.push(match op.clone() {
-                Op::Write {
-                    file,
-                    offset,
-                    mut data,
-                } => {
-                    data.truncate(keep as usize);
-                    Op::Write { file, offset, data }
-                }
-                other => other,
-            });
-        }
+        ops.extend(
+            trace.ops[ops_at(k)..ops_at(k + 1)]
+                .iter()
+                .map(|op| op.clone().torn(keep)),
+        );
         torn = Some(keep);
     }
     let state = power::after_kill(&Snapshot::default(), &ops);

@@ -72,6 +72,22 @@ pub enum Op {
 }
 
 impl Op {
+    /// The op as a write torn after `keep` bytes leaves it: a write keeps its first `keep`
+    /// bytes; any other op is unchanged.
+    pub fn torn(self, keep: u64) -> Op {
+        match self {
+            Op::Write {
+                file,
+                offset,
+                mut data,
+            } => {
+                data.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+                Op::Write { file, offset, data }
+            }
+            other => other,
+        }
+    }
+
     /// The file or directory the op changes (the new name, for a rename).
     pub fn file(&self) -> &str {
         match self {

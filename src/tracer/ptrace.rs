@@ -737,19 +737,8 @@ impl<'a> Loop<'a> {
         match (self.opts.tear, write) {
             (Some(keep), Some(w)) if keep < w.len => {
                 // Only the bytes let through reach the file.
-                for op in self.stop_ops.drain(..) {
-                    self.ops.push(match op {
-                        Op::Write {
-                            file,
-                            offset,
-                            mut data,
-                        } => {
-                            data.truncate(keep as usize);
-                            Op::Write { file, offset, data }
-                        }
-                        other => other,
-                    });
-                }
+                let torn = self.stop_ops.drain(..).map(|op| op.torn(keep));
+                self.ops.extend(torn);
                 Decision::Tear {
                     writer,
                     keep,
