@@ -280,7 +280,7 @@ impl ResultsFile {
 
     /// Appends one line like [`ResultsFile::append`], without waiting for it to be synced:
     /// it reaches the file at once (a crash of crashtest cannot lose it), and the disk with
-    /// the next synced line, or within [`SYNC_EVERY`]. For the lines of passing trials,
+    /// the next synced line, or within a second. For the lines of passing trials,
     /// which are many: an fdatasync each would bound a run at the disk's sync rate.
     pub fn append_unsynced(
         &mut self,
