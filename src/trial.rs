@@ -6,7 +6,7 @@
 //! not repeated. Every draw comes from the trial's ChaCha8 stream in a fixed order
 //! (workload, fault class, k, fault details), so `(scenario, seed, trial)` reproduces it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -220,9 +220,55 @@ pub struct Recording {
 /// sync left), so a state equal to one replayed before reuses its replays rather than
 /// start the replay again. Their output names the folder they ran in, which is swapped for
 /// the reusing case's.
+///
+/// States are known by a 128-bit hash of the folder (two SipHash keys drawn for the run),
+/// and only the last [`Replays::KEEP`] are kept: equal states come close together in the
+/// walk, and a run's memory must not grow with its states.
 #[derive(Default)]
 struct Replays {
-    seen: Mutex<HashMap<Snapshot, Arc<Replayed>>>,
+    keys: (std::hash::RandomState, std::hash::RandomState),
+    seen: Mutex<Kept>,
+}
+
+/// The kept replays, and their keys oldest first.
+#[derive(Default)]
+struct Kept {
+    by_key: HashMap<StateKey, Arc<Replayed>>,
+    order: VecDeque<StateKey>,
+}
+
+/// A state's 128-bit hash.
+type StateKey = (u64, u64);
+
+impl Replays {
+    /// States whose replays are kept.
+    const KEEP: usize = 256;
+
+    fn key(&self, state: &Snapshot) -> StateKey {
+        use std::hash::BuildHasher;
+        (self.keys.0.hash_one(state), self.keys.1.hash_one(state))
+    }
+
+    fn get(&self, key: StateKey) -> Option<Arc<Replayed>> {
+        self.seen
+            .lock()
+            .expect("no panics hold it")
+            .by_key
+            .get(&key)
+            .cloned()
+    }
+
+    fn insert(&self, key: StateKey, replayed: Arc<Replayed>) {
+        let kept = &mut *self.seen.lock().expect("no panics hold it");
+        if kept.by_key.insert(key, replayed).is_none() {
+            kept.order.push_back(key);
+        }
+        while kept.order.len() > Self::KEEP {
+            if let Some(old) = kept.order.pop_front() {
+                kept.by_key.remove(&old);
+            }
+        }
+    }
 }
 
 /// A state's replay and, with the stable check, the replay after it, run in `dir`.
@@ -602,18 +648,12 @@ impl<'a> Case<'a> {
         // A state replayed before (and not to be resumed, which needs the folder its
         // replays leave) reuses those replays.
         let reuse = match self.replays {
-            Some(replays) if !sc.checks.resume => Some((replays, snapshot(&dir)?)),
+            Some(replays) if !sc.checks.resume => Some((replays, replays.key(&snapshot(&dir)?))),
             _ => None,
         };
         let (replay, again) = match &reuse {
-            Some((replays, state)) => {
-                let seen = replays
-                    .seen
-                    .lock()
-                    .expect("no panics hold it")
-                    .get(state)
-                    .cloned();
-                let replayed = match seen {
+            Some((replays, key)) => {
+                let replayed = match replays.get(*key) {
                     Some(replayed) => replayed,
                     None => {
                         let first = run_replay(env, &dir, index)?;
@@ -629,11 +669,7 @@ impl<'a> Case<'a> {
                             first,
                             again,
                         });
-                        replays
-                            .seen
-                            .lock()
-                            .expect("no panics hold it")
-                            .insert(state.clone(), replayed.clone());
+                        replays.insert(*key, replayed.clone());
                         replayed
                     }
                 };
