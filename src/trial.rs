@@ -1082,3 +1082,57 @@ fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finished, TrialE
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replayed(dir: &str, stderr: &str) -> Arc<Replayed> {
+        Arc::new(Replayed {
+            dir: dir.to_owned(),
+            first: Finished {
+                status: None,
+                stdout: Captured::default(),
+                stderr: Captured::new(stderr.as_bytes().to_vec(), false),
+            },
+            again: None,
+        })
+    }
+
+    #[test]
+    fn equal_states_share_a_key_and_only_the_last_replays_are_kept() {
+        let replays = Replays::default();
+        let mut a = Snapshot::default();
+        a.files.insert("wal.log".into(), b"abc".to_vec());
+        let b = a.clone();
+        let mut c = a.clone();
+        c.files.insert("wal.log".into(), b"abd".to_vec());
+        assert_eq!(replays.key(&a), replays.key(&b));
+        assert_ne!(replays.key(&a), replays.key(&c));
+        for i in 0..Replays::KEEP as u64 + 10 {
+            replays.insert((i, i), replayed("/d", ""));
+        }
+        assert!(replays.get((0, 0)).is_none(), "the oldest is dropped");
+        assert!(
+            replays
+                .get((Replays::KEEP as u64 + 9, Replays::KEEP as u64 + 9))
+                .is_some()
+        );
+        assert_eq!(replays.seen.lock().unwrap().by_key.len(), Replays::KEEP);
+    }
+
+    #[test]
+    fn a_reused_replay_names_the_reusing_folder() {
+        let r = replayed(
+            "/run/t0-case1",
+            "error in /run/t0-case1/wal.log at /run/t0-case1",
+        );
+        let here = moved(&r.first, &r.dir, "/run/t0-case7");
+        assert_eq!(
+            here.stderr.bytes(),
+            b"error in /run/t0-case7/wal.log at /run/t0-case7"
+        );
+        assert_eq!(replace(b"aXbXc", b"X", b"YY"), b"aYYbYYc");
+        assert_eq!(replace(b"abc", b"", b"Z"), b"abc");
+    }
+}
