@@ -512,11 +512,14 @@ pub fn run(
         killed,
         recovery_crashes,
         max_boundaries,
-        cases,
+        mut cases,
         shrunk,
         ..
     } = tally;
+    // Trials end in any order: what is kept of them is sorted, so it is the same for any
+    // number of jobs.
     failures.sort_by_key(|f| (f.trial, f.overrides));
+    cases.sort();
     let mut classes: BTreeMap<Class, u64> = BTreeMap::new();
     for f in &failures {
         *classes
