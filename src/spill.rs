@@ -135,6 +135,19 @@ impl ByteLog {
         }
     }
 
+    /// Its first `len` bytes, as a log of its own that shares this one's file (and, once
+    /// appended to past its buffer, goes on in a copy).
+    pub fn prefix(&self, len: u64) -> ByteLog {
+        let mut out = self.clone();
+        if len <= self.flushed {
+            out.flushed = len;
+            out.buf.clear();
+        } else {
+            out.buf.truncate((len - self.flushed) as usize);
+        }
+        out
+    }
+
     /// Reads the whole log.
     pub fn reader(&self) -> Box<dyn BufRead + '_> {
         self.reader_from(0)
@@ -269,6 +282,35 @@ impl<T: Serialize + DeserializeOwned + Clone> Spill<T> {
         })
     }
 
+    /// Its first `n` items (all of them when it has fewer), sharing this list's file: the
+    /// lines are counted, not parsed, except the last.
+    pub fn prefix(&self, n: usize) -> Spill<T> {
+        if n >= self.len {
+            return self.clone();
+        }
+        let mut lines = self.log.reader();
+        let mut bytes = 0u64;
+        let mut line = Vec::new();
+        for i in 0..n {
+            line.clear();
+            bytes += lines
+                .read_until(b'\n', &mut line)
+                .unwrap_or_else(|e| panic!("failed to read item {i} back from a spill file: {e}"))
+                as u64;
+        }
+        let last = (n > 0).then(|| {
+            serde_json::from_slice(&line).unwrap_or_else(|e| {
+                panic!("failed to read item {} back from a spill file: {e}", n - 1)
+            })
+        });
+        Spill {
+            log: self.log.prefix(bytes),
+            len: n,
+            last,
+            _items: PhantomData,
+        }
+    }
+
     /// Every item in memory: for lists known to be short.
     pub fn to_vec(&self) -> Vec<T> {
         self.iter().collect()
@@ -398,5 +440,29 @@ mod tests {
         assert_eq!(b.get(5), Some(5));
         assert_eq!(b.get(199_999), Some(7));
         assert_eq!(b.last(), Some(&7));
+    }
+
+    #[test]
+    fn a_prefix_holds_the_first_items_and_grows_apart() {
+        // Long enough to spill, so the prefix ends inside the file.
+        let all: Spill<u64> = (0..100_000).collect();
+        assert!(all.log.spilled());
+        for n in [0, 1, 5, 60_000, 99_999, 100_000, 200_000] {
+            let p = all.prefix(n);
+            assert_eq!(p.len(), n.min(100_000));
+            assert!(p.iter().eq(0..n.min(100_000) as u64), "prefix {n}");
+            assert_eq!(
+                p.last().copied(),
+                n.min(100_000).checked_sub(1).map(|l| l as u64)
+            );
+        }
+        // Appending to a prefix leaves the list it came from alone.
+        let mut p = all.prefix(10);
+        for i in 0..100_000 {
+            p.push(1_000_000 + i).unwrap();
+        }
+        assert!(p.iter().take(10).eq(0..10));
+        assert!(p.iter().skip(10).eq(1_000_000..1_100_000));
+        assert!(all.iter().eq(0..100_000));
     }
 }

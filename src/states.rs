@@ -53,9 +53,20 @@ pub fn modelled(trace: &Trace) -> Result<(), String> {
     }
 }
 
+/// Per writer, the [`crate::tracer::AckMark::after`] of each of its marks, in order: what
+/// [`cut`] needs to know which acks a state keeps.
+pub fn ack_afters(trace: &Trace) -> Vec<Vec<u64>> {
+    trace
+        .acks
+        .iter()
+        .map(|marks| marks.iter().map(|m| m.after).collect())
+        .collect()
+}
+
 /// The crash state of `plan` in the recorded `trace` (a run that was not killed, recorded
-/// with its ops). `plan.kill_at` beyond the last boundary is the clean exit.
-pub fn cut(trace: &Trace, stdouts: &[usize], plan: Plan) -> Cut {
+/// with its ops), whose writers wrote `stdouts` bytes and made marks after `afters`
+/// boundaries ([`ack_afters`]). `plan.kill_at` beyond the last boundary is the clean exit.
+pub fn cut(trace: &Trace, stdouts: &[usize], afters: &[Vec<u64>], plan: Plan) -> Cut {
     let n = trace.boundaries.len() as u64;
     let k = plan.kill_at.min(n);
     let ops_at = |b: u64| -> usize {
@@ -82,14 +93,18 @@ pub fn cut(trace: &Trace, stdouts: &[usize], plan: Plan) -> Cut {
     }
     let state = power::after_kill(&Snapshot::default(), &ops);
     let killed = k < n;
-    let acks: Vec<_> = trace
+    // Marks are in the order they were made, so those made before boundary k are a
+    // prefix: counted on `afters`, and cut without reading the marks back.
+    let acks: Vec<Spill<_>> = trace
         .acks
         .iter()
-        .map(|marks| {
-            marks
-                .iter()
-                .filter(|m| !killed || m.after <= k)
-                .collect::<Spill<_>>()
+        .zip(afters)
+        .map(|(marks, afters)| {
+            if killed {
+                marks.prefix(afters.partition_point(|&a| a <= k))
+            } else {
+                marks.clone()
+            }
         })
         .collect();
     let stdout_len = acks
@@ -111,11 +126,7 @@ pub fn cut(trace: &Trace, stdouts: &[usize], plan: Plan) -> Cut {
         trace.ends.clone()
     };
     let op_marks = trace.op_marks[..(k as usize).min(trace.op_marks.len())].to_vec();
-    let boundaries = trace
-        .boundaries
-        .iter()
-        .take(k as usize + usize::from(killed))
-        .collect();
+    let boundaries = trace.boundaries.prefix(k as usize + usize::from(killed));
     Cut {
         trace: Trace {
             boundaries,
@@ -262,7 +273,8 @@ mod tests {
     #[test]
     fn a_kill_keeps_the_ops_and_acks_before_its_boundary() {
         let (trace, out) = recording();
-        let at = |kill_at, tear| cut(&trace, &out, Plan { kill_at, tear });
+        let afters = ack_afters(&trace);
+        let at = |kill_at, tear| cut(&trace, &out, &afters, Plan { kill_at, tear });
         assert_eq!(wal(&at(0, None)), None);
         assert_eq!(wal(&at(1, None)), Some(&b""[..]));
         assert_eq!(wal(&at(3, None)), Some(&b"abcd"[..]));
@@ -285,6 +297,7 @@ mod tests {
         let c = cut(
             &trace,
             &out,
+            &ack_afters(&trace),
             Plan {
                 kill_at: 5,
                 tear: None,
@@ -299,9 +312,11 @@ mod tests {
     #[test]
     fn a_torn_write_lands_its_first_bytes() {
         let (trace, out) = recording();
+        let afters = ack_afters(&trace);
         let c = cut(
             &trace,
             &out,
+            &afters,
             Plan {
                 kill_at: 3,
                 tear: Some(2),
@@ -313,6 +328,7 @@ mod tests {
         let c = cut(
             &trace,
             &out,
+            &afters,
             Plan {
                 kill_at: 2,
                 tear: Some(1),

@@ -210,6 +210,8 @@ fn workload(env: &TrialEnv, index: u64, over: &Overrides) -> Workload {
 pub struct Recording {
     index: u64,
     run: WritersRun,
+    /// Per writer, how many boundaries came before each of its acks.
+    afters: Vec<Vec<u64>>,
     /// The replays of the states replayed so far.
     replays: Replays,
 }
@@ -242,7 +244,7 @@ type StateKey = (u64, u64);
 
 impl Replays {
     /// States whose replays are kept.
-    const KEEP: usize = 256;
+    const KEEP: usize = 32;
 
     fn key(&self, state: &Snapshot) -> StateKey {
         use std::hash::BuildHasher;
@@ -293,6 +295,7 @@ impl Recording {
         })?;
         Ok(run?.map(|run| Recording {
             index,
+            afters: states::ack_afters(&run.trace),
             run,
             replays: Replays::default(),
         }))
@@ -340,7 +343,7 @@ impl Recording {
     /// it, and the folder it leaves.
     fn cut(&self, plan: Plan) -> (WritersRun, Snapshot) {
         let full: Vec<usize> = self.run.stdouts.iter().map(|c| c.len() as usize).collect();
-        let cut = states::cut(&self.run.trace, &full, plan);
+        let cut = states::cut(&self.run.trace, &full, &self.afters, plan);
         let killed = plan.kill_at < self.run.trace.boundaries.len() as u64;
         let stdouts = self
             .run
