@@ -119,6 +119,32 @@ impl Limits {
     }
 }
 
+/// The CPUs this process may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain old data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size given.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// Keeps the calling thread, and the processes it starts from now on, on `cpu`. Best
+/// effort: a failure leaves the thread where it may run.
+pub fn pin_thread(cpu: usize) {
+    // SAFETY: cpu_set_t is plain old data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t; CPU_SET ignores a cpu past CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size given.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+}
+
 /// Makes `cmd` lead its own process group, die with the thread that spawns it, and run
 /// within `limits`.
 pub fn contain(cmd: &mut Command, limits: Limits) {
@@ -458,6 +484,28 @@ impl Drop for GroupGuard {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pinned_thread_and_the_processes_it_starts_run_on_its_cpu() {
+        let cpus = super::allowed_cpus();
+        assert!(!cpus.is_empty());
+        let last = *cpus.last().unwrap();
+        std::thread::spawn(move || {
+            super::pin_thread(last);
+            assert_eq!(super::allowed_cpus(), vec![last]);
+            // A child inherits the mask of the thread that forks it.
+            let out = std::process::Command::new("grep")
+                .args(["Cpus_allowed_list", "/proc/self/status"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.trim().ends_with(&format!("\t{last}")), "{text}");
+        })
+        .join()
+        .unwrap();
+        // Other threads keep theirs.
+        assert_eq!(super::allowed_cpus(), cpus);
+    }
+
     use super::*;
 
     #[test]

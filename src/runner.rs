@@ -365,12 +365,27 @@ pub fn run(
     let mut printouts: BTreeMap<usize, Option<String>> = BTreeMap::new();
     let mut printed = 0;
     let mut first_of_class: BTreeMap<Class, (usize, Job, TrialOutcome)> = BTreeMap::new();
+    let cpus = process::allowed_cpus();
     std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.max(1) {
+        for worker in 0..opts.jobs.max(1) {
             let tx = tx.clone();
-            let (jobs, next, stop, budget_hit, env_for, recording) =
-                (&jobs, &next, &stop, &budget_hit, &env_for, &recording);
+            let (jobs, next, stop, budget_hit, env_for, recording, cpus) = (
+                &jobs,
+                &next,
+                &stop,
+                &budget_hit,
+                &env_for,
+                &recording,
+                &cpus,
+            );
             scope.spawn(move || {
+                // The tracer and its writer on one CPU: a ptrace stop is then a switch on
+                // that CPU, not a wake-up sent to another (3x cheaper on a VM). Not with
+                // several writers, whose races need CPUs of their own, nor with more
+                // jobs than CPUs, which the scheduler shares out better.
+                if sc.writers == 1 && cpus.len() > 1 && opts.jobs <= cpus.len() {
+                    process::pin_thread(cpus[worker % cpus.len()]);
+                }
                 while !stop.load(Ordering::SeqCst) && !process::interrupted() {
                     if opts.budget.is_some_and(|b| started.elapsed() >= b) {
                         budget_hit.store(true, Ordering::SeqCst);
