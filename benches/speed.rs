@@ -329,6 +329,18 @@ fn kill_only_toml(smoke: &Scenario, target: &str) -> String {
     )
 }
 
+/// Lets the calling thread run on `cpus` again.
+fn set_cpus(cpus: &[usize]) {
+    // SAFETY: cpu_set_t is plain old data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: `set` is a valid cpu_set_t; CPU_SET ignores a cpu past CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size given.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+}
+
 /// Where section 2's writers keep their logs unless `--writer-dir` says: a tmpfs if there
 /// is one, where an fdatasync costs next to nothing, so that a disk's sync latency (which
 /// varies far more than a tracer stop costs) does not drown the tracers' cost; else the
@@ -518,22 +530,60 @@ impl Bench {
                     self.writer_dir.display()
                 )
             })?;
+        let cpus = crashtest::process::allowed_cpus();
+        for pinned in [false, true] {
+            if pinned {
+                // As `crashtest run` runs a single writer: tracer and writer on one CPU.
+                let Some(&cpu) = cpus.first() else { break };
+                crashtest::process::pin_thread(cpu);
+            }
+            let result = self.writer_ways(&records, &input, &env, folders.path(), pinned);
+            if pinned {
+                set_cpus(&cpus);
+            }
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Section 2's four ways, once: free, or with every process on the bench thread's CPU.
+    fn writer_ways(
+        &mut self,
+        records: &[Vec<u8>],
+        input: &[u8],
+        env: &TrialEnv,
+        folders: &Path,
+        pinned: bool,
+    ) -> Result<(), String> {
         let mut ways = vec![Way::Untraced, Way::Crashtest, Way::Bare];
         if self.strace.is_some() {
             ways.push(Way::Strace);
         }
+        let appends = records.len();
+        if pinned {
+            println!();
+        }
+        let place = if pinned {
+            "every process on one CPU, as `crashtest run` runs a single writer"
+        } else {
+            "free to run on any CPU"
+        };
         println!(
-            "2. one writer (`crashtest target crc write`) appending {appends} records of {}..={} bytes, \
-             in a fresh folder each run; median of {}",
-            env.scenario.payload.min, env.scenario.payload.max, self.knobs.writer_reps
+            "2{}. one writer (`crashtest target crc write`) appending {appends} records of {}..={} bytes, \
+             in a fresh folder each run, {place}; median of {}",
+            if pinned { "b" } else { "a" },
+            env.scenario.payload.min,
+            env.scenario.payload.max,
+            self.knobs.writer_reps
         );
         if self.strace.is_none() {
             println!("   strace not found: skipped");
         }
+        let tag = if pinned { ", one CPU" } else { ", free" };
         // Untimed: the binary, the page cache and the filter, once each way.
         let warm = protocol_input(&records[..records.len().min(100)]);
         for &way in &ways {
-            writer_run(folders.path(), &env, way, &warm, records.len().min(100))?;
+            writer_run(folders, env, way, &warm, records.len().min(100))?;
         }
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); ways.len()];
         let mut stops: Vec<u64> = vec![0; ways.len()];
@@ -541,7 +591,7 @@ impl Bench {
             let mut line = format!("   rep {}:", rep + 1);
             for k in 0..ways.len() {
                 let i = (rep + k) % ways.len();
-                let (t, n) = writer_run(folders.path(), &env, ways[i], &input, records.len())?;
+                let (t, n) = writer_run(folders, env, ways[i], input, records.len())?;
                 times[i].push(t);
                 stops[i] = n.unwrap_or(stops[i]);
                 line.push_str(&format!("  {} {t:.3} s", ways[i].short()));
@@ -604,7 +654,7 @@ impl Bench {
         );
         self.row(
             Section::Writer,
-            "crashtest / bare tracer, cost per stop",
+            &format!("crashtest / bare tracer, cost per stop{tag}"),
             format!("{vs_bare} ({ct:.1} vs {bare:.1} us)"),
             "<= 1.5x",
         );
@@ -616,14 +666,14 @@ impl Bench {
             );
             self.row(
                 Section::Writer,
-                "strace / crashtest, overhead",
+                &format!("strace / crashtest, overhead{tag}"),
                 vs_strace,
                 ">= 3x",
             );
         } else {
             self.row(
                 Section::Writer,
-                "strace / crashtest, overhead",
+                &format!("strace / crashtest, overhead{tag}"),
                 "strace not found: skipped".into(),
                 ">= 3x",
             );

@@ -16,17 +16,101 @@ pub fn fd_path(tid: Pid, fd: u64) -> Option<PathBuf> {
 
 /// The file position and open flags of fd `fd` of thread `tid`.
 pub fn fd_pos_flags(tid: Pid, fd: u64) -> Option<(u64, u32)> {
-    let info = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
-    let mut pos = None;
-    let mut flags = None;
-    for line in info.lines() {
-        if let Some(v) = line.strip_prefix("pos:") {
-            pos = v.trim().parse().ok();
-        } else if let Some(v) = line.strip_prefix("flags:") {
-            flags = u32::from_str_radix(v.trim(), 8).ok();
+    fd_info(tid, fd).map(|i| (i.pos, i.flags))
+}
+
+/// What `/proc/TID/fdinfo/FD` says of an open file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdInfo {
+    /// The file position.
+    pub pos: u64,
+    /// The open flags.
+    pub flags: u32,
+    /// The mount and inode of the file (kernels from 5.14 on), which name it while no
+    /// name in the tree changes.
+    pub inode: Option<(u64, u64)>,
+}
+
+/// Fd `fd` of thread `tid`: one read of its fdinfo, cheaper than resolving its path.
+pub fn fd_info(tid: Pid, fd: u64) -> Option<FdInfo> {
+    let file = std::fs::File::open(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
+    parse_fd_info(file)
+}
+
+/// The `/proc/TID/fdinfo` folders of the threads seen, held open: reading an fd's info is
+/// then one `openat` of a name in it, not a walk from `/proc` (the walk cost more than the
+/// read). A folder of a thread that has ended names nothing any more, so a reused thread
+/// id finds its folder fails and opened anew.
+#[derive(Debug, Default)]
+pub struct FdInfoDirs {
+    dirs: std::collections::HashMap<Pid, std::fs::File>,
+}
+
+impl FdInfoDirs {
+    /// Fd `fd` of thread `tid`, like [`fd_info`].
+    pub fn get(&mut self, tid: Pid, fd: u64) -> Option<FdInfo> {
+        if let Some(dir) = self.dirs.get(&tid)
+            && let Some(info) = info_at(dir, fd)
+        {
+            return Some(info);
+        }
+        let dir = std::fs::File::open(format!("/proc/{tid}/fdinfo")).ok()?;
+        let info = info_at(&dir, fd);
+        self.dirs.insert(tid, dir);
+        info
+    }
+
+    /// Forgets thread `tid` (it ended).
+    pub fn forget(&mut self, tid: Pid) {
+        self.dirs.remove(&tid);
+    }
+}
+
+/// The info of fd `fd` in the fdinfo folder `dir`.
+fn info_at(dir: &std::fs::File, fd: u64) -> Option<FdInfo> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let name = std::ffi::CString::new(fd.to_string()).ok()?;
+    // SAFETY: `dir` is an open folder and `name` a NUL-terminated string, both alive for
+    // the call; a returned fd is owned by the File made from it.
+    let raw = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: `raw` is a fresh fd nobody else owns.
+    parse_fd_info(unsafe { std::fs::File::from_raw_fd(raw) })
+}
+
+fn parse_fd_info(mut file: std::fs::File) -> Option<FdInfo> {
+    use std::io::Read;
+    // The lines read here come first; what follows (locks, epoll items) may be long.
+    let mut buf = [0u8; 256];
+    let n = file.read(&mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    let (mut pos, mut flags, mut mnt, mut ino) = (None, None, None, None);
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "pos" => pos = value.parse().ok(),
+            "flags" => flags = u32::from_str_radix(value, 8).ok(),
+            "mnt_id" => mnt = value.parse().ok(),
+            "ino" => ino = value.parse().ok(),
+            _ => {}
         }
     }
-    Some((pos?, flags?))
+    Some(FdInfo {
+        pos: pos?,
+        flags: flags?,
+        inode: mnt.zip(ino),
+    })
 }
 
 /// The thread group leader and the parent process of `tid`, from `/proc/TID/status`.
@@ -178,5 +262,21 @@ mod tests {
         let (pos, flags) = fd_pos_flags(me, f.as_raw_fd() as u64).unwrap();
         assert_eq!(pos, 0);
         assert_eq!(flags & libc::O_ACCMODE as u32, libc::O_RDWR as u32);
+        use std::io::Write;
+        (&f).write_all(b"abc").unwrap();
+        let info = fd_info(me, f.as_raw_fd() as u64).unwrap();
+        assert_eq!(info.pos, 3);
+        use std::os::unix::fs::MetadataExt;
+        if let Some((_, ino)) = info.inode {
+            assert_eq!(ino, f.metadata().unwrap().ino());
+        }
+        let mut dirs = FdInfoDirs::default();
+        assert_eq!(dirs.get(me, f.as_raw_fd() as u64), Some(info));
+        assert_eq!(
+            dirs.get(me, f.as_raw_fd() as u64),
+            Some(info),
+            "from the held folder"
+        );
+        assert_eq!(dirs.get(me, 1 << 20), None);
     }
 }

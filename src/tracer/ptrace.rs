@@ -11,7 +11,7 @@
 //! ptrace answers only the thread that forked the tracee: [`Traced`] is neither `Send` nor
 //! `Sync`, so the compiler keeps spawn and loop on one thread.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsString};
 use std::marker::PhantomData;
 use std::os::unix::ffi::OsStrExt;
@@ -445,6 +445,12 @@ struct Loop<'a> {
     /// traced write: where an acked record's bytes can lie at most. Smaller than the
     /// size for a file that was preallocated or extended by ftruncate.
     extents: BTreeMap<String, u64>,
+    /// The path of each open file seen at a stop, by its mount and inode (from fdinfo): a
+    /// stop then reads one fdinfo file rather than resolve the fd's path too. Emptied at
+    /// every call that may change a name (create, rename, unlink, ...).
+    names: HashMap<(u64, u64), PathBuf>,
+    /// The tracees' fdinfo folders, held open.
+    fdinfo: proc::FdInfoDirs,
     /// The boundary killed at, and the writers the kill took.
     killed: Option<(u64, Vec<usize>)>,
     ends: Vec<Option<WriterEnd>>,
@@ -497,6 +503,8 @@ impl<'a> Loop<'a> {
             ack_channels: leaders.iter().map(|&pid| proc::fd_path(pid, 1)).collect(),
             listed: None,
             extents: BTreeMap::new(),
+            names: HashMap::new(),
+            fdinfo: proc::FdInfoDirs::default(),
             killed: None,
             ends: vec![None; n],
             ops: Vec::new(),
@@ -580,12 +588,14 @@ impl<'a> Loop<'a> {
         match status {
             WaitStatus::Exited(pid, code) => {
                 self.tracees.remove(&pid);
+                self.fdinfo.forget(pid);
                 if let Some(w) = self.leaders.iter().position(|&l| l == pid) {
                     self.ends[w] = Some(WriterEnd::Exited { code });
                 }
             }
             WaitStatus::Signaled(pid, signal, _) => {
                 self.tracees.remove(&pid);
+                self.fdinfo.forget(pid);
                 if let Some(w) = self.leaders.iter().position(|&l| l == pid) {
                     self.ends[w] = Some(WriterEnd::Signaled {
                         signal: signal.as_str().to_owned(),
@@ -769,7 +779,7 @@ impl<'a> Loop<'a> {
                     Data::Buffer => args[2],
                     Data::Iovec => proc::iovec_len(tid, args[1], args[2]).unwrap_or(0),
                 };
-                let path = proc::fd_path(tid, args[0])?;
+                let (path, info) = self.fd_file(tid, args[0])?;
                 let Some(file) = rel(&path) else {
                     // A write into the writer's stdout pipe (through any fd, in any of its
                     // processes) is (part of) an ack: note the files' extents at this moment.
@@ -791,11 +801,11 @@ impl<'a> Loop<'a> {
                 };
                 let off = match offset {
                     Some(arg) => args[arg],
-                    None => match proc::fd_pos_flags(tid, args[0]) {
-                        Some((_, flags)) if flags & libc::O_APPEND as u32 != 0 => {
+                    None => match info {
+                        Some(i) if i.flags & libc::O_APPEND as u32 != 0 => {
                             std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
                         }
-                        Some((pos, _)) => pos,
+                        Some(i) => i.pos,
                         None => 0,
                     },
                 };
@@ -825,7 +835,7 @@ impl<'a> Loop<'a> {
                 Some(format!("{name}({file}, off={off}, len={len})"))
             }
             Kind::Fd { fd, len } => {
-                let path = proc::fd_path(tid, args[fd])?;
+                let (path, _) = self.fd_file(tid, args[fd])?;
                 let file = rel(&path)?;
                 if self.opts.record_ops {
                     self.stop_ops.push(match name {
@@ -860,6 +870,8 @@ impl<'a> Loop<'a> {
                 })
             }
             Kind::Path { path, to, flags } => {
+                // A name may change: inodes no longer name files.
+                self.names.clear();
                 let resolve = |(dirfd, arg): (Option<usize>, usize)| {
                     let base = proc::base_dir(tid, dirfd.map(|a| args[a]))?;
                     Some(proc::resolve(&base, &proc::read_cstr(tid, args[arg])?))
@@ -906,6 +918,21 @@ impl<'a> Loop<'a> {
 }
 
 impl Loop<'_> {
+    /// The path of fd `fd` of thread `tid` and what its fdinfo says: the path from
+    /// [`Loop::names`] when the file was seen since the last name change, else resolved.
+    fn fd_file(&mut self, tid: Pid, fd: u64) -> Option<(PathBuf, Option<proc::FdInfo>)> {
+        let info = self.fdinfo.get(tid, fd);
+        let inode = info.and_then(|i| i.inode);
+        if let Some(path) = inode.and_then(|k| self.names.get(&k)) {
+            return Some((path.clone(), info));
+        }
+        let path = proc::fd_path(tid, fd)?;
+        if let Some(k) = inode {
+            self.names.insert(k, path.clone());
+        }
+        Some((path, info))
+    }
+
     /// Notes the first failure to keep a boundary or an ack mark; the run ends with it.
     fn keep(&mut self, kept: std::io::Result<()>) {
         if let Err(e) = kept {
