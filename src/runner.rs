@@ -459,8 +459,13 @@ pub fn run(
     for (_, text) in std::mem::take(&mut printouts) {
         tally.print(text, out, opts.show);
     }
-    // The first failure of each class, by job order, shrunk once every trial has ended.
-    if first_error.is_none() && !process::interrupted() {
+    // The first failure of each class, by job order, shrunk once every trial has ended;
+    // not past the budget, which promised when the run ends.
+    let out_of_budget = budget_hit.load(Ordering::SeqCst);
+    if out_of_budget && !first_of_class.is_empty() {
+        let _ = writeln!(out, "not shrunk: the budget ran out");
+    }
+    if first_error.is_none() && !process::interrupted() && !out_of_budget {
         let mut shrunk: Vec<(Class, Option<(Overrides, TrialOutcome)>)> = Vec::new();
         std::thread::scope(|scope| {
             let handles: Vec<_> = first_of_class
