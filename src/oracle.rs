@@ -701,20 +701,34 @@ fn records(stdout: &Captured) -> impl Iterator<Item = Result<Vec<u8>, String>> +
 
 /// `text` decoded from hex (either case); `None` when it is not hex.
 fn unhex(text: &[u8]) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
+    /// Each byte's value as a hex digit, 0xff for a byte that is none.
+    const DIGITS: [u8; 256] = {
+        let mut t = [0xff; 256];
+        let mut c = 0;
+        while c < 10 {
+            t[b'0' as usize + c] = c as u8;
+            c += 1;
         }
-    }
+        let mut c = 0;
+        while c < 6 {
+            t[b'a' as usize + c] = 10 + c as u8;
+            t[b'A' as usize + c] = 10 + c as u8;
+            c += 1;
+        }
+        t
+    };
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    text.chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
+    let mut out = Vec::with_capacity(text.len() / 2);
+    for pair in text.chunks_exact(2) {
+        let (high, low) = (DIGITS[pair[0] as usize], DIGITS[pair[1] as usize]);
+        if (high | low) & 0xf0 != 0 {
+            return None;
+        }
+        out.push(high << 4 | low);
+    }
+    Some(out)
 }
 
 /// How many records a replay's stdout holds, every line checked.
