@@ -63,10 +63,32 @@ pub fn ack_afters(trace: &Trace) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// The folder as a kill at boundary `at` (no tear) leaves it: where the next [`cut`] at a
+/// later boundary can start from, rather than apply the log from its start.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The boundary.
+    pub at: u64,
+    /// The folder.
+    pub state: Snapshot,
+}
+
 /// The crash state of `plan` in the recorded `trace` (a run that was not killed, recorded
 /// with its ops), whose writers wrote `stdouts` bytes and made marks after `afters`
 /// boundaries ([`ack_afters`]). `plan.kill_at` beyond the last boundary is the clean exit.
-pub fn cut(trace: &Trace, stdouts: &[usize], afters: &[Vec<u64>], plan: Plan) -> Cut {
+///
+/// The folder is built from `from` when it is a kill at or before the plan's boundary
+/// (applying the ops between), else from an empty folder; the kill state at the plan's
+/// boundary is returned too, for the next cut. The cut trace holds the ops that ran only
+/// with `keep_ops` (a power loss is drawn from them).
+pub fn cut(
+    trace: &Trace,
+    stdouts: &[usize],
+    afters: &[Vec<u64>],
+    plan: Plan,
+    from: Option<&Built>,
+    keep_ops: bool,
+) -> (Cut, Built) {
     let n = trace.boundaries.len() as u64;
     let k = plan.kill_at.min(n);
     let ops_at = |b: u64| -> usize {
@@ -76,7 +98,16 @@ pub fn cut(trace: &Trace, stdouts: &[usize], afters: &[Vec<u64>], plan: Plan) ->
             .copied()
             .unwrap_or(trace.ops.len())
     };
-    let mut ops: Vec<Op> = trace.ops[..ops_at(k)].to_vec();
+    let built = match from {
+        Some(b) if b.at <= k => power::after_kill(&b.state, &trace.ops[ops_at(b.at)..ops_at(k)]),
+        _ => power::after_kill(&Snapshot::default(), &trace.ops[..ops_at(k)]),
+    };
+    let mut ops: Vec<Op> = if keep_ops {
+        trace.ops[..ops_at(k)].to_vec()
+    } else {
+        Vec::new()
+    };
+    let mut torn_ops = Vec::new();
     let mut torn = None;
     if k < n
         && let Some(keep) = plan.tear
@@ -84,14 +115,21 @@ pub fn cut(trace: &Trace, stdouts: &[usize], afters: &[Vec<u64>], plan: Plan) ->
         && keep < w.len
     {
         // As the tracer does for a torn write: only the bytes let through land.
-        ops.extend(
+        torn_ops.extend(
             trace.ops[ops_at(k)..ops_at(k + 1)]
                 .iter()
                 .map(|op| op.clone().torn(keep)),
         );
         torn = Some(keep);
     }
-    let state = power::after_kill(&Snapshot::default(), &ops);
+    let state = if torn_ops.is_empty() {
+        built.clone()
+    } else {
+        power::after_kill(&built, &torn_ops)
+    };
+    if keep_ops {
+        ops.extend(torn_ops);
+    }
     let killed = k < n;
     // Marks are in the order they were made, so those made before boundary k are a
     // prefix: counted on `afters`, and cut without reading the marks back.
@@ -127,7 +165,7 @@ pub fn cut(trace: &Trace, stdouts: &[usize], afters: &[Vec<u64>], plan: Plan) ->
     };
     let op_marks = trace.op_marks[..(k as usize).min(trace.op_marks.len())].to_vec();
     let boundaries = trace.boundaries.prefix(k as usize + usize::from(killed));
-    Cut {
+    let cut = Cut {
         trace: Trace {
             boundaries,
             acks,
@@ -139,7 +177,14 @@ pub fn cut(trace: &Trace, stdouts: &[usize], afters: &[Vec<u64>], plan: Plan) ->
         },
         stdout_len,
         state,
-    }
+    };
+    (
+        cut,
+        Built {
+            at: k,
+            state: built,
+        },
+    )
 }
 
 /// Which of `count` states the runner checks against a real kill: the first, the last,
@@ -274,7 +319,7 @@ mod tests {
     fn a_kill_keeps_the_ops_and_acks_before_its_boundary() {
         let (trace, out) = recording();
         let afters = ack_afters(&trace);
-        let at = |kill_at, tear| cut(&trace, &out, &afters, Plan { kill_at, tear });
+        let at = |kill_at, tear| cut(&trace, &out, &afters, Plan { kill_at, tear }, None, true).0;
         assert_eq!(wal(&at(0, None)), None);
         assert_eq!(wal(&at(1, None)), Some(&b""[..]));
         assert_eq!(wal(&at(3, None)), Some(&b"abcd"[..]));
@@ -302,7 +347,10 @@ mod tests {
                 kill_at: 5,
                 tear: None,
             },
-        );
+            None,
+            true,
+        )
+        .0;
         assert_eq!(wal(&c), Some(&b"abcdefgh"[..]));
         assert_eq!(c.stdout_len, vec![10]);
         assert_eq!(c.trace.ends, vec![WriterEnd::Exited { code: 0 }]);
@@ -321,7 +369,10 @@ mod tests {
                 kill_at: 3,
                 tear: Some(2),
             },
-        );
+            None,
+            true,
+        )
+        .0;
         assert_eq!(wal(&c), Some(&b"abcdef"[..]));
         assert_eq!(c.trace.torn, Some(2));
         // A tear at a boundary that is no write is a plain kill.
@@ -333,9 +384,61 @@ mod tests {
                 kill_at: 2,
                 tear: Some(1),
             },
-        );
+            None,
+            true,
+        )
+        .0;
         assert_eq!(wal(&c), Some(&b"abcd"[..]));
         assert_eq!(c.trace.torn, None);
+    }
+
+    #[test]
+    fn a_cut_from_an_earlier_state_equals_one_from_the_start() {
+        let (trace, out) = recording();
+        let afters = ack_afters(&trace);
+        let plans: Vec<Plan> = (0..=5)
+            .flat_map(|kill_at| {
+                [None, Some(1), Some(3)]
+                    .into_iter()
+                    .map(move |tear| Plan { kill_at, tear })
+            })
+            .collect();
+        for &plan in &plans {
+            let (whole, _) = cut(&trace, &out, &afters, plan, None, true);
+            for base in 0..=plan.kill_at {
+                let (_, from) = cut(
+                    &trace,
+                    &out,
+                    &afters,
+                    Plan {
+                        kill_at: base,
+                        tear: None,
+                    },
+                    None,
+                    false,
+                );
+                let (step, built) = cut(&trace, &out, &afters, plan, Some(&from), false);
+                assert_eq!(step.state, whole.state, "{plan:?} from {base}");
+                assert_eq!(built.at, plan.kill_at.min(5));
+                assert!(step.trace.ops.is_empty(), "no ops kept unless asked");
+            }
+            // A base past the plan is not used.
+            let (_, late) = cut(
+                &trace,
+                &out,
+                &afters,
+                Plan {
+                    kill_at: 5,
+                    tear: None,
+                },
+                None,
+                false,
+            );
+            assert_eq!(
+                cut(&trace, &out, &afters, plan, Some(&late), true).0.state,
+                whole.state
+            );
+        }
     }
 
     #[test]

@@ -212,6 +212,8 @@ pub struct Recording {
     run: WritersRun,
     /// Per writer, how many boundaries came before each of its acks.
     afters: Vec<Vec<u64>>,
+    /// The latest kill state built, the next cut's starting point.
+    built: Mutex<Option<Arc<states::Built>>>,
     /// The replays of the states replayed so far.
     replays: Replays,
 }
@@ -296,6 +298,7 @@ impl Recording {
         Ok(run?.map(|run| Recording {
             index,
             afters: states::ack_afters(&run.trace),
+            built: Mutex::new(None),
             run,
             replays: Replays::default(),
         }))
@@ -341,9 +344,20 @@ impl Recording {
 
     /// The state of `plan` cut from the recording, as a run killed there would have left
     /// it, and the folder it leaves.
-    fn cut(&self, plan: Plan) -> (WritersRun, Snapshot) {
+    fn cut(&self, plan: Plan, keep_ops: bool) -> (WritersRun, Snapshot) {
         let full: Vec<usize> = self.run.stdouts.iter().map(|c| c.len() as usize).collect();
-        let cut = states::cut(&self.run.trace, &full, &self.afters, plan);
+        // Start from the kill state built last, when it comes before this one: the walk
+        // goes forward, so each state applies only the ops since the one before.
+        let from = self.built.lock().expect("no panics hold it").clone();
+        let (cut, built) = states::cut(
+            &self.run.trace,
+            &full,
+            &self.afters,
+            plan,
+            from.as_deref(),
+            keep_ops,
+        );
+        *self.built.lock().expect("no panics hold it") = Some(Arc::new(built));
         let killed = plan.kill_at < self.run.trace.boundaries.len() as u64;
         let stdouts = self
             .run
@@ -397,7 +411,7 @@ pub fn run_state(
     let mut case = Case::new(env, index, over);
     case.replays = Some(&rec.replays);
     let result = (|| -> Result<(), TrialError> {
-        let (run, state) = rec.cut(plan);
+        let (run, state) = rec.cut(plan, case.fault == FaultKind::PowerLoss);
         let n = rec.run.trace.boundaries.len() as u64;
         let k = plan.kill_at.min(n);
         case.outcome.boundaries = n;
