@@ -30,10 +30,7 @@
 //! writer folder), removed at exit; every child is killed and reaped on every path out.
 
 use std::collections::HashSet;
-use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -45,11 +42,11 @@ use crashtest::runner::compile_files;
 use crashtest::scenario::Scenario;
 use crashtest::seed::below;
 use crashtest::target::{Role, TargetKind};
-use crashtest::tracer::{KillScope, TraceOptions, Traced, WriterEnd, filter};
+use crashtest::tracer::{KillScope, TraceOptions, Traced, WriterEnd};
 use crashtest::trial::{TrialEnv, target_command};
 use crashtest::workload::{Workload, protocol_input};
 use nix::errno::Errno;
-use nix::sys::ptrace::{self, Event, Options};
+use nix::sys::ptrace::{self, Event};
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -1085,7 +1082,7 @@ fn writer_run(
             (elapsed, acks, Some(stops))
         }
         Way::Bare => {
-            let (elapsed, acks, stops) = run_bare(&cmd, input)?;
+            let (elapsed, acks, stops) = run_bare(cmd, input)?;
             (elapsed, acks, Some(stops))
         }
     };
@@ -1274,60 +1271,21 @@ fn run_crashtest_traced(
     Ok((elapsed, out, stops))
 }
 
-/// Runs `cmd` under the least a seccomp tracer can do: crashtest's filter, installed
-/// between fork and exec as crashtest does, and a loop that restarts each stop with
-/// `PTRACE_CONT` and counts it. Its threads are traced too (the crc writer appends on
-/// one). Returns its time, its acks and its seccomp stops.
-fn run_bare(cmd: &Command, input: &[u8]) -> Result<(Duration, Vec<u8>, u64), String> {
-    let program = filter::program().map_err(|e| format!("failed to build the filter: {e}"))?;
-    let exec = Exec::prepare(cmd)?;
-    let mut c = Command::new(cmd.get_program());
-    c.stdin(Stdio::piped())
+/// Runs `cmd` under the least a seccomp tracer can do: started exactly as crashtest starts
+/// a writer ([`Traced::spawn`]: crashtest's filter installed between fork and exec, the
+/// same ptrace options), then a loop that restarts each stop with `PTRACE_CONT` and counts
+/// it, instead of crashtest's. Its threads are traced too (the crc writer appends on one).
+/// Returns its time, its acks and its seccomp stops.
+fn run_bare(mut cmd: Command, input: &[u8]) -> Result<(Duration, Vec<u8>, u64), String> {
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(dir) = cmd.get_current_dir() {
-        c.current_dir(dir);
-    }
-    // SAFETY: the closure runs in the forked child and makes only raw syscalls (prctl,
-    // ptrace, seccomp, execve, _exit) on memory prepared before the fork. It execs by
-    // itself: std's exec path would report a failure through a pipe write that the filter
-    // stops with nobody waiting for it.
-    unsafe {
-        c.pre_exec(move || {
-            let exec = &exec;
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            filter::install(program)?;
-            libc::execve(
-                exec.path.as_ptr(),
-                exec.argv_ptrs.as_ptr(),
-                exec.envp_ptrs.as_ptr(),
-            );
-            libc::_exit(127);
-        });
-    }
     let started = Instant::now();
-    let mut child = c
-        .spawn()
-        .map_err(|e| format!("failed to start the bare-traced writer: {e}"))?;
-    let pid = Pid::from_raw(child.id() as i32);
+    let mut traced = Traced::spawn(std::slice::from_mut(&mut cmd))
+        .map_err(|e| format!("failed to start the bare-traced writer: {}", chain(&e)))?;
+    let pid = traced.pgid();
     let mut tracees = TraceeGuard(Some(pid));
-    match waitpid(pid, Some(WaitPidFlag::__WALL)) {
-        Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-        other => {
-            return Err(format!(
-                "the bare-traced writer did not stop at exec: {other:?}"
-            ));
-        }
-    }
-    let options = Options::PTRACE_O_EXITKILL
-        | Options::PTRACE_O_TRACESECCOMP
-        | Options::PTRACE_O_TRACECLONE
-        | Options::PTRACE_O_TRACEFORK
-        | Options::PTRACE_O_TRACEVFORK;
-    ptrace::setoptions(pid, options).map_err(|e| format!("failed to set ptrace options: {e}"))?;
+    let child = &mut traced.children_mut()[0];
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
@@ -1422,62 +1380,6 @@ impl Drop for TraceeGuard {
                 }
             }
         }
-    }
-}
-
-/// An execve prepared before the fork: argv and envp as C arrays.
-struct Exec {
-    path: CString,
-    _argv: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    _envp: Vec<CString>,
-    envp_ptrs: Vec<*const libc::c_char>,
-}
-
-// SAFETY: the raw pointers point into the CStrings owned by the same struct, which are
-// never changed; moving the struct into the forked child's closure keeps them valid.
-unsafe impl Send for Exec {}
-unsafe impl Sync for Exec {}
-
-impl Exec {
-    /// `cmd`'s program (which must be a path), arguments and environment.
-    fn prepare(cmd: &Command) -> Result<Exec, String> {
-        let cstr = |s: &std::ffi::OsStr| {
-            CString::new(s.as_bytes()).map_err(|_| format!("{s:?} holds a NUL byte"))
-        };
-        let mut env: std::collections::BTreeMap<_, _> = std::env::vars_os().collect();
-        for (k, v) in cmd.get_envs() {
-            match v {
-                Some(v) => env.insert(k.to_owned(), v.to_owned()),
-                None => env.remove(k),
-            };
-        }
-        let argv: Vec<CString> = std::iter::once(cmd.get_program())
-            .chain(cmd.get_args())
-            .map(cstr)
-            .collect::<Result<_, _>>()?;
-        let envp: Vec<CString> = env
-            .iter()
-            .map(|(k, v)| {
-                let mut kv = k.clone();
-                kv.push("=");
-                kv.push(v);
-                cstr(&kv)
-            })
-            .collect::<Result<_, _>>()?;
-        let ptrs = |v: &[CString]| {
-            v.iter()
-                .map(|c| c.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect()
-        };
-        Ok(Exec {
-            path: cstr(cmd.get_program())?,
-            argv_ptrs: ptrs(&argv),
-            _argv: argv,
-            envp_ptrs: ptrs(&envp),
-            _envp: envp,
-        })
     }
 }
 
