@@ -218,11 +218,7 @@ mod tests {
     use std::time::Duration;
 
     fn write_log(dir: &Path, records: &[&[u8]]) -> Vec<u8> {
-        let mut w = Writer::open(dir).unwrap();
-        for r in records {
-            w.append(r).unwrap();
-        }
-        fs::read(log_path(dir)).unwrap()
+        crate::wal::write_log(crate::wal::BuiltinWal::Crc, dir, records)
     }
 
     fn file_len(dir: &Path) -> usize {

@@ -135,3 +135,13 @@ const TRICKY_RECORDS: [&[u8]; 6] = [
     &[3, 0, 0, 0, 0xff],
     &[0xff, 0xff, 0xff, 0xff],
 ];
+
+/// Appends `records` to the `wal` log in `dir` as its writer serves them (target protocol
+/// v1), and returns the log's bytes: the tests' way to make a log.
+#[cfg(test)]
+fn write_log(wal: BuiltinWal, dir: &Path, records: &[&[u8]]) -> Vec<u8> {
+    let records: Vec<Vec<u8>> = records.iter().map(|r| r.to_vec()).collect();
+    let input = crate::workload::protocol_input(&records);
+    protocol::run_writer(wal, dir, &input[..], io::sink()).unwrap();
+    std::fs::read(dir.join(wal.file())).unwrap()
+}

@@ -109,11 +109,7 @@ mod tests {
     use std::fs;
 
     fn write(dir: &Path, records: &[&[u8]]) -> Vec<u8> {
-        let mut w = Writer::open(dir).unwrap();
-        for r in records {
-            w.append(r).unwrap();
-        }
-        fs::read(path(dir)).unwrap()
+        crate::wal::write_log(crate::wal::BuiltinWal::Results, dir, records)
     }
 
     #[test]

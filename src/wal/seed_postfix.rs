@@ -61,11 +61,7 @@ mod tests {
     use std::fs;
 
     fn write_log(dir: &Path, records: &[&[u8]]) -> Vec<u8> {
-        let mut w = Writer::open(dir).unwrap();
-        for r in records {
-            w.append(r).unwrap();
-        }
-        fs::read(log_path(dir)).unwrap()
+        crate::wal::write_log(crate::wal::BuiltinWal::SeedPostfix, dir, records)
     }
 
     #[test]
