@@ -221,6 +221,16 @@ mod tests {
         crate::wal::write_log(crate::wal::BuiltinWal::Crc, dir, records)
     }
 
+    /// Appends the first bytes of a record, as a writer that died in its `write` leaves it.
+    fn append_torn_record(dir: &Path) {
+        let torn = encode(b"never acked");
+        File::options()
+            .append(true)
+            .open(log_path(dir))
+            .and_then(|mut f| f.write_all(&torn[..HEADER + 3]))
+            .unwrap();
+    }
+
     fn file_len(dir: &Path) -> usize {
         fs::metadata(log_path(dir)).unwrap().len() as usize
     }
@@ -424,12 +434,7 @@ mod tests {
         a.append(b"a0").unwrap();
         let good = file_len(dir);
         // A third writer died in the middle of its record.
-        let torn = encode(b"never acked");
-        File::options()
-            .append(true)
-            .open(log_path(dir))
-            .and_then(|mut f| f.write_all(&torn[..HEADER + 3]))
-            .unwrap();
+        append_torn_record(dir);
         let mut b = Writer::open(dir).unwrap();
         assert_eq!(file_len(dir), good, "the torn tail is cut");
         a.append(b"a1").unwrap();
@@ -449,12 +454,7 @@ mod tests {
         b.append(b"b0").unwrap();
         let good = file_len(dir);
         // A third writer, open all along, died in the middle of its record.
-        let torn = encode(b"never acked");
-        File::options()
-            .append(true)
-            .open(log_path(dir))
-            .and_then(|mut f| f.write_all(&torn[..HEADER + 3]))
-            .unwrap();
+        append_torn_record(dir);
         a.append(b"a1").unwrap();
         assert_eq!(
             file_len(dir),
