@@ -385,12 +385,6 @@ impl Recording {
     }
 }
 
-/// Every crash state of trial `index`'s workload, by a recorded run (see
-/// [`Recording::plans`]).
-pub fn crash_states(env: &TrialEnv, index: u64) -> Result<Result<Vec<Plan>, String>, TrialError> {
-    Ok(Recording::make(env, index)?.map(|r| r.plans(env.scenario.sector)))
-}
-
 /// Runs the case `over` (a kill or a torn write at its plan, then its fault; no plan: the
 /// clean exit) of the recorded trial from the state cut from the recording: only the
 /// replay and the checks run. With `verify`, the writer

@@ -14,11 +14,6 @@ pub fn fd_path(tid: Pid, fd: u64) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).ok()
 }
 
-/// The file position and open flags of fd `fd` of thread `tid`.
-pub fn fd_pos_flags(tid: Pid, fd: u64) -> Option<(u64, u32)> {
-    fd_info(tid, fd).map(|i| (i.pos, i.flags))
-}
-
 /// What `/proc/TID/fdinfo/FD` says of an open file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FdInfo {
@@ -31,12 +26,6 @@ pub struct FdInfo {
     pub inode: Option<(u64, u64)>,
 }
 
-/// Fd `fd` of thread `tid`: one read of its fdinfo, cheaper than resolving its path.
-pub fn fd_info(tid: Pid, fd: u64) -> Option<FdInfo> {
-    let file = std::fs::File::open(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
-    parse_fd_info(file)
-}
-
 /// The `/proc/TID/fdinfo` folders of the threads seen, held open: reading an fd's info is
 /// then one `openat` of a name in it, not a walk from `/proc` (the walk cost more than the
 /// read). A folder of a thread that has ended names nothing any more, so a reused thread
@@ -47,7 +36,7 @@ pub struct FdInfoDirs {
 }
 
 impl FdInfoDirs {
-    /// Fd `fd` of thread `tid`, like [`fd_info`].
+    /// Fd `fd` of thread `tid`: one read of its fdinfo, cheaper than resolving its path.
     pub fn get(&mut self, tid: Pid, fd: u64) -> Option<FdInfo> {
         if let Some(dir) = self.dirs.get(&tid)
             && let Some(info) = info_at(dir, fd)
@@ -259,24 +248,18 @@ mod tests {
         assert_eq!(read_cstr(me, s.as_ptr() as u64).unwrap(), b"hello");
         let f = tempfile::tempfile().unwrap();
         use std::os::fd::AsRawFd;
-        let (pos, flags) = fd_pos_flags(me, f.as_raw_fd() as u64).unwrap();
-        assert_eq!(pos, 0);
-        assert_eq!(flags & libc::O_ACCMODE as u32, libc::O_RDWR as u32);
+        let mut dirs = FdInfoDirs::default();
+        let info = dirs.get(me, f.as_raw_fd() as u64).unwrap();
+        assert_eq!(info.pos, 0);
+        assert_eq!(info.flags & libc::O_ACCMODE as u32, libc::O_RDWR as u32);
         use std::io::Write;
         (&f).write_all(b"abc").unwrap();
-        let info = fd_info(me, f.as_raw_fd() as u64).unwrap();
-        assert_eq!(info.pos, 3);
+        let info = dirs.get(me, f.as_raw_fd() as u64).unwrap();
+        assert_eq!(info.pos, 3, "read again through the held folder");
         use std::os::unix::fs::MetadataExt;
         if let Some((_, ino)) = info.inode {
             assert_eq!(ino, f.metadata().unwrap().ino());
         }
-        let mut dirs = FdInfoDirs::default();
-        assert_eq!(dirs.get(me, f.as_raw_fd() as u64), Some(info));
-        assert_eq!(
-            dirs.get(me, f.as_raw_fd() as u64),
-            Some(info),
-            "from the held folder"
-        );
         assert_eq!(dirs.get(me, 1 << 20), None);
     }
 }
