@@ -326,18 +326,6 @@ fn kill_only_toml(smoke: &Scenario, target: &str) -> String {
     )
 }
 
-/// Lets the calling thread run on `cpus` again.
-fn set_cpus(cpus: &[usize]) {
-    // SAFETY: cpu_set_t is plain old data; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &cpu in cpus {
-        // SAFETY: `set` is a valid cpu_set_t; CPU_SET ignores a cpu past CPU_SETSIZE.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size given.
-    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-}
-
 /// Where section 2's writers keep their logs unless `--writer-dir` says: a tmpfs if there
 /// is one, where an fdatasync costs next to nothing, so that a disk's sync latency (which
 /// varies far more than a tracer stop costs) does not drown the tracers' cost; else the
@@ -532,11 +520,11 @@ impl Bench {
             if pinned {
                 // As `crashtest run` runs a single writer: tracer and writer on one CPU.
                 let Some(&cpu) = cpus.first() else { break };
-                crashtest::process::pin_thread(cpu);
+                crashtest::process::pin_thread(&[cpu]);
             }
             let result = self.writer_ways(&records, &input, &env, folders.path(), pinned);
             if pinned {
-                set_cpus(&cpus);
+                crashtest::process::pin_thread(&cpus);
             }
             result?;
         }

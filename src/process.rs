@@ -134,13 +134,15 @@ pub fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
-/// Keeps the calling thread, and the processes it starts from now on, on `cpu`. Best
+/// Keeps the calling thread, and the processes it starts from now on, on `cpus`. Best
 /// effort: a failure leaves the thread where it may run.
-pub fn pin_thread(cpu: usize) {
+pub fn pin_thread(cpus: &[usize]) {
     // SAFETY: cpu_set_t is plain old data; all zeroes is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid cpu_set_t; CPU_SET ignores a cpu past CPU_SETSIZE.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        // SAFETY: `set` is a valid cpu_set_t; CPU_SET ignores a cpu past CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size given.
     unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
 }
@@ -490,7 +492,7 @@ mod tests {
         assert!(!cpus.is_empty());
         let last = *cpus.last().unwrap();
         std::thread::spawn(move || {
-            super::pin_thread(last);
+            super::pin_thread(&[last]);
             assert_eq!(super::allowed_cpus(), vec![last]);
             // A child inherits the mask of the thread that forks it.
             let out = std::process::Command::new("grep")

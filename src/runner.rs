@@ -384,7 +384,7 @@ pub fn run(
                 // several writers, whose races need CPUs of their own, nor with more
                 // jobs than CPUs, which the scheduler shares out better.
                 if sc.writers == 1 && cpus.len() > 1 && opts.jobs <= cpus.len() {
-                    process::pin_thread(cpus[worker % cpus.len()]);
+                    process::pin_thread(&[cpus[worker % cpus.len()]]);
                 }
                 while !stop.load(Ordering::SeqCst) && !process::interrupted() {
                     if opts.budget.is_some_and(|b| started.elapsed() >= b) {
