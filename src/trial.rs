@@ -403,7 +403,6 @@ pub fn run_state(
         tear: None,
     });
     let mut case = Case::new(env, index, over);
-    case.replays = Some(&rec.replays);
     let result = (|| -> Result<(), TrialError> {
         let (run, state) = rec.cut(plan, case.fault == FaultKind::PowerLoss);
         let n = rec.run.trace.boundaries.len() as u64;
@@ -414,6 +413,7 @@ pub fn run_state(
         }
         fresh_dir(&case.dir)?;
         restore(&state, &case.dir)?;
+        case.replays = Some((&rec.replays, state));
         case.judge(run, k)
     })();
     case.end(result)
@@ -532,8 +532,9 @@ struct Case<'a> {
     dir: PathBuf,
     outcome: TrialOutcome,
     detail: TrialDetail,
-    /// Replays to reuse for states equal to ones replayed before (exhaustive runs).
-    replays: Option<&'a Replays>,
+    /// Replays to reuse for states equal to ones replayed before (exhaustive runs), and
+    /// the state the case's folder was written from.
+    replays: Option<(&'a Replays, Snapshot)>,
 }
 
 impl<'a> Case<'a> {
@@ -658,8 +659,17 @@ impl<'a> Case<'a> {
         };
         // A state replayed before (and not to be resumed, which needs the folder its
         // replays leave) reuses those replays.
-        let reuse = match self.replays {
-            Some(replays) if !sc.checks.resume => Some((replays, replays.key(&snapshot(&dir)?))),
+        let reuse = match &self.replays {
+            Some((replays, state)) if !sc.checks.resume => {
+                // A kill or a torn write left the folder as it was written; other faults
+                // changed it.
+                let key = if matches!(self.fault, FaultKind::Kill | FaultKind::Torn) {
+                    replays.key(state)
+                } else {
+                    replays.key(&snapshot(&dir)?)
+                };
+                Some((*replays, key))
+            }
             _ => None,
         };
         let (replay, again) = match &reuse {
