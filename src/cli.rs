@@ -19,8 +19,8 @@ use clap::{Parser, Subcommand};
 
 use crate::case::CaseId;
 use crate::errors::{WalError, chain};
-use crate::merge;
-use crate::report;
+use crate::report::lines::{Report, Scope};
+use crate::report::{human, merge};
 use crate::runner::{self, RunOptions, Shard};
 use crate::scenario::Scenario;
 use crate::seed::Seed;
@@ -225,32 +225,30 @@ pub fn run(cli: Cli) -> ExitCode {
                 progress: !quiet,
                 keep_failures: keep_failures.then(|| results.join("failures")),
             };
-            let expect = sc.expect;
+            let scope = if shard.is_some() {
+                Scope::OneShard
+            } else {
+                Scope::Whole
+            };
             match runner::run(sc, &opts, &mut io::stdout()) {
                 Ok(run) => {
-                    if let Err(e) = write_outputs(
-                        std::slice::from_ref(&run.results),
-                        junit.as_deref(),
-                        report.as_deref(),
-                    ) {
+                    // JUnit and HTML from the results file, as `merge` would write them.
+                    let files = std::slice::from_ref(&run.results);
+                    if let Err(e) = write_outputs(files, scope, junit.as_deref(), report.as_deref())
+                    {
                         report_error(&e);
                         return ExitCode::from(exit::HARNESS_FAILURE);
                     }
                     if run.summary.interrupted {
                         eprintln!("crashtest: interrupted after {} trials", run.summary.trials);
                         exit::INTERRUPTED
-                    } else if run.summary.met {
-                        say(&format!(
-                            "OK: expected {expect}, and {}\n",
-                            verdict_words(run.summary.failed)
-                        ));
-                        exit::PASS
                     } else {
-                        say(&format!(
-                            "NOT OK: expected {expect}, but {}\n",
-                            verdict_words(run.summary.failed)
-                        ));
-                        exit::EXPECTATION_NOT_MET
+                        say(&format!("{}\n", human::verdict_line(&run.judged)));
+                        if run.judged.verdict.met() {
+                            exit::PASS
+                        } else {
+                            exit::EXPECTATION_NOT_MET
+                        }
                     }
                 }
                 Err(e) => {
@@ -324,14 +322,14 @@ pub fn run(cli: Cli) -> ExitCode {
             results,
             junit,
             report,
-        } => match merge::merge(&results) {
+        } => match merge::read(&results) {
             Ok(merged) => {
-                say(&merged.text);
-                if let Err(e) = write_outputs(&results, junit.as_deref(), report.as_deref()) {
+                say(&merge::text(&merged));
+                if let Err(e) = merge::write_outputs(&merged, junit.as_deref(), report.as_deref()) {
                     report_error(&e);
                     return ExitCode::from(exit::HARNESS_FAILURE);
                 }
-                if merged.met {
+                if merged.met() {
                     exit::PASS
                 } else {
                     exit::EXPECTATION_NOT_MET
@@ -342,16 +340,18 @@ pub fn run(cli: Cli) -> ExitCode {
                 exit::USAGE_OR_CONFIG
             }
         },
-        Cmd::Report { results, output } => match write_outputs(&results, None, Some(&output)) {
-            Ok(()) => {
-                say(&format!("report: {}\n", output.display()));
-                exit::PASS
+        Cmd::Report { results, output } => {
+            match write_outputs(&results, Scope::Whole, None, Some(&output)) {
+                Ok(()) => {
+                    say(&format!("report: {}\n", output.display()));
+                    exit::PASS
+                }
+                Err(e) => {
+                    report_error(&e);
+                    exit::USAGE_OR_CONFIG
+                }
             }
-            Err(e) => {
-                report_error(&e);
-                exit::USAGE_OR_CONFIG
-            }
-        },
+        }
         Cmd::Target { wal, role } => serve(wal, role),
     };
     ExitCode::from(code)
@@ -366,29 +366,19 @@ fn catch_interrupts() {
     crate::process::become_subreaper();
 }
 
-/// Writes the JUnit XML and the HTML report of `results` files, where asked for.
+/// Writes the JUnit XML and the HTML report of `results` files judged in `scope`, where
+/// asked for.
 fn write_outputs(
     results: &[PathBuf],
+    scope: Scope,
     junit: Option<&Path>,
-    report: Option<&Path>,
+    page: Option<&Path>,
 ) -> Result<(), merge::MergeError> {
-    if junit.is_none() && report.is_none() {
+    if junit.is_none() && page.is_none() {
         return Ok(());
     }
-    let lines = merge::read_lines(results)?;
-    let write = |path: &Path, text: String| {
-        std::fs::write(path, text).map_err(|source| merge::MergeError::Write {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    if let Some(path) = junit {
-        write(path, merge::junit(&lines))?;
-    }
-    if let Some(path) = report {
-        write(path, merge::html(&lines))?;
-    }
-    Ok(())
+    let report: Report = merge::read_in(results, scope)?;
+    merge::write_outputs(&report, junit, page)
 }
 
 /// Prints `text` to stdout; a closed stdout (`crashtest run ... | head`) is not an error.
@@ -405,14 +395,6 @@ fn report_error(err: &dyn std::error::Error) {
         source = cause.source();
     }
     let _ = io::stderr().lock().write_all(text.as_bytes());
-}
-
-fn verdict_words(failed: u64) -> String {
-    match failed {
-        0 => "no trial failed".to_owned(),
-        1 => "1 trial failed".to_owned(),
-        n => format!("{n} trials failed"),
-    }
 }
 
 fn load(path: &std::path::Path) -> Option<Scenario> {
@@ -452,7 +434,7 @@ fn repro(
     };
     let (outcome, detail) = trial::run_case(&env, case.trial, case.over)?;
     say(&format!("case {case}\n"));
-    say(&report::account(&env.scenario, &outcome, &detail));
+    say(&human::account(&env.scenario, &outcome, &detail));
     Ok(outcome.violation().is_some())
 }
 

@@ -8,15 +8,16 @@
 //!    run, then runs it again and SIGKILLs it at the chosen boundary.
 //! 4. [`faults`] damages the trial folder the way a crash does (torn writes, truncation,
 //!    dirty tails, bit flips, and power loss, which [`power`] rebuilds from the write log).
-//! 5. [`oracle`] replays the log in a fresh process and judges what came back; [`report`]
-//!    appends the verdict, with the command that reproduces it, to `results/`.
+//! 5. [`oracle`] replays the log in a fresh process and judges what came back; the run
+//!    appends the verdict, with the command that reproduces it, to `results/`
+//!    ([`results_file`]), and [`report`] decides the run's verdict from those lines, by one
+//!    rule for every output (terminal, `merge`, JUnit, HTML).
 //!
 //! [`runner`] runs trials in parallel (budget, shards, saved [`regressions`] first,
 //! [`shrink`]ing failures); [`trial`] is one trial; [`case`] names one exactly;
 //! [`states`] cuts an exhaustive run's crash states from one recorded run;
 //! [`target`] says how a writer and a replay are started, [`process`] contains them
 //! ([`spill`] keeps what grows with the log on disk);
-//! [`merge`], [`junit`] and [`html`] turn results files into verdicts and reports;
 //! [`wal`] holds the WALs that ship with crashtest.
 #![warn(missing_docs)]
 
@@ -24,14 +25,12 @@ pub mod case;
 pub mod cli;
 pub mod errors;
 pub mod faults;
-pub mod html;
-pub mod junit;
-pub mod merge;
 pub mod oracle;
 pub mod power;
 pub mod process;
 pub mod regressions;
 pub mod report;
+pub mod results_file;
 pub mod runner;
 pub mod scenario;
 pub mod seed;

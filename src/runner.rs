@@ -6,18 +6,14 @@
 //! interrupt (SIGINT/SIGTERM) stops new trials and kills the running ones, whose outcomes
 //! are dropped; the summary is still written and the run folder removed.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-
-use serde::Serialize;
 
 use crate::case::CaseId;
 use crate::errors::TrialError;
@@ -25,7 +21,13 @@ use crate::faults::FaultKind;
 use crate::oracle::Class;
 use crate::process;
 use crate::regressions;
-use crate::report::{self, Finding, ResultsFile, Summary};
+use crate::report::human;
+pub use crate::report::lines::Shard;
+use crate::report::lines::{
+    FindingLine, Judge, Line, RunLine, ScenarioReport, Scope, ShrunkCase, ShrunkLine, Signature,
+    Summary, SummaryLine, TrialLine,
+};
+use crate::results_file::ResultsFile;
 use crate::scenario::{Expect, Scenario};
 use crate::seed::Seed;
 use crate::shrink;
@@ -71,53 +73,20 @@ pub struct RunOptions {
     pub keep_failures: Option<PathBuf>,
 }
 
-/// A share of a run's trials: trial `i` belongs to shard `i mod n + 1`. Shards are
-/// disjoint and together hold every trial, so N machines can split one run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Shard {
-    /// This shard, 1..=n.
-    pub k: u64,
-    /// How many shards.
-    pub n: u64,
-}
-
-impl Shard {
-    /// Whether trial `index` belongs to this shard.
-    pub fn holds(self, index: u64) -> bool {
-        index % self.n == self.k - 1
-    }
-}
-
-impl fmt::Display for Shard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.k, self.n)
-    }
-}
-
-impl FromStr for Shard {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("shard '{s}' must look like K/N with 1 <= K <= N, e.g. 2/4");
-        let (k, n) = s.split_once('/').ok_or_else(bad)?;
-        let (k, n): (u64, u64) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-        if k == 0 || k > n {
-            return Err(bad());
-        }
-        Ok(Shard { k, n })
-    }
-}
-
 /// What a run found.
 #[derive(Debug)]
 pub struct RunReport {
     /// The summary line.
     pub summary: Summary,
-    /// The failing trials, sorted by case.
-    pub failures: Vec<TrialOutcome>,
+    /// The run judged by the one rule every output uses: its verdict and its distinct
+    /// failures.
+    pub judged: ScenarioReport,
     /// The results file.
     pub results: PathBuf,
 }
+
+/// At most this many distinct failures are shrunk, the first ones by trial order.
+pub const SHRINK_AT_MOST: usize = 8;
 
 /// Compiles the target's `files` globs (the scenario validated them already).
 pub fn compile_files(globs: &[String]) -> GlobSet {
@@ -161,7 +130,14 @@ pub fn run(
     let started = Instant::now();
     let (_work_guard, work) = make_work(opts.work_dir.as_ref())?;
     let files = compile_files(&scenario.target.files);
-    let mut results = ResultsFile::create(&opts.results_dir, &scenario)?;
+    let mut results = ResultsFile::create(&opts.results_dir, &scenario.name)?;
+    // The live run is judged by the same rule as every reader of its file: the judge takes
+    // each line as it is written.
+    let mut judge = Judge::new(if opts.shard.is_some() {
+        Scope::OneShard
+    } else {
+        Scope::Whole
+    });
     let env = TrialEnv {
         scenario,
         exe: opts.exe.clone(),
@@ -274,18 +250,20 @@ pub fn run(
                 }),
         ),
     }
-    results.append(
-        "run",
-        sc,
-        serde_json::json!({
-            "path": sc.path.display().to_string(),
-            "trials": plans.as_ref().map_or(sc.trials, |_| (jobs.len() - saved) as u64),
-            "target": report::target_name(sc),
-            "expect": sc.expect.to_string(),
-            "shard": shard.map(|s| s.to_string()),
-            "regressions": saved,
-        }),
-    )?;
+    let run_line = Line::Run(RunLine {
+        scenario: sc.name.clone(),
+        seed: sc.seed,
+        path: sc.path.display().to_string(),
+        trials: plans
+            .as_ref()
+            .map_or(sc.trials, |_| (jobs.len() - saved) as u64),
+        target: human::target_name(sc),
+        expect: sc.expect,
+        shard,
+        regressions: saved as u64,
+    });
+    results.append_line(&run_line)?;
+    judge.add(run_line);
     let what = match &plans {
         Some(p) => {
             let torn = p.iter().filter(|p| p.tear.is_some()).count();
@@ -325,7 +303,7 @@ pub fn run(
         out,
         "crashtest: {}: {what}{extras} of target {}, seed {}, {} jobs, expect {}",
         sc.name,
-        report::target_name(sc),
+        human::target_name(sc),
         sc.seed,
         opts.jobs,
         sc.expect
@@ -362,9 +340,10 @@ pub fn run(
     // shrunk, follow the order of the jobs, so that the output is the same whatever the
     // number of jobs. The results file takes each trial as it ends, so a crash of
     // crashtest loses no finding.
-    let mut printouts: BTreeMap<usize, Option<String>> = BTreeMap::new();
+    let mut printouts: BTreeMap<usize, Printout> = BTreeMap::new();
     let mut printed = 0;
-    let mut first_of_class: BTreeMap<Class, (usize, Job, TrialOutcome)> = BTreeMap::new();
+    // The first trial of each distinct failure, by job order: the one shrunk.
+    let mut first_of: BTreeMap<Signature, (usize, Job, TrialOutcome)> = BTreeMap::new();
     let cpus = process::allowed_cpus();
     std::thread::scope(|scope| {
         for worker in 0..opts.jobs.max(1) {
@@ -422,13 +401,17 @@ pub fn run(
             let err = match result {
                 Ok((outcome, timeline)) => {
                     let case = case_id(opts, &job);
-                    let recorded = tally.record(&mut results, sc, &case, &outcome, &timeline);
-                    if let Some(v) = outcome.violation()
+                    let recorded =
+                        tally.record(&mut results, &mut judge, sc, &case, &outcome, timeline);
+                    // A target error is the target breaking the protocol, not a crash
+                    // finding: it is never shrunk.
+                    if let Some(sig) = Signature::of(&outcome)
+                        && sig.class != Class::TargetError
                         && opts.shrink
                         && !job.regression
-                        && first_of_class.get(&v.class).is_none_or(|(p, ..)| pos < *p)
+                        && first_of.get(&sig).is_none_or(|(p, ..)| pos < *p)
                     {
-                        first_of_class.insert(v.class, (pos, job, outcome.clone()));
+                        first_of.insert(sig, (pos, job, outcome.clone()));
                     }
                     match recorded {
                         Ok(text) => {
@@ -447,7 +430,7 @@ pub fn run(
                 tally.print(text, out, opts.show);
                 printed += 1;
             }
-            progress.tick(tally.ran, tally.failures.len());
+            progress.tick(tally.ran, tally.failed);
             if let Some(e) = err {
                 first_error.get_or_insert(e);
                 stop.store(true, Ordering::SeqCst);
@@ -459,35 +442,44 @@ pub fn run(
     for (_, text) in std::mem::take(&mut printouts) {
         tally.print(text, out, opts.show);
     }
-    // The first failure of each class, by job order, shrunk once every trial has ended;
-    // not past the budget, which promised when the run ends.
+    // The first trial of each distinct failure, by job order, shrunk once every trial has
+    // ended; not past the budget, which promised when the run ends.
     let out_of_budget = budget_hit.load(Ordering::SeqCst);
-    if out_of_budget && !first_of_class.is_empty() {
+    if out_of_budget && !first_of.is_empty() {
         let _ = writeln!(out, "not shrunk: the budget ran out");
     }
+    let mut to_shrink: Vec<(usize, Job, TrialOutcome)> = first_of.into_values().collect();
+    to_shrink.sort_by_key(|(pos, ..)| *pos);
+    if to_shrink.len() > SHRINK_AT_MOST {
+        let _ = writeln!(
+            out,
+            "shrinking the first {SHRINK_AT_MOST} of {} distinct failures",
+            to_shrink.len()
+        );
+        to_shrink.truncate(SHRINK_AT_MOST);
+    }
     if first_error.is_none() && !process::interrupted() && !out_of_budget {
-        let mut shrunk: Vec<(Class, Option<(Overrides, TrialOutcome)>)> = Vec::new();
+        let mut shrunk: Vec<(Job, Option<(Overrides, TrialOutcome)>)> = Vec::new();
         std::thread::scope(|scope| {
-            let handles: Vec<_> = first_of_class
+            let handles: Vec<_> = to_shrink
                 .iter()
-                .map(|(&class, (_, job, outcome))| {
+                .map(|(_, job, outcome)| {
                     let env = env_for(job.seed);
                     (
-                        class,
+                        *job,
                         scope.spawn(move || shrink::shrink(env, job.index, outcome)),
                     )
                 })
                 .collect();
-            for (class, handle) in handles {
+            for (job, handle) in handles {
                 let found = handle.join().ok().and_then(Result::ok).flatten();
-                shrunk.push((class, found));
+                shrunk.push((job, found));
             }
         });
-        for (class, found) in shrunk {
+        for (job, found) in shrunk {
             let Some((over, outcome)) = found else {
                 continue;
             };
-            let job = first_of_class[&class].1;
             let original = case_id(opts, &job);
             let case = CaseId {
                 over,
@@ -500,25 +492,24 @@ pub fn run(
                 over.records.unwrap_or(sc.records),
                 over.max_payload.unwrap_or(sc.payload.max),
                 outcome.kill_words(),
-                report::repro_command(&case)
+                human::repro_command(&case)
             );
-            tally.shrunk.insert(original.clone(), case.clone());
-            results.append(
-                "shrunk",
-                sc,
-                serde_json::json!({
-                    "case": original.to_string(),
-                    "shrunk": {
-                        "case": case.to_string(),
-                        "repro": report::repro_command(&case),
-                        "records": over.records,
-                        "max_payload": over.max_payload,
-                        "kill": over.plan.map(|p| p.kill_at),
-                        "tear": over.plan.and_then(|p| p.tear),
-                        "detail": outcome.violation().map(|v| v.detail.clone()),
-                    }
-                }),
-            )?;
+            let line = Line::Shrunk(ShrunkLine {
+                scenario: sc.name.clone(),
+                seed: job.seed,
+                case: original.to_string(),
+                shrunk: ShrunkCase {
+                    case: case.to_string(),
+                    repro: human::repro_command(&case),
+                    records: over.records.map(u64::from),
+                    max_payload: over.max_payload.map(u64::from),
+                    kill: over.plan.map(|p| p.kill_at),
+                    tear: over.plan.and_then(|p| p.tear),
+                    detail: outcome.violation().map(|v| v.detail.clone()),
+                },
+            });
+            results.append_line(&line)?;
+            judge.add(line);
         }
     }
     progress.clear();
@@ -527,51 +518,50 @@ pub fn run(
     }
     let Tally {
         ran,
-        mut failures,
+        failed,
+        mut classes_seen,
         faults,
         killed,
         recovery_crashes,
         max_boundaries,
-        mut cases,
-        shrunk,
         ..
     } = tally;
-    // Trials end in any order: what is kept of them is sorted, so it is the same for any
-    // number of jobs.
-    failures.sort_by_key(|f| (f.trial, f.overrides));
-    cases.sort();
-    let mut classes: BTreeMap<Class, u64> = BTreeMap::new();
-    for f in &failures {
-        *classes
-            .entry(f.violation().expect("failures have violations").class)
-            .or_default() += 1;
-    }
-    let findings = failures
-        .iter()
-        .filter(|f| f.violation().is_some_and(|v| v.class != Class::TargetError))
-        .count();
-    let met = match sc.expect {
-        Expect::Pass => failures.is_empty(),
-        // One shard's share cannot tell that the scenario's bug is never found: `merge`,
-        // which sees every shard, decides.
-        Expect::Fail => findings > 0 || shard.is_some(),
-    };
     let interrupted = process::interrupted() && ran < jobs.len() as u64;
-    let summary = Summary {
+    let mut summary = Summary {
         trials: ran,
-        failed: failures.len() as u64,
-        classes,
+        failed,
+        classes: std::mem::take(&mut classes_seen),
+        distinct: 0,
         faults,
         killed,
         recovery_crashes,
         exhaustive: plans.is_some(),
-        expect: sc.expect.to_string(),
-        met: met && !interrupted,
+        expect: sc.expect,
+        met: false,
         interrupted,
         budget_exhausted: budget_hit.load(Ordering::SeqCst) && ran < jobs.len() as u64,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
-    results.append("summary", sc, &summary)?;
+    // The verdict, by the rule every reader of the file uses, on the lines written so far
+    // and the summary about to be.
+    judge.add(Line::Summary(SummaryLine {
+        scenario: sc.name.clone(),
+        seed: sc.seed,
+        summary: summary.clone(),
+    }));
+    let judged = judge
+        .finish()
+        .scenarios
+        .into_iter()
+        .find(|s| s.name == sc.name)
+        .expect("the run's own lines name its scenario");
+    summary.met = judged.verdict.met();
+    summary.distinct = judged.failures.len() as u64;
+    results.append_line(&Line::Summary(SummaryLine {
+        scenario: sc.name.clone(),
+        seed: sc.seed,
+        summary: summary.clone(),
+    }))?;
     // The summary on its own, written atomically: a reader never sees half of it.
     results
         .write_summary_file(&summary)
@@ -580,11 +570,11 @@ pub fn run(
             path: results.path().to_owned(),
             source,
         })?;
-    if failures.len() > opts.show {
+    if tally.printed > opts.show {
         let _ = writeln!(
             out,
-            "... and {} more findings, all in the results file",
-            failures.len() - opts.show
+            "... and {} more distinct failures, all below and in the results file",
+            tally.printed - opts.show
         );
     }
     let secs = started.elapsed().as_secs_f64();
@@ -615,6 +605,7 @@ pub fn run(
             String::new()
         }
     );
+    let _ = write!(out, "{}", human::failures_block(&judged));
     let _ = writeln!(out, "results: {}", results.path().display());
     if summary.trials > 0 && max_boundaries == 0 {
         let _ = writeln!(
@@ -623,16 +614,26 @@ pub fn run(
              mid-way: does the target keep its files in the folder CRASHTEST_DIR names?"
         );
     }
-    // Failures of a scenario that should pass are saved, shrunk if they were, to be
-    // replayed first next time.
-    if opts.regressions && sc.expect == Expect::Pass && !failures.is_empty() {
-        let new: Vec<(CaseId, String)> = cases
+    // A scenario that should pass saves one regression per distinct failure (its shrunk
+    // case when it was shrunk), to be replayed first next time. Target errors are the
+    // target breaking the protocol, not a crash bug to keep.
+    if opts.regressions && sc.expect == Expect::Pass && !interrupted {
+        let new: Vec<regressions::Saved> = judged
+            .failures
             .iter()
-            .map(|(case, what)| {
-                (
-                    shrunk.get(case).cloned().unwrap_or_else(|| case.clone()),
-                    what.clone(),
-                )
+            .filter(|f| f.signature.class != Class::TargetError)
+            .filter_map(|f| {
+                let case = match f.shrunk() {
+                    Some(shrunk) => shrunk.case.parse().ok()?,
+                    None => f.first().case.as_deref()?.parse().ok()?,
+                };
+                Some(regressions::Saved {
+                    case,
+                    signature: f.signature.to_string(),
+                    seen: f.trials.len() as u64,
+                    of: summary.trials,
+                    detail: f.first().detail().to_owned(),
+                })
             })
             .collect();
         let added = regressions::save(&regressions_path, &new)?;
@@ -646,7 +647,7 @@ pub fn run(
     }
     Ok(RunReport {
         summary,
-        failures,
+        judged,
         results: results.path().to_owned(),
     })
 }
@@ -704,71 +705,79 @@ struct Msg {
 #[derive(Default)]
 struct Tally {
     ran: u64,
-    failures: Vec<TrialOutcome>,
+    failed: u64,
+    classes_seen: BTreeMap<Class, u64>,
     faults: BTreeMap<FaultKind, u64>,
     killed: u64,
     recovery_crashes: u64,
     max_boundaries: u64,
-    /// Each failing case, with its class and detail, for the regressions file.
-    cases: Vec<(CaseId, String)>,
-    shrunk: BTreeMap<CaseId, CaseId>,
-    /// Findings handed to [`Tally::print`] so far.
+    /// The distinct failures printed so far, in job order.
+    shown: BTreeSet<Signature>,
+    /// Distinct failures handed to [`Tally::print`] so far.
     printed: usize,
 }
 
+/// What to print for a trial that ended: a failing trial's signature and its finding in
+/// words.
+type Printout = Option<(Signature, String)>;
+
 impl Tally {
-    /// Counts a trial and appends its lines to the results file. Returns what to print
-    /// for it, if anything (a finding).
+    /// Counts a trial, appends its lines to the results file and gives them to the judge.
+    /// Returns what to print for it, if anything (a finding).
     fn record(
         &mut self,
         results: &mut ResultsFile,
+        judge: &mut Judge,
         sc: &Scenario,
         case: &CaseId,
         outcome: &TrialOutcome,
-        timeline: &[String],
-    ) -> Result<Option<String>, TrialError> {
+        timeline: Vec<String>,
+    ) -> Result<Printout, TrialError> {
         self.ran += 1;
         *self.faults.entry(outcome.fault).or_default() += 1;
         self.killed += u64::from(outcome.kill.is_some());
         self.recovery_crashes += u64::from(outcome.recovery_kill.is_some());
         self.max_boundaries = self.max_boundaries.max(outcome.boundaries);
+        let trial = Line::Trial(TrialLine {
+            scenario: sc.name.clone(),
+            seed: case.seed,
+            trial: outcome.trial,
+            case: Some(case.to_string()),
+            fault: Some(outcome.fault),
+            boundaries: outcome.boundaries,
+            kill: outcome.kill.as_ref().map(|b| b.index),
+            tear: outcome.tear,
+            class: outcome.violation().map(|v| v.class),
+        });
         // Synced with the next finding, or within a second: a finding is synced at once.
-        results.append_unsynced(
-            "trial",
-            sc,
-            serde_json::json!({
-                "trial": outcome.trial,
-                "case": case.to_string(),
-                "fault": outcome.fault,
-                "boundaries": outcome.boundaries,
-                "kill": outcome.kill.as_ref().map(|b| b.index),
-                "tear": outcome.tear,
-                "class": outcome.violation().map(|v| v.class),
-            }),
-        )?;
-        let Some(v) = outcome.violation() else {
+        results.append_unsynced(&trial)?;
+        judge.add(trial);
+        let Some(sig) = Signature::of(outcome) else {
             return Ok(None);
         };
-        let repro = report::repro_command(case);
-        results.append(
-            "finding",
-            sc,
-            Finding {
-                outcome,
-                case: case.to_string(),
-                repro: repro.clone(),
-                timeline,
-            },
-        )?;
-        self.cases
-            .push((case.clone(), format!("{}: {}", v.class, v.detail)));
-        self.failures.push(outcome.clone());
-        Ok(Some(report::finding_lines(outcome, &repro)))
+        self.failed += 1;
+        *self.classes_seen.entry(sig.class).or_default() += 1;
+        let repro = human::repro_command(case);
+        let finding = Line::Finding(Box::new(FindingLine {
+            scenario: sc.name.clone(),
+            seed: case.seed,
+            outcome: outcome.clone(),
+            case: case.to_string(),
+            repro: repro.clone(),
+            timeline,
+        }));
+        results.append_line(&finding)?;
+        judge.add(finding);
+        Ok(Some((sig, human::finding_lines(outcome, &repro))))
     }
 
-    /// Prints a trial's finding, in job order, while fewer than `show` have been printed.
-    fn print(&mut self, text: Option<String>, out: &mut dyn Write, show: usize) {
-        if let Some(text) = text {
+    /// Prints a trial's finding, in job order, when it is the first of its distinct
+    /// failure and fewer than `show` distinct failures have been printed; the others are
+    /// counted, and listed by distinct failure at the end.
+    fn print(&mut self, text: Printout, out: &mut dyn Write, show: usize) {
+        if let Some((sig, text)) = text
+            && self.shown.insert(sig)
+        {
             if self.printed < show {
                 let _ = write!(out, "{text}");
             }
@@ -795,7 +804,7 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, done: u64, findings: usize) {
+    fn tick(&mut self, done: u64, findings: u64) {
         if !self.on {
             return;
         }

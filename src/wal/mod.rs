@@ -34,7 +34,7 @@ pub enum BuiltinWal {
     SeedPostfix,
     /// Length + CRC32C per record, fdatasync before the ack, recovery cuts the torn tail.
     Crc,
-    /// crashtest's own results file ([`crate::report::ResultsFile`]): one JSON line per
+    /// crashtest's own results file ([`crate::results_file::ResultsFile`]): one JSON line per
     /// record, appended whole and fdatasynced before the ack; a torn last line is cut.
     Results,
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::BuiltinWal;
 use crate::errors::{TrialError, WalError, chain};
-use crate::report::{ReadStatus, ResultsFile, read_results};
+use crate::results_file::{ReadStatus, ResultsFile, read_results};
 
 /// A record as a results line.
 #[derive(Serialize)]

@@ -19,10 +19,10 @@ use std::process::{Command, ExitStatus};
 use crashtest::case::CaseId;
 use crashtest::errors::ScenarioError;
 use crashtest::faults::{Damage, FaultKind};
-use crashtest::merge::{self, MergeError};
 use crashtest::oracle::{self, Evidence, WriterEvidence};
 use crashtest::process::{Captured, Finished};
 use crashtest::regressions;
+use crashtest::report::lines::{Judge, ReadError, Report, Scope, Verdict};
 use crashtest::runner::Shard;
 use crashtest::scenario::Scenario;
 use crashtest::seed::Seed;
@@ -590,14 +590,15 @@ proptest! {
 // ---- results files ----
 
 /// Real results lines (`docs/results-format.md`), some with non-ASCII text, as a run
-/// writes them.
+/// writes them: a run of an `expect = "fail"` scenario that found its bug.
 const RESULTS: &[&str] = &[
-    r#"{"type":"run","scenario":"smoke","seed":7,"path":"scenarios/smoke.toml","target":"crc","trials":3,"expect":"pass"}"#,
-    r#"{"type":"trial","scenario":"smoke","seed":7,"trial":0,"case":"scenarios/smoke.toml@7/0","fault":"kill","boundaries":39,"kill":2,"tear":null,"class":null,"elapsed_ms":12}"#,
-    r#"{"type":"trial","scenario":"smoke","seed":7,"trial":1,"case":"scenarios/smoke.toml@7/1","fault":"kill","boundaries":39,"kill":5,"tear":null,"class":"replay-failed","elapsed_ms":9}"#,
-    r#"{"type":"finding","scenario":"smoke","seed":7,"trial":1,"case":"scenarios/smoke.toml@7/1","repro":"crashtest repro scenarios/smoke.toml@7/1","judgement":{"acked":2,"required":2,"recovered":null,"violation":{"class":"replay-failed","detail":"replay exit status: 1: short record \u00e9\u00e9 � ✓ 日本"}}}"#,
-    r#"{"type":"shrunk","scenario":"smoke","seed":7,"case":"scenarios/smoke.toml@7/1","shrunk":{"case":"scenarios/smoke.toml@7/1/r2","records":2}}"#,
-    r#"{"type":"summary","scenario":"smoke","seed":7,"trials":3,"failed":1,"classes":{"replay-failed":1},"expect":"pass","met":false,"interrupted":false}"#,
+    r#"{"type":"run","scenario":"smoke","seed":7,"path":"scenarios/smoke.toml","trials":3,"target":"crc","expect":"fail","shard":null,"regressions":0}"#,
+    r#"{"type":"trial","scenario":"smoke","seed":7,"trial":0,"case":"scenarios/smoke.toml@7/0","fault":"kill","boundaries":39,"kill":2,"tear":null,"class":null}"#,
+    r#"{"type":"trial","scenario":"smoke","seed":7,"trial":1,"case":"scenarios/smoke.toml@7/1","fault":"kill","boundaries":39,"kill":5,"tear":null,"class":"replay-failed"}"#,
+    r#"{"type":"finding","scenario":"smoke","seed":7,"trial":1,"fault":"kill","boundaries":39,"kill":{"index":5,"writer":0,"syscall":"write","description":"write(wal.log, off=4, len=1)","write":{"offset":4,"len":1}},"damage":{"kind":"none"},"writers":1,"sent":20,"tracees":1,"judgement":{"acked":2,"required":2,"recovered":null,"violation":{"class":"replay-failed","detail":"replay exit status: 1: short record \u00e9\u00e9 � ✓ 日本"}},"case":"scenarios/smoke.toml@7/1","repro":"crashtest repro scenarios/smoke.toml@7/1","timeline":["write(wal.log, off=4, len=1)"]}"#,
+    r#"{"type":"shrunk","scenario":"smoke","seed":7,"case":"scenarios/smoke.toml@7/1","shrunk":{"case":"scenarios/smoke.toml@7/1/r2","repro":"crashtest repro scenarios/smoke.toml@7/1/r2","records":2}}"#,
+    r#"{"type":"trial","scenario":"smoke","seed":7,"trial":2,"case":"scenarios/smoke.toml@7/2","fault":"kill","boundaries":39,"kill":null,"tear":null,"class":null}"#,
+    r#"{"type":"summary","scenario":"smoke","seed":7,"trials":3,"failed":1,"classes":{"replay-failed":1},"distinct":1,"faults":{"kill":3},"killed":2,"exhaustive":false,"recovery_crashes":0,"expect":"fail","met":true,"interrupted":false,"budget_exhausted":false,"elapsed_ms":20}"#,
 ];
 
 /// `lines`, each with its newline, as one file's bytes.
@@ -608,12 +609,26 @@ fn results_file(lines: &[&str]) -> Vec<u8> {
         .collect()
 }
 
-fn read_one(bytes: &[u8]) -> (PathBuf, Result<Vec<serde_json::Value>, MergeError>) {
+fn read_one(bytes: &[u8]) -> (PathBuf, Result<Report, ReadError>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shard.jsonl");
     std::fs::write(&path, bytes).unwrap();
-    let read = merge::read_lines(std::slice::from_ref(&path));
+    let mut judge = Judge::new(Scope::Whole);
+    let read = judge.read_file(&path).map(|()| judge.finish());
     (path, read)
+}
+
+#[test]
+fn the_whole_results_file_meets_its_expectation() {
+    let (_path, read) = read_one(&results_file(RESULTS));
+    let report = read.unwrap();
+    assert!(report.met(), "{:?}", report.scenarios[0].verdict);
+    let s = &report.scenarios[0];
+    assert_eq!((s.ran, s.failed(), s.failures.len()), (3, 1, 1));
+    assert_eq!(
+        s.failures[0].shrunk().map(|c| c.case.as_str()),
+        Some("scenarios/smoke.toml@7/1/r2")
+    );
 }
 
 proptest! {
@@ -625,21 +640,25 @@ proptest! {
         "(\\{[\"a-z:,0-9\\[\\]{}]{0,30}\\}?\n?){0,6}".prop_map(String::into_bytes),
     ]) {
         let (path, read) = read_one(&bytes);
-        if let Err(e) = read {
-            let rendered = chain(&e);
-            let file = path.display().to_string();
-            prop_assert!(rendered.contains(&file), "{rendered}");
-            if let MergeError::Parse { line, .. } = e {
-                prop_assert!(rendered.starts_with(&format!("{file}:{line}: ")), "{rendered}");
+        match read {
+            Err(e) => {
+                let rendered = chain(&e);
+                let file = path.display().to_string();
+                prop_assert!(rendered.contains(&file), "{rendered}");
+                if let ReadError::Corrupt { line, .. } = e {
+                    prop_assert!(rendered.starts_with(&format!("{file}:{line}: ")), "{rendered}");
+                }
             }
+            // Bytes that are not a run's lines never meet an expectation.
+            Ok(report) => prop_assert!(!report.met()),
         }
     }
 
     #[test]
-    fn fuzz_merge_skips_only_a_cut_last_line(cut in any::<Index>()) {
-        // A run killed at any byte: every complete line is read, the partial one skipped.
+    fn fuzz_a_results_file_cut_at_any_byte_is_incomplete_and_keeps_its_whole_lines(cut in any::<Index>()) {
+        // A run killed at any byte: never met; every whole line still counts.
         let bytes = results_file(RESULTS);
-        let cut = &bytes[..cut.index(bytes.len() + 1)];
+        let cut = &bytes[..cut.index(bytes.len())];
         let complete: Vec<&str> = std::str::from_utf8(
             &cut[..cut.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)],
         )
@@ -647,9 +666,13 @@ proptest! {
         .lines()
         .collect();
         let (_path, read) = read_one(cut);
-        let read = read.map_err(|e| TestCaseError::fail(chain(&e)))?;
-        let shrunk = complete.iter().filter(|l| l.contains(r#""type":"shrunk""#)).count();
-        prop_assert_eq!(read.len(), complete.len() - shrunk);
+        let report = read.map_err(|e| TestCaseError::fail(chain(&e)))?;
+        prop_assert!(!report.met());
+        if let Some(s) = report.scenarios.first() {
+            prop_assert!(matches!(s.verdict, Verdict::Incomplete(_)), "{:?}", s.verdict);
+            let failing = complete.iter().any(|l| l.contains(r#""class":"replay-failed""#));
+            prop_assert_eq!(s.failed(), u64::from(failing));
+        }
     }
 
     #[test]
@@ -673,7 +696,7 @@ proptest! {
         bytes.extend(results_file(&RESULTS[at..]));
         let (path, read) = read_one(&bytes);
         match read {
-            Err(e @ MergeError::Parse { .. }) => {
+            Err(e @ ReadError::Corrupt { .. }) => {
                 let rendered = chain(&e);
                 let want = format!("{}:{}: not a results line", path.display(), at + 1);
                 prop_assert!(rendered.starts_with(&want), "{rendered}");

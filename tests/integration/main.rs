@@ -1038,23 +1038,44 @@ fn shards_together_equal_the_whole_run_and_merge_joins_them() {
     );
     let file_args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     let junit = sb.dir.path().join("merged.xml");
+    let page = sb.dir.path().join("merged.html");
     let mut merge = vec!["merge", "--junit", junit.to_str().unwrap()];
     merge.extend(&file_args);
     let merged = sb.crashtest(&merge);
     assert_eq!(merged.code(), 0, "{}{}", merged.stdout(), merged.stderr());
     assert!(
-        merged.stdout().contains("OK seed-prefix") && merged.stdout().contains("30 trials"),
+        merged.stdout().contains("OK: seed-prefix: expected fail")
+            && merged.stdout().contains(" 30 trials, "),
         "{}",
         merged.stdout()
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     assert!(doc.descendants().any(|n| n.has_tag_name("testcase")));
-    let mut partial = vec!["merge"];
+    // See issue 11: a missing shard is a run that did not finish: not met (exit 1), with
+    // why, in the terminal, JUnit and HTML alike.
+    let mut partial = vec![
+        "merge",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--report",
+        page.to_str().unwrap(),
+    ];
     partial.extend(&file_args[..2]);
     let run = sb.crashtest(&partial);
-    assert_eq!(run.code(), 2, "{}", run.stdout());
-    assert!(run.stderr().contains("missing 3/3"), "{}", run.stderr());
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stdout().contains("NOT OK (incomplete): seed-prefix:")
+            && run.stdout().contains("missing shard(s) 3/3 of 3"),
+        "{}",
+        run.stdout()
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("type=\"incomplete\""), "{xml}");
+    assert!(xml.contains("missing shard(s) 3/3 of 3"), "{xml}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("missing shard(s) 3/3 of 3"));
+    assert!(html.contains("<td class=\"met incomplete\">"));
 }
 
 /// See issue 5: a budgeted run stops within its budget plus one trial's time and says
@@ -1349,9 +1370,11 @@ fn hostile_targets_are_contained() {
 }
 
 /// See issue 6: SIGKILL the harness mid-run: none of its writers or replays survive, and
-/// its results file holds every finding it printed before it died.
+/// its results file holds every finding it printed before it died. See issue 11: merged,
+/// that file is a run that did not finish, "not met" in the terminal, JUnit and HTML alike
+/// (merge used to call it green).
 #[test]
-fn a_sigkilled_harness_leaves_no_process_and_loses_no_printed_finding() {
+fn r11_a_sigkilled_harness_leaves_no_process_loses_no_printed_finding_and_merges_to_not_met() {
     use std::io::BufRead;
     let sb = Sandbox::new();
     let work = sb.work();
@@ -1374,9 +1397,10 @@ fn a_sigkilled_harness_leaves_no_process_and_loses_no_printed_finding() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // A distinct failure is printed once: wait for the first, then for more trials.
     let mut printed = Vec::new();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    while printed.len() < 5 {
+    while printed.is_empty() {
         let line = lines.next().expect("crashtest ended early").unwrap();
         if let Some(rest) = line.strip_prefix("FAIL trial ") {
             printed.push(
@@ -1388,6 +1412,7 @@ fn a_sigkilled_harness_leaves_no_process_and_loses_no_printed_finding() {
             );
         }
     }
+    std::thread::sleep(std::time::Duration::from_millis(300));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -1409,7 +1434,7 @@ fn a_sigkilled_harness_leaves_no_process_and_loses_no_printed_finding() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
         .expect("a results file");
-    let text = std::fs::read_to_string(file).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
     let on_disk: Vec<u64> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -1422,6 +1447,45 @@ fn a_sigkilled_harness_leaves_no_process_and_loses_no_printed_finding() {
             "trial {trial} was printed but is not on disk"
         );
     }
+    assert!(on_disk.len() > 1, "more findings than the one printed");
+
+    // A SIGKILLed run cannot remove its run folder (issue 13 cleans such leftovers).
+    std::fs::remove_dir_all(&work).unwrap();
+    // Merged, the file of a run that never finished is "not met", everywhere, with why,
+    // although an expect = "fail" scenario's bug is in it.
+    let junit = sb.dir.path().join("killed.xml");
+    let page = sb.dir.path().join("killed.html");
+    let merged = sb.crashtest(&[
+        "merge",
+        file.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--report",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(merged.code(), 1, "{}{}", merged.stdout(), merged.stderr());
+    let out = merged.stdout();
+    assert!(
+        out.contains("NOT OK (incomplete): seed-prefix:")
+            && out.contains("the run stopped before its summary line"),
+        "{out}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a failure");
+    assert_eq!(failure.attribute("type"), Some("incomplete"));
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("before its summary line")
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("every expectation met"), "the old headline");
+    assert!(html.contains("NOT OK: 1 run that did not finish"));
 }
 
 /// Dogfood: crashtest's own results writer (`ResultsFile`), served as the built-in target
@@ -1547,4 +1611,142 @@ fn a_long_run_keeps_memory_flat_and_descriptors_constant() {
         fds_late <= fds_early + 8,
         "descriptors leaked: {fds_early} early, {fds_late} late"
     );
+}
+
+/// See issue 11: PILOT-82's bug is one distinct failure, seen in every failing trial, in
+/// the terminal, the JUnit file and the HTML page alike.
+#[test]
+fn r11_seed_prefix_is_one_distinct_failure_in_every_output() {
+    let sb = Sandbox::new();
+    let junit = sb.dir.path().join("junit.xml");
+    let page = sb.dir.path().join("report.html");
+    let run = sb.crashtest(&[
+        "run",
+        "scenarios/seed-prefix.toml",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--report",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let failed = run.findings().len();
+    assert!(failed > 10, "{failed}");
+    let out = run.stdout();
+    assert_eq!(out.matches("FAIL trial ").count(), 1, "printed once: {out}");
+    let one = format!("1 distinct failure in {failed} failing trials:");
+    assert!(out.contains(&one), "{out}");
+    let seen = format!("1. replay-failed after kill at write: seen in {failed} trial(s)");
+    assert!(out.contains(&seen), "{out}");
+    assert_eq!(run.summary()["distinct"], 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(&seen), "{xml}");
+    assert!(!xml.contains("2. "), "{xml}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("· 1 distinct failure ·"), "headline");
+    assert_eq!(html.matches("<details class=\"failure\"").count(), 1);
+    assert!(html.contains(&format!(
+        "<summary>{failed} trials behind this failure</summary>"
+    )));
+}
+
+/// See issue 11: one bug is one regression line, however many trials it failed, and a run
+/// that finds it again with another seed adds nothing.
+#[test]
+fn r11_many_failing_trials_of_one_bug_save_one_regression_line() {
+    let sb = Sandbox::new();
+    let text = std::fs::read_to_string(support::root().join("scenarios/seed-prefix.toml"))
+        .unwrap()
+        .replace(r#"expect = "fail""#, r#"expect = "pass""#)
+        .replace("trials = 100", "trials = 200");
+    let scenario = sb.scenario("prefix.toml", &text);
+    let run = sb.crashtest(&["run", scenario.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let failed = run.findings().len();
+    assert!(failed >= 50, "{failed}");
+    let saved = std::fs::read_to_string(sb.dir.path().join("prefix.regressions")).unwrap();
+    let cases: Vec<&str> = saved.lines().filter(|l| l.starts_with("cc ")).collect();
+    assert_eq!(cases.len(), 1, "{saved}");
+    assert!(
+        cases[0].contains(&format!(
+            "# [replay-failed after kill at write] seen in {failed} of 200 trials: "
+        )),
+        "{saved}"
+    );
+    assert!(cases[0].contains("/r"), "the shrunk case: {saved}");
+    assert!(run.stdout().contains("saved 1 new regression(s)"));
+    // Another seed finds the same bug: the file stays as it is.
+    let again = sb.crashtest(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "8",
+        "--trials",
+        "40",
+    ]);
+    assert_eq!(again.code(), 1);
+    assert_eq!(
+        std::fs::read_to_string(sb.dir.path().join("prefix.regressions")).unwrap(),
+        saved
+    );
+}
+
+/// See issue 11: a sharded `expect = "fail"` run whose only failures are target errors
+/// (the target breaking the protocol, not a crash bug) is "not met" in merge, JUnit and
+/// HTML alike, and target errors are neither shrunk nor saved as regressions.
+#[test]
+fn r11_target_errors_never_meet_expect_fail_and_are_never_kept() {
+    let sb = Sandbox::new();
+    // Acks every record with a word that is no record index.
+    let bad_acks = "trials = 6\nrecords = 3\nexpect = \"fail\"\n[target]\nwriter = [\"sh\", \"-c\", \"while read -r l; do echo banana; done\"]\nreplay = [\"true\"]\ndurability = \"none\"\n";
+    let scenario = sb.scenario("bad-acks.toml", bad_acks);
+    let mut files = Vec::new();
+    for k in 1..=2 {
+        let shard = format!("{k}/2");
+        let run = sb.crashtest_keep(&["run", scenario.to_str().unwrap(), "--shard", &shard]);
+        assert!(
+            run.findings()
+                .iter()
+                .all(|f| f["judgement"]["violation"]["class"] == "target-error"),
+            "{}",
+            run.stdout()
+        );
+        assert!(
+            !run.lines.iter().any(|l| l["type"] == "shrunk"),
+            "never shrunk"
+        );
+        files.push(run.results_file.unwrap());
+    }
+    let junit = sb.dir.path().join("j.xml");
+    let page = sb.dir.path().join("p.html");
+    let mut args = vec![
+        "merge",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--report",
+        page.to_str().unwrap(),
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let merged = sb.crashtest(&args);
+    assert_eq!(merged.code(), 1, "{}{}", merged.stdout(), merged.stderr());
+    let why = "which is the target breaking the protocol, not a crash finding";
+    assert!(
+        merged.stdout().contains("NOT OK: bad-acks:"),
+        "{}",
+        merged.stdout()
+    );
+    assert!(merged.stdout().contains(why), "{}", merged.stdout());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("type=\"no-bug-found\""), "{xml}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<td class=\"met no\">✗ not met</td>"));
+    assert!(html.contains(why));
+
+    // The same target with expect = "pass": not met, and nothing saved to commit.
+    let pass = sb.scenario(
+        "bad-acks-pass.toml",
+        &bad_acks.replace("\"fail\"", "\"pass\""),
+    );
+    let run = sb.crashtest(&["run", pass.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert!(!sb.dir.path().join("bad-acks-pass.regressions").exists());
 }

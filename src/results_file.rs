@@ -1,9 +1,11 @@
-//! Results on disk and on the terminal.
+//! The crash-safe results file: how lines reach the disk, and how they are read back.
 //!
-//! A run appends to `results/NAME-TIMESTAMP.jsonl`: one `run` line, one `finding` line per
-//! failing trial as soon as it is judged, then one `summary` line. Each line is written
-//! whole, flushed and synced, so a run that is interrupted (or crashes) keeps every finding
-//! it made before. Every finding carries the command that reproduces it.
+//! A run appends to `results/NAME-TIMESTAMP.jsonl`: one `run` line, a `trial` line per
+//! trial and a `finding` line per failing trial as soon as it is judged, then one `summary`
+//! line (the lines are [`crate::report::lines::Line`]). Each line is written whole, so a
+//! run that is interrupted (or crashes) keeps every finding it made before. This module
+//! knows lines only as JSON values: what they mean is `report::lines`'s business, so the
+//! dogfood target `wal::results` can use the writer without the report.
 //!
 //! Why the file survives a crash at any byte (crashtest checks this of itself: the
 //! built-in target `results` and `scenarios/results-writer.toml`):
@@ -18,35 +20,13 @@
 //! 5. the summary file is written whole or not at all: temp file, fsync, rename, fsync of
 //!    the folder.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::case::CaseId;
 use crate::errors::TrialError;
-use crate::oracle::Class;
-use crate::scenario::Scenario;
-use crate::seed::Seed;
-use crate::trial::{TrialDetail, TrialOutcome};
-
-/// The command that reproduces a case.
-pub fn repro_command(case: &CaseId) -> String {
-    format!("crashtest repro {}", shell_word(&case.to_string()))
-}
-
-fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
 
 /// The append-only results file of one run.
 #[derive(Debug)]
@@ -60,45 +40,6 @@ pub struct ResultsFile {
 /// How long a line of a passing trial may stay unsynced (it is in the page cache, so only
 /// a power loss, not a crash of crashtest, can lose it).
 const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-#[derive(Serialize)]
-struct Line<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    scenario: &'a str,
-    seed: Seed,
-    #[serde(flatten)]
-    body: T,
-}
-
-/// The last line of a run's results.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Summary {
-    /// Trials run.
-    pub trials: u64,
-    /// Trials that failed.
-    pub failed: u64,
-    /// Failed trials by class.
-    pub classes: BTreeMap<Class, u64>,
-    /// Trials by fault class drawn.
-    pub faults: BTreeMap<crate::faults::FaultKind, u64>,
-    /// Trials whose writer was killed before its clean exit.
-    pub killed: u64,
-    /// Whether the trials were every crash state of one workload (`--exhaustive`).
-    pub exhaustive: bool,
-    /// Trials whose replay was also killed, at one of its own boundaries (recovery-crash).
-    pub recovery_crashes: u64,
-    /// The scenario's `expect`.
-    pub expect: String,
-    /// Whether the run met it.
-    pub met: bool,
-    /// Whether the run was interrupted before all trials ran.
-    pub interrupted: bool,
-    /// Whether the time budget stopped the run before all trials ran.
-    pub budget_exhausted: bool,
-    /// Wall time, in milliseconds.
-    pub elapsed_ms: u64,
-}
 
 /// What [`read_results`] found at the end of a results file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,10 +123,10 @@ fn io_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> TrialE
 }
 
 impl ResultsFile {
-    /// Creates a new results file for a run of `scenario` in `dir` (creating `dir` if
-    /// needed), and fsyncs each folder whose new entry it made, so the file survives a
-    /// power loss from its first line on.
-    pub fn create(dir: &Path, scenario: &Scenario) -> Result<ResultsFile, TrialError> {
+    /// Creates a new results file `NAME-TIMESTAMP.jsonl` for a run of the scenario `name`
+    /// in `dir` (creating `dir` if needed), and fsyncs each folder whose new entry it made,
+    /// so the file survives a power loss from its first line on.
+    pub fn create(dir: &Path, name: &str) -> Result<ResultsFile, TrialError> {
         create_dir_durably(dir).map_err(io_error("create results folder", dir))?;
         let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
             .to_string()
@@ -197,7 +138,7 @@ impl ResultsFile {
             } else {
                 format!("-{n}")
             };
-            let path = dir.join(format!("{}-{stamp}{suffix}.jsonl", scenario.name));
+            let path = dir.join(format!("{name}-{stamp}{suffix}.jsonl"));
             match OpenOptions::new().append(true).create_new(true).open(&path) {
                 Ok(file) => {
                     sync_dir(dir).map_err(io_error("sync results folder", dir))?;
@@ -256,21 +197,6 @@ impl ResultsFile {
         &self.path
     }
 
-    /// Appends one line and syncs it.
-    pub fn append(
-        &mut self,
-        kind: &str,
-        scenario: &Scenario,
-        body: impl Serialize,
-    ) -> Result<(), TrialError> {
-        self.append_line(&Line {
-            kind,
-            scenario: &scenario.name,
-            seed: scenario.seed,
-            body,
-        })
-    }
-
     /// Appends `value` as one line: one `write` of the whole line, then `fdatasync`
     /// (which also makes every line before it durable).
     pub fn append_line(&mut self, value: &impl Serialize) -> Result<(), TrialError> {
@@ -278,22 +204,12 @@ impl ResultsFile {
         self.sync()
     }
 
-    /// Appends one line like [`ResultsFile::append`], without waiting for it to be synced:
-    /// it reaches the file at once (a crash of crashtest cannot lose it), and the disk with
-    /// the next synced line, or within a second. For the lines of passing trials,
-    /// which are many: an fdatasync each would bound a run at the disk's sync rate.
-    pub fn append_unsynced(
-        &mut self,
-        kind: &str,
-        scenario: &Scenario,
-        body: impl Serialize,
-    ) -> Result<(), TrialError> {
-        self.write_line(&Line {
-            kind,
-            scenario: &scenario.name,
-            seed: scenario.seed,
-            body,
-        })?;
+    /// Appends `value` as one line without waiting for it to be synced: it reaches the
+    /// file at once (a crash of crashtest cannot lose it), and the disk with the next
+    /// synced line, or within a second. For the lines of passing trials, which are many:
+    /// an fdatasync each would bound a run at the disk's sync rate.
+    pub fn append_unsynced(&mut self, value: &impl Serialize) -> Result<(), TrialError> {
+        self.write_line(value)?;
         let now = std::time::Instant::now();
         match self.unsynced {
             Some(since) if now.duration_since(since) >= SYNC_EVERY => self.sync(),
@@ -361,153 +277,6 @@ fn create_dir_durably(dir: &Path) -> io::Result<()> {
     missing.iter().try_for_each(|made| sync_dir(parent(made)))
 }
 
-/// A finding as written to the results file.
-#[derive(Serialize)]
-pub struct Finding<'a> {
-    /// The trial's outcome.
-    #[serde(flatten)]
-    pub outcome: &'a TrialOutcome,
-    /// Its case id.
-    pub case: String,
-    /// The command that reproduces it.
-    pub repro: String,
-    /// The crash run's boundaries in words, the kill last.
-    pub timeline: &'a [String],
-}
-
-/// A failing trial in a few lines, for the terminal.
-pub fn finding_lines(outcome: &TrialOutcome, repro: &str) -> String {
-    let v = outcome.violation().expect("a finding has a violation");
-    let kept = outcome
-        .kept
-        .as_ref()
-        .map(|p| format!("     kept: {}\n", p.display()))
-        .unwrap_or_default();
-    format!(
-        "FAIL trial {} [{}] {}\n     fault: {}, kill at {}, damage: {}\n     repro: {repro}\n{kept}",
-        outcome.trial,
-        v.class,
-        // A multi-line detail (a replay's stderr) stays inside the finding's block.
-        v.detail.trim_end().replace('\n', "\n     | "),
-        fault_name(outcome),
-        outcome.kill_words(),
-        outcome.damage
-    )
-}
-
-fn fault_name(outcome: &TrialOutcome) -> &'static str {
-    outcome.fault.name()
-}
-
-/// The readable account of one reproduced trial.
-pub fn account(scenario: &Scenario, outcome: &TrialOutcome, detail: &TrialDetail) -> String {
-    let mut s = String::new();
-    let mut line = |text: String| {
-        s.push_str(&text);
-        s.push('\n');
-    };
-    line(format!(
-        "trial {} of {} (seed {}), target {}",
-        outcome.trial,
-        scenario.path.display(),
-        scenario.seed,
-        target_name(scenario)
-    ));
-    let several = detail.sent.streams().len() > 1;
-    for (w, sent) in detail.sent.streams().iter().enumerate() {
-        let sizes: Vec<String> = sent.iter().map(|r| r.len().to_string()).collect();
-        let who = if several {
-            format!("writer {w}: ")
-        } else {
-            String::new()
-        };
-        line(format!(
-            "{who}records sent: {} (payload sizes: {})",
-            sent.len(),
-            sizes.join(" ")
-        ));
-    }
-    line(format!("fault: {}", fault_name(outcome)));
-    line(format!(
-        "traced: {} writer threads and processes",
-        outcome.tracees
-    ));
-    line(format!(
-        "boundaries: {} in the dry run; kill at {}",
-        outcome.boundaries,
-        outcome.kill_words()
-    ));
-    for b in detail.boundaries.iter() {
-        let mark = if outcome.kill.as_ref().is_some_and(|k| k.index == b.index) {
-            "   <- SIGKILL before this call"
-        } else {
-            ""
-        };
-        let who = if several {
-            format!("w{} ", b.writer)
-        } else {
-            String::new()
-        };
-        line(format!("  {:>4}  {who}{}{mark}", b.index, b.description));
-    }
-    line(format!("damage: {}", outcome.damage));
-    let j = &outcome.judgement;
-    for (w, stdout) in detail.writer_stdout.iter().enumerate() {
-        let acks = stdout.newlines();
-        let who = if several {
-            format!("writer {w}: ")
-        } else {
-            String::new()
-        };
-        match acks {
-            0 => line(format!("{who}acks received: none")),
-            n => line(format!("{who}acks received: {n} (records 0..={})", n - 1)),
-        }
-    }
-    line(format!(
-        "must survive: {} acked records, of {} acked",
-        j.required, j.acked
-    ));
-    match j.recovered {
-        Some(n) => line(format!("replay returned: {n} records")),
-        None => line("replay returned: no usable output".to_owned()),
-    }
-    if !detail.replay_stderr.trim().is_empty() {
-        line(format!("replay stderr:\n{}", indent(&detail.replay_stderr)));
-    }
-    for (w, stderr) in detail.writer_stderr.iter().enumerate() {
-        if !stderr.trim().is_empty() {
-            let who = if several {
-                format!("writer {w} ")
-            } else {
-                "writer ".to_owned()
-            };
-            line(format!("{who}stderr:\n{}", indent(stderr)));
-        }
-    }
-    match outcome.violation() {
-        Some(v) => line(format!("verdict: FAIL [{}] {}", v.class, v.detail)),
-        None => line("verdict: pass".to_owned()),
-    }
-    s
-}
-
-/// The target's name for humans.
-pub fn target_name(scenario: &Scenario) -> String {
-    match &scenario.target.kind {
-        crate::target::TargetKind::Builtin(wal) => wal.name().to_owned(),
-        crate::target::TargetKind::Command { writer, .. } => writer.join(" "),
-    }
-}
-
-fn indent(text: &str) -> String {
-    text.trim_end()
-        .lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,19 +322,13 @@ mod tests {
     fn an_unsynced_line_is_in_the_file_at_once() {
         let (_dir, path) = results_file(b"");
         let mut file = ResultsFile::open_append(&path).unwrap();
-        let scenario: Scenario = crate::scenario::Scenario::parse(
-            "name = \"x\"\n[target]\nbuiltin = \"crc\"\n",
-            Path::new("x.toml"),
-        )
-        .unwrap();
-        file.append_unsynced("trial", &scenario, serde_json::json!({"trial": 0}))
+        file.append_unsynced(&serde_json::json!({"trial": 0}))
             .unwrap();
         assert!(file.unsynced.is_some(), "waits for the next sync");
         // Another open of the file sees it: a crash of crashtest now loses nothing.
         let (values, _) = read_results(&path).unwrap();
         assert_eq!(values[0]["trial"], 0);
-        file.append("finding", &scenario, serde_json::json!({}))
-            .unwrap();
+        file.append_line(&serde_json::json!({})).unwrap();
         assert!(
             file.unsynced.is_none(),
             "a synced line syncs the ones before it"
@@ -604,20 +367,23 @@ mod tests {
     #[test]
     fn create_makes_missing_folders_and_a_fresh_file() {
         let dir = tempfile::tempdir().unwrap();
-        let scenario = Scenario::parse(
-            "name = \"s\"\n[target]\nbuiltin = \"crc\"\n",
-            Path::new("s.toml"),
-        )
-        .unwrap();
         let results = dir.path().join("a/b");
-        let mut file = ResultsFile::create(&results, &scenario).unwrap();
-        file.append("run", &scenario, serde_json::json!({"trials": 1}))
+        let mut file = ResultsFile::create(&results, "s").unwrap();
+        file.append_line(&serde_json::json!({"type": "run", "scenario": "s"}))
             .unwrap();
         let (values, status) = read_results(file.path()).unwrap();
         assert_eq!(status, ReadStatus::Complete);
         assert_eq!(values[0]["type"], "run");
         assert_eq!(values[0]["scenario"], "s");
-        let second = ResultsFile::create(&results, &scenario).unwrap();
+        assert!(
+            file.path()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("s-")
+        );
+        let second = ResultsFile::create(&results, "s").unwrap();
         assert_ne!(second.path(), file.path());
     }
 
@@ -625,20 +391,14 @@ mod tests {
     fn write_summary_file_replaces_the_summary_whole_beside_the_results() {
         let (dir, path) = results_file(b"");
         let file = ResultsFile::open_append(&path).unwrap();
-        let first = Summary {
-            trials: 3,
-            ..Summary::default()
-        };
+        let first = serde_json::json!({"trials": 3});
         let written = file.write_summary_file(&first).unwrap();
         assert_eq!(written, dir.path().join("r.summary.json"));
         let read = |p: &Path| -> serde_json::Value {
             serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
         };
         assert_eq!(read(&written)["trials"], 3);
-        let second = Summary {
-            trials: 7,
-            ..Summary::default()
-        };
+        let second = serde_json::json!({"trials": 7});
         assert_eq!(file.write_summary_file(&second).unwrap(), written);
         assert_eq!(read(&written)["trials"], 7);
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
@@ -647,22 +407,5 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["r.jsonl", "r.summary.json"], "no temp file is left");
-    }
-
-    #[test]
-    fn repro_command_quotes_only_what_needs_it() {
-        let case = |text: &str| text.parse::<CaseId>().unwrap();
-        assert_eq!(
-            repro_command(&case("scenarios/a.toml@7/41")),
-            "crashtest repro scenarios/a.toml@7/41"
-        );
-        assert_eq!(
-            repro_command(&case("scenarios/a.toml@2/0/k5t512/ftorn")),
-            "crashtest repro scenarios/a.toml@2/0/k5t512/ftorn"
-        );
-        assert_eq!(
-            repro_command(&case("my dir/a.toml@1/0")),
-            "crashtest repro 'my dir/a.toml@1/0'"
-        );
     }
 }
