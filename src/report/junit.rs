@@ -254,7 +254,7 @@ mod tests {
         assert!(lost < replay, "{text}");
         assert!(text.contains("first: trial 3\nrecord 1 lost\n"), "{text}");
         let shrunk_at = text
-            .find("repro (shrunk: 1 records, payloads up to 1 bytes, kill at boundary 2):\ncrashtest repro scenarios/bad.toml@7/3/r1/p1/k2\n")
+            .find("repro (shrunk: 1 record, payloads up to 1 byte, kill at boundary 2):\ncrashtest repro scenarios/bad.toml@7/3/r1/p1/k2\n")
             .unwrap();
         let trial_at = text
             .find("repro:\ncrashtest repro scenarios/bad.toml@7/3\n")

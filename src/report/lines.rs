@@ -215,14 +215,15 @@ pub struct ShrunkCase {
 }
 
 impl ShrunkCase {
-    /// What it shrank to, in words: "2 records, payloads up to 1 bytes, kill at boundary 3".
+    /// What it shrank to, in words: "2 records, payloads up to 1 byte, kill at boundary 3".
     pub fn words(&self) -> String {
         let mut what = Vec::new();
+        let s = |n: u64| if n == 1 { "" } else { "s" };
         if let Some(n) = self.records {
-            what.push(format!("{n} records"));
+            what.push(format!("{n} record{}", s(n)));
         }
         if let Some(n) = self.max_payload {
-            what.push(format!("payloads up to {n} bytes"));
+            what.push(format!("payloads up to {n} byte{}", s(n)));
         }
         if let Some(n) = self.kill {
             what.push(format!("kill at boundary {n}"));
