@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A real browser looks at the HTML report (crashtest::html::render): runs
-# scenarios/seed-prefix.toml, renders its results with examples/render_report.rs, then has
+# A real browser looks at the HTML report (crashtest::report::html): runs
+# scenarios/seed-prefix.toml with --report, then has
 # Debian's headless Chromium take a screenshot and dump the DOM. Checks that the PNG is not
 # blank and that the DOM holds the summary. Not part of `cargo test` (it needs Chromium);
 # run it by hand or in a CI job that can install Debian packages:
@@ -30,19 +30,17 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 cargo build --release --quiet
-cargo build --release --quiet --example render_report
 
 # seed-prefix expects to fail and does: exit 0. Exit 1 (expectation not met) still has
 # results worth rendering; 2 and 3 mean no usable run.
 status=0
 ./target/release/crashtest run scenarios/seed-prefix.toml --results "$tmp/results" \
-    >"$tmp/run.log" 2>&1 || status=$?
+    --report "$out/report.html" >"$tmp/run.log" 2>&1 || status=$?
 [ "$status" -le 1 ] || { cat "$tmp/run.log" >&2; fail "crashtest run exited $status"; }
 results=("$tmp"/results/*.jsonl)
 [ -s "${results[0]}" ] || fail "no results file in $tmp/results"
 
-cargo run --release --quiet --example render_report -- "${results[@]}" "$out/report.html"
-[ -s "$out/report.html" ] || fail "render_report wrote nothing"
+[ -s "$out/report.html" ] || fail "crashtest run --report wrote nothing"
 
 flags=(--headless --no-sandbox --disable-gpu --disable-background-networking
     --disable-component-update --disable-sync --no-first-run --hide-scrollbars
@@ -62,7 +60,8 @@ size=$(wc -c <"$out/report.png")
 summary=$(grep -o '"type":"summary".*' "${results[0]}")
 failed=$(sed -E 's/.*"failed":([0-9]+).*/\1/' <<<"$summary")
 trials=$(sed -E 's/.*"trials":([0-9]+).*/\1/' <<<"$summary")
-for want in "<h2>Summary</h2>" "seed-prefix" "$trials trials · $failed failed" \
+for want in "<h2>Summary</h2>" "seed-prefix" "$trials trials · $failed failed · 1 distinct failure" \
+    "every expectation met" \
     "<svg class=\"chart\"" "crashtest repro scenarios/seed-prefix.toml"; do
     grep -qF -- "$want" "$out/dom.html" || fail "the rendered DOM lacks: $want"
 done
