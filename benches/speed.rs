@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crashtest::errors::chain;
 use crashtest::process::{catch_interrupts, interrupted, wait_timeout};
-use crashtest::runner::compile_files;
+use crashtest::run::compile_files;
 use crashtest::scenario::Scenario;
 use crashtest::seed::below;
 use crashtest::target::{Role, TargetKind};

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use crashtest::runner::{compile_files, make_work};
+use crashtest::run::{compile_files, make_work};
 use crashtest::scenario::Scenario;
 use crashtest::target::{Role, TargetKind};
 use crashtest::trial::{self, TrialEnv};

@@ -21,7 +21,7 @@ use crate::case::CaseId;
 use crate::errors::{WalError, chain};
 use crate::report::lines::{Report, Scope};
 use crate::report::{human, merge};
-use crate::runner::{self, RunOptions, Shard};
+use crate::run::{self, RunOptions, Shard};
 use crate::scenario::Scenario;
 use crate::seed::Seed;
 use crate::target::Role;
@@ -230,7 +230,7 @@ pub fn run(cli: Cli) -> ExitCode {
             } else {
                 Scope::Whole
             };
-            match runner::run(sc, &opts, &mut io::stdout()) {
+            match run::run(sc, &opts, &mut io::stdout()) {
                 Ok(run) => {
                     // JUnit and HTML from the results file, as `merge` would write them.
                     let files = std::slice::from_ref(&run.results);
@@ -423,8 +423,8 @@ fn repro(
     case: &CaseId,
     work_dir: Option<PathBuf>,
 ) -> Result<bool, crate::errors::TrialError> {
-    let (_guard, work) = runner::make_work(work_dir.as_ref())?;
-    let files = runner::compile_files(&sc.target.files);
+    let (_guard, work) = run::make_work(work_dir.as_ref())?;
+    let files = run::compile_files(&sc.target.files);
     let env = TrialEnv {
         scenario: sc,
         exe,

@@ -13,8 +13,8 @@
 //!    ([`results_file`]), and [`report`] decides the run's verdict from those lines, by one
 //!    rule for every output (terminal, `merge`, JUnit, HTML).
 //!
-//! [`runner`] runs trials in parallel (budget, shards, saved [`regressions`] first,
-//! [`shrink`]ing failures); [`trial`] is one trial; [`case`] names one exactly;
+//! [`run`] runs trials in parallel (budget, shards, saved regressions first, shrinking
+//! the first trial of each distinct failure); [`trial`] is one trial; [`case`] names one exactly;
 //! [`states`] cuts an exhaustive run's crash states from one recorded run;
 //! [`target`] says how a writer and a replay are started, [`process`] contains them
 //! ([`spill`] keeps what grows with the log on disk);
@@ -28,13 +28,11 @@ pub mod faults;
 pub mod oracle;
 pub mod power;
 pub mod process;
-pub mod regressions;
 pub mod report;
 pub mod results_file;
-pub mod runner;
+pub mod run;
 pub mod scenario;
 pub mod seed;
-pub mod shrink;
 pub mod spill;
 pub mod states;
 pub mod target;

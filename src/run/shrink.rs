@@ -2,8 +2,9 @@
 //!
 //! The case keeps its trial's seed, its fault class and its decisions (they come from
 //! a stream of their own, apart from the records, see [`crate::seed`]), and shrinks, in
-//! this fixed order, each step keeping the first candidate that still fails with the same
-//! class:
+//! this fixed order, each step keeping the first candidate that still fails the same way:
+//! the same distinct failure ([`Signature`]: the class, the fault, the kind of call the
+//! writer was killed at), so the shrunk case stands for the failure it was shrunk from:
 //! 1. the kill: the earliest boundary, from 0 up to the original one;
 //! 2. the records: the fewest, from 1 up;
 //! 3. the payloads: the shortest cap, from 0 bytes up by doubling;
@@ -14,21 +15,23 @@
 
 use crate::errors::TrialError;
 use crate::oracle::Class;
+use crate::report::lines::Signature;
 use crate::trial::{self, Overrides, Plan, TrialEnv, TrialOutcome};
 
 /// Most trial runs one shrink may make.
 pub const MAX_RUNS: usize = 120;
 
-/// A smaller case of trial `index` that fails with `original`'s class, if one is found.
+/// A smaller case of trial `index` that fails as `original` did (its [`Signature`]), if
+/// one is found.
 pub fn shrink(
     env: &TrialEnv,
     index: u64,
     original: &TrialOutcome,
 ) -> Result<Option<(Overrides, TrialOutcome)>, TrialError> {
-    let Some(class) = original.violation().map(|v| v.class) else {
+    let Some(signature) = Signature::of(original) else {
         return Ok(None);
     };
-    if class == Class::TargetError {
+    if signature.class == Class::TargetError {
         return Ok(None);
     }
     // Candidates are not findings: their folders are not kept.
@@ -53,7 +56,7 @@ pub fn shrink(
     let mut shrinker = Shrinker {
         env,
         index,
-        class,
+        signature,
         runs: 0,
         best: start,
         outcome: None,
@@ -117,21 +120,21 @@ pub fn shrink(
 struct Shrinker<'a> {
     env: &'a TrialEnv,
     index: u64,
-    class: Class,
+    signature: Signature,
     runs: usize,
     best: Overrides,
     outcome: Option<TrialOutcome>,
 }
 
 impl Shrinker<'_> {
-    /// Runs `candidate`; keeps it if it fails with the same class. False once out of runs.
+    /// Runs `candidate`; keeps it if it fails the same way. False once out of runs.
     fn try_with(&mut self, candidate: Overrides) -> Result<bool, TrialError> {
         if self.runs >= MAX_RUNS || candidate == self.best {
             return Ok(self.runs >= MAX_RUNS);
         }
         self.runs += 1;
         let (outcome, _) = trial::run_case(self.env, self.index, candidate)?;
-        if outcome.violation().is_some_and(|v| v.class == self.class) {
+        if Signature::of(&outcome).as_ref() == Some(&self.signature) {
             self.best = candidate;
             self.outcome = Some(outcome);
             return Ok(true);

@@ -1,0 +1,283 @@
+//! After the trials: shrink the first trial of each distinct failure, judge the run by
+//! the one rule ([`crate::report::lines`]), write the summary, say what was found, and
+//! save one regression per distinct failure.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::case::CaseId;
+use crate::errors::TrialError;
+use crate::oracle::Class;
+use crate::process;
+use crate::report::human;
+use crate::report::lines::{Line, ScenarioReport, ShrunkCase, ShrunkLine, Summary, SummaryLine};
+use crate::run::jobs::{Envs, Job, Jobs};
+use crate::run::pool::Ended;
+use crate::run::tally::{Sink, Tally};
+use crate::run::{RunOptions, SHRINK_AT_MOST, regressions, shrink};
+use crate::scenario::Expect;
+use crate::trial::{Overrides, TrialOutcome};
+
+/// Shrinks the first trial of each distinct failure (the first [`SHRINK_AT_MOST`] by job
+/// order), in parallel, and writes a `shrunk` line for each that shrank. Not after a
+/// harness error or an interrupt, and not past the budget, which promised when the run
+/// ends.
+pub(super) fn shrink_failures(
+    ended: &mut Ended,
+    envs: &Envs<'_>,
+    opts: &RunOptions,
+    sink: &mut Sink,
+    out: &mut dyn Write,
+) -> Result<(), TrialError> {
+    if ended.budget_hit && !ended.first_of.is_empty() {
+        let _ = writeln!(out, "not shrunk: the budget ran out");
+    }
+    let mut to_shrink: Vec<(usize, Job, TrialOutcome)> =
+        std::mem::take(&mut ended.first_of).into_values().collect();
+    to_shrink.sort_by_key(|(pos, ..)| *pos);
+    if to_shrink.len() > SHRINK_AT_MOST {
+        let _ = writeln!(
+            out,
+            "shrinking the first {SHRINK_AT_MOST} of {} distinct failures",
+            to_shrink.len()
+        );
+        to_shrink.truncate(SHRINK_AT_MOST);
+    }
+    if ended.error.is_some() || process::interrupted() || ended.budget_hit {
+        return Ok(());
+    }
+    let mut shrunk: Vec<(Job, Option<(Overrides, TrialOutcome)>)> = Vec::new();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = to_shrink
+            .iter()
+            .map(|(_, job, outcome)| {
+                let env = envs.of(job.seed);
+                (
+                    *job,
+                    scope.spawn(move || shrink::shrink(env, job.index, outcome)),
+                )
+            })
+            .collect();
+        for (job, handle) in handles {
+            let found = handle.join().ok().and_then(Result::ok).flatten();
+            shrunk.push((job, found));
+        }
+    });
+    for (job, found) in shrunk {
+        let Some((over, outcome)) = found else {
+            continue;
+        };
+        let sc = &envs.of(job.seed).scenario;
+        let original = job.case(opts);
+        let case = CaseId {
+            over,
+            ..original.clone()
+        };
+        let _ = writeln!(
+            out,
+            "SHRUNK trial {} to {} record(s) of at most {} bytes, kill at {}\n     repro: {}",
+            job.index,
+            over.records.unwrap_or(sc.records),
+            over.max_payload.unwrap_or(sc.payload.max),
+            outcome.kill_words(),
+            human::repro_command(&case)
+        );
+        sink.write(Line::Shrunk(ShrunkLine {
+            scenario: sc.name.clone(),
+            seed: job.seed,
+            case: original.to_string(),
+            shrunk: ShrunkCase {
+                case: case.to_string(),
+                repro: human::repro_command(&case),
+                records: over.records.map(u64::from),
+                max_payload: over.max_payload.map(u64::from),
+                kill: over.plan.map(|p| p.kill_at),
+                tear: over.plan.and_then(|p| p.tear),
+                detail: outcome.violation().map(|v| v.detail.clone()),
+            },
+        }))?;
+    }
+    Ok(())
+}
+
+/// A run whose trials have ended, judged.
+pub(super) struct Finished {
+    /// Its summary line.
+    pub(super) summary: Summary,
+    /// Its verdict and distinct failures.
+    pub(super) judged: ScenarioReport,
+    /// Its results file.
+    pub(super) results: PathBuf,
+}
+
+/// The summary of a run whose trials have ended, judged: counts from the tally, the
+/// verdict from the judge over every line written and the summary itself. Writes the
+/// summary line and the summary file.
+pub(super) fn judge_and_summarize(
+    tally: &Tally,
+    jobs: &Jobs,
+    envs: &Envs<'_>,
+    budget_hit: bool,
+    started: Instant,
+    sink: Sink,
+) -> Result<Finished, TrialError> {
+    let Sink {
+        mut results,
+        mut judge,
+    } = sink;
+    let sc = &envs.main().scenario;
+    let all = jobs.list.len() as u64;
+    let interrupted = process::interrupted() && tally.ran < all;
+    let mut summary = Summary {
+        trials: tally.ran,
+        failed: tally.failed,
+        classes: tally.classes.clone(),
+        distinct: 0,
+        faults: tally.faults.clone(),
+        killed: tally.killed,
+        recovery_crashes: tally.recovery_crashes,
+        exhaustive: jobs.exhaustive.is_some(),
+        expect: sc.expect,
+        met: false,
+        interrupted,
+        budget_exhausted: budget_hit && tally.ran < all,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    };
+    let line = |summary: &Summary| {
+        Line::Summary(SummaryLine {
+            scenario: sc.name.clone(),
+            seed: sc.seed,
+            summary: summary.clone(),
+        })
+    };
+    // The verdict by the rule every reader of the file uses, on the lines written so far
+    // and the summary about to be.
+    judge.add(line(&summary));
+    let judged = judge
+        .finish()
+        .scenarios
+        .into_iter()
+        .find(|s| s.name == sc.name)
+        .expect("the run's own lines name its scenario");
+    summary.met = judged.verdict.met();
+    summary.distinct = judged.failures.len() as u64;
+    results.append_line(&line(&summary))?;
+    // The summary on its own, written atomically: a reader never sees half of it.
+    results
+        .write_summary_file(&summary)
+        .map_err(|source| TrialError::Io {
+            what: "write the summary of",
+            path: results.path().to_owned(),
+            source,
+        })?;
+    Ok(Finished {
+        summary,
+        judged,
+        results: results.path().to_owned(),
+    })
+}
+
+/// The run's last words before the verdict: the counts, each distinct failure, where the
+/// results are, and a warning when no trial could have killed the writer mid-way.
+pub(super) fn say_what_was_found(
+    fin: &Finished,
+    tally: &Tally,
+    jobs: &Jobs,
+    opts: &RunOptions,
+    started: Instant,
+    out: &mut dyn Write,
+) {
+    let summary = &fin.summary;
+    if tally.printed > opts.show {
+        let _ = writeln!(
+            out,
+            "... and {} more distinct failures, all below and in the results file",
+            tally.printed - opts.show
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let classes: Vec<String> = summary
+        .classes
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} {} in {secs:.1}s ({:.1} trials/s): {} failed{}{}",
+        summary.trials,
+        if jobs.exhaustive.is_some() {
+            "crash states"
+        } else {
+            "trials"
+        },
+        summary.trials as f64 / secs.max(1e-9),
+        summary.failed,
+        if classes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", classes.join(", "))
+        },
+        if summary.budget_exhausted {
+            format!(
+                "; the budget ran out, {} not run",
+                jobs.list.len() as u64 - summary.trials
+            )
+        } else {
+            String::new()
+        }
+    );
+    let _ = write!(out, "{}", human::failures_block(&fin.judged));
+    let _ = writeln!(out, "results: {}", fin.results.display());
+    if summary.trials > 0 && tally.max_boundaries == 0 {
+        let _ = writeln!(
+            out,
+            "warning: the writer never changed a file inside CRASHTEST_DIR, so no trial could kill it \
+             mid-way: does the target keep its files in the folder CRASHTEST_DIR names?"
+        );
+    }
+}
+
+/// A scenario that should pass saves one regression per distinct failure (its shrunk case
+/// when it was shrunk), to be replayed first next time. Target errors are the target
+/// breaking the protocol, not a crash bug to keep; an interrupted run saves nothing.
+pub(super) fn save_regressions(
+    fin: &Finished,
+    envs: &Envs<'_>,
+    opts: &RunOptions,
+    out: &mut dyn Write,
+) -> Result<(), TrialError> {
+    let sc = &envs.main().scenario;
+    if !opts.regressions || sc.expect != Expect::Pass || fin.summary.interrupted {
+        return Ok(());
+    }
+    let new: Vec<regressions::Saved> = fin
+        .judged
+        .failures
+        .iter()
+        .filter(|f| f.signature.class != Class::TargetError)
+        .filter_map(|f| {
+            let case = match f.shrunk() {
+                Some(shrunk) => shrunk.case.parse().ok()?,
+                None => f.first().case.as_deref()?.parse().ok()?,
+            };
+            Some(regressions::Saved {
+                case,
+                signature: f.signature.to_string(),
+                seen: f.trials.len() as u64,
+                of: fin.summary.trials,
+                detail: f.first().detail().to_owned(),
+            })
+        })
+        .collect();
+    let path = regressions::path_for(&sc.path);
+    let added = regressions::save(&path, &new)?;
+    if added > 0 {
+        let _ = writeln!(
+            out,
+            "saved {added} new regression(s) to {} (commit it)",
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! What a run will do, decided before any trial starts: the saved regressions (first
+//! shard only), then either the scenario's trials (this shard's share) or, with
+//! `--exhaustive`, every crash state of trial 0's workload, cut from one recorded run
+//! where the recording can be trusted.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::case::CaseId;
+use crate::errors::TrialError;
+use crate::faults::FaultKind;
+use crate::report::human;
+use crate::run::{RunOptions, STATES_CHECKED, regressions};
+use crate::seed::Seed;
+use crate::states;
+use crate::trial::{self, Overrides, Plan, Recording, TrialEnv};
+
+/// One trial to run: its seed, index and overrides; `regression` when it came from the
+/// scenario's saved regressions.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Job {
+    pub(super) seed: Seed,
+    pub(super) index: u64,
+    pub(super) over: Overrides,
+    pub(super) regression: bool,
+    /// How the case's crash state is made.
+    pub(super) state: StateFrom,
+}
+
+impl Job {
+    /// The job's case id.
+    pub(super) fn case(&self, opts: &RunOptions) -> CaseId {
+        CaseId {
+            scenario: opts.scenario_arg.clone(),
+            seed: self.seed,
+            trial: self.index,
+            over: self.over,
+        }
+    }
+}
+
+/// Where a job's crash state comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StateFrom {
+    /// A real kill in a run of its own (after a dry run).
+    Kill,
+    /// Cut from the run's recording, only replayed.
+    Log,
+    /// Cut from the recording, and checked against a real kill at the same point.
+    LogChecked,
+}
+
+/// The jobs of a run, in the order they start.
+pub(super) struct Jobs {
+    pub(super) list: Vec<Job>,
+    /// How many of them are saved regressions (they come first).
+    pub(super) saved: usize,
+    /// With `--exhaustive`: the crash states of trial 0.
+    pub(super) exhaustive: Option<Exhaustive>,
+}
+
+/// An exhaustive run's states.
+pub(super) struct Exhaustive {
+    /// Every kill point and torn length of the recorded run.
+    pub(super) plans: Vec<Plan>,
+    /// The recording the states are cut from; `None` when every state re-runs the writer.
+    pub(super) recording: Option<Recording>,
+    /// How the states are made, in words for the first line.
+    how: &'static str,
+}
+
+impl Jobs {
+    /// Trials planned, not counting saved regressions.
+    pub(super) fn trials(&self) -> usize {
+        self.list.len() - self.saved
+    }
+
+    /// The recording trials are cut from, if any.
+    pub(super) fn recording(&self) -> Option<&Recording> {
+        self.exhaustive.as_ref()?.recording.as_ref()
+    }
+
+    /// The run's first line: what runs, of which target, how.
+    pub(super) fn announce(&self, env: &TrialEnv, opts: &RunOptions, out: &mut dyn Write) {
+        let sc = &env.scenario;
+        let what = match &self.exhaustive {
+            Some(ex) => {
+                let torn = ex.plans.iter().filter(|p| p.tear.is_some()).count();
+                let power = self.list[self.saved..]
+                    .iter()
+                    .filter(|j| j.over.fault == Some(FaultKind::PowerLoss))
+                    .count();
+                let power = if power > 0 {
+                    format!(", {power} power losses")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "exhaustive: {} crash states of trial 0 ({} kill points, {torn} torn writes{power}{})",
+                    self.trials(),
+                    ex.plans.len() - torn,
+                    ex.how
+                )
+            }
+            None => format!("{} trials", self.trials()),
+        };
+        let mut extras = Vec::new();
+        if self.saved > 0 {
+            extras.push(format!("{} saved regressions first", self.saved));
+        }
+        if let Some(s) = opts.shard {
+            extras.push(format!("shard {s}"));
+        }
+        if let Some(b) = opts.budget {
+            extras.push(format!("budget {}", humantime::format_duration(b)));
+        }
+        let extras = if extras.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extras.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "crashtest: {}: {what}{extras} of target {}, seed {}, {} jobs, expect {}",
+            sc.name,
+            human::target_name(sc),
+            sc.seed,
+            opts.jobs,
+            sc.expect
+        );
+    }
+}
+
+/// Decides the jobs of a run: saved regressions first (in the first shard only), then the
+/// trials or the exhaustive states. Notes about how states are made go to `out`.
+pub(super) fn plan(
+    env: &TrialEnv,
+    opts: &RunOptions,
+    out: &mut dyn Write,
+) -> Result<Jobs, TrialError> {
+    let sc = &env.scenario;
+    let mut list = saved_regressions(env, opts, out);
+    let saved = list.len();
+    let exhaustive = if opts.exhaustive {
+        exhaustive(env, opts, out)?
+    } else {
+        None
+    };
+    match &exhaustive {
+        Some(ex) => list.extend(exhaustive_jobs(env, ex, out)),
+        None => list.extend(
+            (0..sc.trials)
+                .filter(|&i| opts.shard.is_none_or(|s| s.holds(i)))
+                .map(|index| Job {
+                    seed: sc.seed,
+                    index,
+                    over: Overrides::default(),
+                    regression: false,
+                    state: StateFrom::Kill,
+                }),
+        ),
+    }
+    Ok(Jobs {
+        list,
+        saved,
+        exhaustive,
+    })
+}
+
+/// The scenario's saved regressions, as jobs, when this run replays them.
+fn saved_regressions(env: &TrialEnv, opts: &RunOptions, out: &mut dyn Write) -> Vec<Job> {
+    if !opts.regressions || opts.shard.is_some_and(|s| s.k != 1) {
+        return Vec::new();
+    }
+    let (cases, warnings) = regressions::load(&regressions::path_for(&env.scenario.path));
+    for w in warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    cases
+        .into_iter()
+        .map(|c| Job {
+            seed: c.seed,
+            index: c.trial,
+            over: c.over,
+            regression: true,
+            state: StateFrom::Kill,
+        })
+        .collect()
+}
+
+/// One recorded run of trial 0, and every crash state of it; `None` when the recording
+/// itself failed (the trials then show why).
+fn exhaustive(
+    env: &TrialEnv,
+    opts: &RunOptions,
+    out: &mut dyn Write,
+) -> Result<Option<Exhaustive>, TrialError> {
+    let Ok(rec) = trial::Recording::make(env, 0)? else {
+        return Ok(None);
+    };
+    let plans = rec.plans(env.scenario.sector);
+    let unfit = rec.unfit(env);
+    if let Some(why) = &unfit {
+        let _ = writeln!(out, "note: every state runs the writer again: {why}");
+    }
+    Ok(Some(if opts.reexec || unfit.is_some() {
+        Exhaustive {
+            plans,
+            recording: None,
+            how: ", each by re-running the writer",
+        }
+    } else {
+        Exhaustive {
+            plans,
+            recording: Some(rec),
+            how: ", cut from one recorded run",
+        }
+    }))
+}
+
+/// The jobs of an exhaustive run: a sample of states checked against real kills first (a
+/// log that cannot be trusted stops the run early), then the other states, then, with
+/// power loss among the faults, the power loss drawn at every kill point.
+fn exhaustive_jobs(env: &TrialEnv, ex: &Exhaustive, out: &mut dyn Write) -> Vec<Job> {
+    let sc = &env.scenario;
+    let plans = &ex.plans;
+    // A kill can land while another writer's call is in flight, so a real kill of several
+    // writers leaves one of several states: only one writer's states are checked byte for
+    // byte.
+    let checked = if sc.writers == 1 {
+        states::sample(plans.len(), STATES_CHECKED)
+    } else {
+        if ex.recording.is_some() {
+            let _ = writeln!(
+                out,
+                "note: the states of {} writers are cut from the interleaving of the recorded run and not checked against real kills",
+                sc.writers
+            );
+        }
+        Vec::new()
+    };
+    let job = |i: usize, over: Overrides| Job {
+        seed: sc.seed,
+        index: 0,
+        over,
+        regression: false,
+        state: match (&ex.recording, checked.contains(&i)) {
+            (None, _) => StateFrom::Kill,
+            (Some(_), false) => StateFrom::Log,
+            (Some(_), true) => StateFrom::LogChecked,
+        },
+    };
+    let mut jobs: Vec<Job> = checked
+        .iter()
+        .map(|&i| job(i, Overrides::at(plans[i])))
+        .collect();
+    jobs.extend(
+        (0..plans.len())
+            .filter(|i| !checked.contains(i))
+            .map(|i| job(i, Overrides::at(plans[i]))),
+    );
+    // Which unsynced writes and names land, which tear: drawn at each kill point.
+    if FaultKind::PowerLoss.weight(&sc.faults) > 0 {
+        jobs.extend(plans.iter().filter(|p| p.tear.is_none()).map(|&plan| {
+            job(
+                usize::MAX,
+                Overrides {
+                    fault: Some(FaultKind::PowerLoss),
+                    ..Overrides::at(plan)
+                },
+            )
+        }));
+    }
+    jobs
+}
+
+/// One trial environment per seed: saved regressions may come from runs with other seeds.
+pub(super) struct Envs<'a> {
+    main: &'a TrialEnv,
+    others: BTreeMap<Seed, TrialEnv>,
+}
+
+impl<'a> Envs<'a> {
+    /// The environments `jobs` need, `main`'s for its own seed.
+    pub(super) fn new(main: &'a TrialEnv, jobs: &[Job]) -> Envs<'a> {
+        let mut others = BTreeMap::new();
+        for job in jobs {
+            if job.seed != main.scenario.seed && !others.contains_key(&job.seed) {
+                let mut scenario = main.scenario.clone();
+                scenario.seed = job.seed;
+                others.insert(
+                    job.seed,
+                    TrialEnv {
+                        scenario,
+                        ..main.clone()
+                    },
+                );
+            }
+        }
+        Envs { main, others }
+    }
+
+    /// The run's own environment (its scenario's seed).
+    pub(super) fn main(&self) -> &TrialEnv {
+        self.main
+    }
+
+    /// The environment of a job of `seed`.
+    pub(super) fn of(&self, seed: Seed) -> &TrialEnv {
+        if seed == self.main.scenario.seed {
+            self.main
+        } else {
+            &self.others[&seed]
+        }
+    }
+}

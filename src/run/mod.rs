@@ -1,0 +1,185 @@
+//! The run, in named steps: the jobs (saved regressions, then trials or exhaustive
+//! states) -> the worker pool -> the tally of what ended -> shrinking, the verdict, the
+//! summary and the regressions.
+//!
+//! 1. [`jobs`] decides what runs, before any trial starts;
+//! 2. [`pool`] runs the jobs on worker threads, and the main thread writes each trial's
+//!    lines the moment it ends ([`tally`]), so a crash of crashtest loses no finding;
+//! 3. [`finish`] shrinks the first trial of each distinct failure, judges the run by the
+//!    rule every output uses ([`crate::report::lines`]), writes the summary and saves one
+//!    regression per distinct failure ([`regressions`]).
+//!
+//! An interrupt (SIGINT/SIGTERM) stops new trials and kills the running ones, whose
+//! outcomes are dropped; the summary is still written and the run folder removed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::errors::TrialError;
+use crate::report::human;
+pub use crate::report::lines::Shard;
+use crate::report::lines::{Judge, Line, RunLine, ScenarioReport, Scope, Summary};
+use crate::results_file::ResultsFile;
+use crate::scenario::Scenario;
+use crate::trial::TrialEnv;
+
+mod finish;
+mod jobs;
+mod pool;
+mod progress;
+pub mod regressions;
+pub mod shrink;
+mod tally;
+
+/// How many states of an exhaustive run cut from the write log are checked against a real
+/// kill at the same point.
+pub const STATES_CHECKED: usize = 8;
+
+/// How a run is carried out, beyond the scenario.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The scenario path as the user typed it (for case ids and repro commands).
+    pub scenario_arg: String,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Where results files go.
+    pub results_dir: PathBuf,
+    /// Where the run folder is made (default: the system temp folder).
+    pub work_dir: Option<PathBuf>,
+    /// The crashtest executable, which serves the built-in targets.
+    pub exe: PathBuf,
+    /// Findings printed in full before the rest are only counted.
+    pub show: usize,
+    /// Walk every crash state of trial 0's workload (each boundary, each torn length at
+    /// sector steps) instead of drawing `trials` of them.
+    pub exhaustive: bool,
+    /// With `exhaustive`: run the writer again for every state (a dry run and a real
+    /// kill) instead of cutting every state from one recorded run.
+    pub reexec: bool,
+    /// Stop starting trials once this much time has passed.
+    pub budget: Option<Duration>,
+    /// Run only this share of the trials.
+    pub shard: Option<Shard>,
+    /// Shrink the first trial of each distinct failure.
+    pub shrink: bool,
+    /// Replay the scenario's saved regressions first, and save new failures to them.
+    pub regressions: bool,
+    /// Redraw a progress line on stderr (a terminal, `CI` unset).
+    pub progress: bool,
+    /// Keep each failing trial's folder (as the crash left it, and after the fault) here.
+    pub keep_failures: Option<PathBuf>,
+}
+
+/// What a run found.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The summary line.
+    pub summary: Summary,
+    /// The run judged by the one rule every output uses: its verdict and its distinct
+    /// failures.
+    pub judged: ScenarioReport,
+    /// The results file.
+    pub results: PathBuf,
+}
+
+/// At most this many distinct failures are shrunk, the first ones by trial order.
+pub const SHRINK_AT_MOST: usize = 8;
+
+/// Compiles the target's `files` globs (the scenario validated them already).
+pub fn compile_files(globs: &[String]) -> GlobSet {
+    let mut set = GlobSetBuilder::new();
+    for g in globs {
+        set.add(Glob::new(g).expect("scenario validated its globs"));
+    }
+    set.build().expect("scenario validated its globs")
+}
+
+/// Makes the run folder: a fresh temp folder, removed when the returned guard drops.
+pub fn make_work(work_dir: Option<&PathBuf>) -> Result<(tempfile::TempDir, PathBuf), TrialError> {
+    let parent = work_dir.cloned().unwrap_or_else(std::env::temp_dir);
+    let io = |what| {
+        let parent = parent.clone();
+        move |source| TrialError::Io {
+            what,
+            path: parent,
+            source,
+        }
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix("crashtest-")
+        .tempdir_in(&parent)
+        .map_err(io("create a run folder"))?;
+    let canonical = tmp
+        .path()
+        .canonicalize()
+        .map_err(io("resolve the run folder"))?;
+    crate::spill::place_in(&canonical);
+    Ok((tmp, canonical))
+}
+
+/// Runs every trial of `scenario` (saved regressions first), printing findings to `out`
+/// as they come.
+pub fn run(
+    scenario: Scenario,
+    opts: &RunOptions,
+    out: &mut dyn Write,
+) -> Result<RunReport, TrialError> {
+    let started = Instant::now();
+    let (_work_guard, work) = make_work(opts.work_dir.as_ref())?;
+    let env = TrialEnv {
+        files: compile_files(&scenario.target.files),
+        scenario,
+        exe: opts.exe.clone(),
+        work,
+        keep: opts.keep_failures.clone(),
+    };
+    // The live run is judged by the same rule as every reader of its file: the judge
+    // takes each line as it is written.
+    let mut sink = tally::Sink {
+        results: ResultsFile::create(&opts.results_dir, &env.scenario.name)?,
+        judge: Judge::new(if opts.shard.is_some() {
+            Scope::OneShard
+        } else {
+            Scope::Whole
+        }),
+    };
+    let jobs = jobs::plan(&env, opts, out)?;
+    sink.write(run_line(&env, opts, &jobs))?;
+    jobs.announce(&env, opts, out);
+    let envs = jobs::Envs::new(&env, &jobs.list);
+    let mut ended = pool::run_all(&jobs, &envs, opts, started, &mut sink, out);
+    finish::shrink_failures(&mut ended, &envs, opts, &mut sink, out)?;
+    if let Some(e) = ended.error {
+        return Err(e);
+    }
+    let fin =
+        finish::judge_and_summarize(&ended.tally, &jobs, &envs, ended.budget_hit, started, sink)?;
+    finish::say_what_was_found(&fin, &ended.tally, &jobs, opts, started, out);
+    finish::save_regressions(&fin, &envs, opts, out)?;
+    Ok(RunReport {
+        summary: fin.summary,
+        judged: fin.judged,
+        results: fin.results,
+    })
+}
+
+/// The run's first line: what it sets out to do.
+fn run_line(env: &TrialEnv, opts: &RunOptions, jobs: &jobs::Jobs) -> Line {
+    let sc = &env.scenario;
+    Line::Run(RunLine {
+        scenario: sc.name.clone(),
+        seed: sc.seed,
+        path: sc.path.display().to_string(),
+        trials: match jobs.exhaustive {
+            Some(_) => jobs.trials() as u64,
+            None => sc.trials,
+        },
+        target: human::target_name(sc),
+        expect: sc.expect,
+        shard: opts.shard,
+        regressions: jobs.saved as u64,
+    })
+}
