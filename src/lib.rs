@@ -11,6 +11,8 @@
 //! 5. [`oracle`] replays the log in a fresh process and judges what came back; [`report`]
 //!    appends the verdict, with the command that reproduces it, to `results/`.
 //!
+//! [`preflight`] runs the target once before the first trial, so that a setup mistake is
+//! one error rather than a finding in every trial.
 //! [`runner`] runs trials in parallel (budget, shards, saved [`regressions`] first,
 //! [`shrink`]ing failures); [`trial`] is one trial; [`case`] names one exactly;
 //! [`states`] cuts an exhaustive run's crash states from one recorded run;
@@ -29,6 +31,7 @@ pub mod junit;
 pub mod merge;
 pub mod oracle;
 pub mod power;
+pub mod preflight;
 pub mod process;
 pub mod regressions;
 pub mod report;

@@ -160,6 +160,7 @@ pub fn run(
 ) -> Result<RunReport, TrialError> {
     let started = Instant::now();
     let (_work_guard, work) = make_work(opts.work_dir.as_ref())?;
+    crate::preflight::check(&scenario, &opts.exe, &work)?;
     let files = compile_files(&scenario.target.files);
     let mut results = ResultsFile::create(&opts.results_dir, &scenario)?;
     let env = TrialEnv {
