@@ -768,6 +768,9 @@ impl<'a> Case<'a> {
                     path: dir.clone(),
                     source,
                 })?;
+            if writer.status.is_some_and(|s| !s.success()) {
+                preflight::blame_machine(env, &dir)?;
+            }
             let after = run_replay(env, &dir, index)?;
             check_interrupt()?;
             judgement.violation = oracle::judge_resume(&last_replay, new, &writer, &after);
@@ -1113,19 +1116,38 @@ pub(crate) fn run_traced(
     })
 }
 
+/// Runs the replay in `dir`. One that failed on a full file system, or could not run for
+/// want of the machine's resources, is an error, not a verdict.
 fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finished, TrialError> {
     let mut cmd = target_command(env, dir, Role::Replay, 0, index);
     match process::run(&mut cmd, b"", env.scenario.timeout, env.scenario.limits) {
-        Ok(done) => Ok(done),
-        // A replay that cannot start is reported like one that failed.
-        Err(e) => Ok(Finished {
-            status: Some(std::os::unix::process::ExitStatusExt::from_raw(127 << 8)),
-            stdout: Captured::default(),
-            stderr: Captured::new(
-                format!("failed to start replay {:?}: {e}", cmd.get_program()).into_bytes(),
+        Ok(done) => {
+            if done.status.is_some_and(|s| !s.success()) {
+                preflight::blame_machine(env, dir)?;
+            }
+            Ok(done)
+        }
+        Err(e) => {
+            if let Some(machine) = preflight::machine_failed_start(
+                env,
+                "run the replay",
+                cmd.get_program(),
+                dir,
+                &e,
                 false,
-            ),
-        }),
+            ) {
+                return Err(machine.into());
+            }
+            // A replay that cannot start is reported like one that failed.
+            Ok(Finished {
+                status: Some(std::os::unix::process::ExitStatusExt::from_raw(127 << 8)),
+                stdout: Captured::default(),
+                stderr: Captured::new(
+                    format!("failed to start replay {:?}: {e}", cmd.get_program()).into_bytes(),
+                    false,
+                ),
+            })
+        }
     }
 }
 

@@ -298,3 +298,44 @@ fn r11_a_refused_ptrace_is_a_harness_error_before_any_trial() {
         run.stderr()
     );
 }
+
+// See: issue 11
+#[test]
+fn r11_a_replay_that_fails_on_a_full_file_system_is_a_harness_error_not_replay_failed() {
+    let sb = Sandbox::new();
+    let Some(fs) = small_fs(&sb) else { return };
+    let work = fs.dir.join("work");
+    std::fs::create_dir(&work).unwrap();
+    // Given a record, the writer first fills the file system (one 2 MiB write), then acks;
+    // the replay writes a note, and so fails whenever the crash left the file system full.
+    let path = sb.scenario(
+        "fill.toml",
+        r#"
+trials = 10
+records = 3
+[target]
+writer = ["sh", "-c", "read -r l || exit 0; dd if=/dev/zero of=\"$CRASHTEST_DIR/pad\" bs=2M count=1 2>/dev/null; n=0; echo 0; n=1; while read -r l; do echo $n; n=$((n+1)); done"]
+replay = ["sh", "-c", "echo repaired > \"$CRASHTEST_DIR/note\""]
+durability = "none"
+[faults]
+kill = 1
+"#,
+    );
+    let run = sb.crashtest_in(
+        &work,
+        &["run", path.to_str().unwrap(), "--jobs", "1"],
+        |_| {},
+    );
+    let (stdout, stderr) = (run.stdout(), run.stderr());
+    assert_eq!(run.code(), 3, "{stdout}{stderr}");
+    let wanted = format!(
+        "the file system of {} is full",
+        work.canonicalize().unwrap().display()
+    );
+    assert!(stderr.contains(&wanted), "{stderr}");
+    assert!(!stdout.contains("FAIL"), "no finding printed: {stdout}");
+    assert!(
+        !path.with_extension("regressions").exists(),
+        "no regression saved"
+    );
+}
