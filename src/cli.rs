@@ -6,8 +6,8 @@
 //! |---|---|
 //! | 0 | the scenario met its `expect` (repro: the trial passed) |
 //! | 1 | it did not: a violation where `pass` was expected, or none where `fail` was (repro: the trial failed) |
-//! | 2 | usage or scenario error (bad flag, malformed TOML, unknown target) |
-//! | 3 | crashtest itself failed (it could not trace, write results, ...) |
+//! | 2 | usage or scenario error (bad flag, malformed TOML, unknown target, or a target the check before the first trial refused: a missing or non-executable program, a writer or replay that breaks protocol v1 on no records) |
+//! | 3 | crashtest itself or its machine failed (it could not trace, write results, ...; ptrace refused, a full file system, no descriptors left) |
 //! | 130 | interrupted by SIGINT/SIGTERM |
 
 use std::io::{self, IsTerminal, Write};
@@ -34,9 +34,9 @@ pub mod exit {
     pub const PASS: u8 = 0;
     /// The scenario did not meet its `expect`.
     pub const EXPECTATION_NOT_MET: u8 = 1;
-    /// Bad usage or a bad scenario.
+    /// Bad usage or a bad scenario, its target included.
     pub const USAGE_OR_CONFIG: u8 = 2;
-    /// crashtest itself failed.
+    /// crashtest itself, or the machine it runs on, failed.
     pub const HARNESS_FAILURE: u8 = 3;
     /// Interrupted by a signal.
     pub const INTERRUPTED: u8 = 130;
@@ -251,9 +251,13 @@ pub fn run(cli: Cli) -> ExitCode {
                         }
                     }
                 }
+                Err(crate::errors::TrialError::Interrupted) => {
+                    eprintln!("crashtest: interrupted before the first trial");
+                    exit::INTERRUPTED
+                }
                 Err(e) => {
                     report_error(&e);
-                    exit::HARNESS_FAILURE
+                    trial_error_code(&e)
                 }
             }
         }
@@ -314,7 +318,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(crate::errors::TrialError::Interrupted) => exit::INTERRUPTED,
                 Err(e) => {
                     report_error(&e);
-                    exit::HARNESS_FAILURE
+                    trial_error_code(&e)
                 }
             }
         }
@@ -355,6 +359,16 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Target { wal, role } => serve(wal, role),
     };
     ExitCode::from(code)
+}
+
+/// The exit code of a run that stopped with `err`: the scenario's target is wrong (the
+/// check before the first trial refused it), or crashtest or its machine failed.
+fn trial_error_code(err: &crate::errors::TrialError) -> u8 {
+    match err {
+        crate::errors::TrialError::Setup(_) => exit::USAGE_OR_CONFIG,
+        crate::errors::TrialError::Interrupted => exit::INTERRUPTED,
+        _ => exit::HARNESS_FAILURE,
+    }
 }
 
 /// Before running targets: catch SIGINT/SIGTERM, and become the reaper of whatever the
@@ -424,6 +438,7 @@ fn repro(
     work_dir: Option<PathBuf>,
 ) -> Result<bool, crate::errors::TrialError> {
     let (_guard, work) = run::make_work(work_dir.as_ref())?;
+    crate::preflight::check(&sc, &exe, &work)?;
     let files = run::compile_files(&sc.target.files);
     let env = TrialEnv {
         scenario: sc,

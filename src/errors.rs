@@ -202,6 +202,168 @@ impl TraceError {
     }
 }
 
+// ---- setup and environment errors ----
+
+/// What the check before the first trial ([`crate::preflight`]) found wrong with the
+/// scenario's target: a mistake that would fail every trial the same way. Exit 2.
+///
+/// `key` is the scenario key that names the program (`target.writer`, `target.replay`, or
+/// `target.builtin` for a built-in WAL, which the crashtest executable serves).
+#[derive(Debug, Error)]
+pub enum SetupError {
+    /// The program's path leads nowhere.
+    #[error("{key} in {scenario} names {path}: no such file", scenario = .scenario.display(), path = .path.display())]
+    NoSuchFile {
+        /// The scenario key.
+        key: &'static str,
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The program, resolved against the scenario's folder.
+        path: PathBuf,
+    },
+    /// A bare program name that no folder of `PATH` holds as an executable file.
+    #[error("{key} in {scenario} names {program}: no such program in any folder of PATH", scenario = .scenario.display())]
+    NotOnPath {
+        /// The scenario key.
+        key: &'static str,
+        /// The scenario file.
+        scenario: PathBuf,
+        /// argv\[0\] as the scenario gives it.
+        program: String,
+    },
+    /// The path leads to a file without an execute bit, or to a folder.
+    #[error(
+        "{key} in {scenario} names {path}: it exists but is not executable ({what})",
+        scenario = .scenario.display(),
+        path = .path.display()
+    )]
+    NotExecutable {
+        /// The scenario key.
+        key: &'static str,
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The program, resolved.
+        path: PathBuf,
+        /// What it is instead, and what would fix it.
+        what: &'static str,
+    },
+    /// The program exists but could not be run (a bad `#!` line, a binary for another
+    /// machine).
+    #[error("failed to start {key} of {scenario} at {path}", scenario = .scenario.display(), path = .path.display())]
+    Unstartable {
+        /// The scenario key.
+        key: &'static str,
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The program, resolved.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The program ran but does not speak protocol v1: given no records (stdin closed at
+    /// once) and an empty folder, a writer must print nothing and exit 0, and a replay
+    /// must print no record and exit 0.
+    #[error(
+        "{key} in {scenario} ({path}) {what}, but protocol v1 wants {wanted}",
+        scenario = .scenario.display(),
+        path = .path.display()
+    )]
+    Protocol {
+        /// The scenario key.
+        key: &'static str,
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The program, resolved.
+        path: PathBuf,
+        /// What it did, e.g. `exited with status 4 on no records (stdin closed at once)`.
+        what: String,
+        /// What the protocol asks for instead.
+        wanted: &'static str,
+        /// What it said on stderr, if anything.
+        #[source]
+        said: Option<TargetSaid>,
+    },
+}
+
+/// The end of a target's stderr, as the cause of its failure.
+#[derive(Debug, Error)]
+#[error("its stderr ends with: {tail}")]
+pub struct TargetSaid {
+    /// The last few hundred bytes, trimmed.
+    pub tail: String,
+}
+
+/// The machine, not the target, stopped the run: no trial's verdict can be trusted on it,
+/// so this is an error (exit 3), never a finding.
+#[derive(Debug, Error)]
+pub enum EnvironmentError {
+    /// The file system the trials write to has no room left.
+    #[error(
+        "the file system of {path} is full ({room}): free some space, or give --work-dir a folder on another file system",
+        path = .path.display(),
+        room = room(*.available, *.inodes)
+    )]
+    Full {
+        /// The work folder (the parent of the run folder).
+        path: PathBuf,
+        /// Bytes this user may still write there.
+        available: u64,
+        /// Inodes left (`None` when the file system does not count them).
+        inodes: Option<u64>,
+    },
+    /// Starting a target under ptrace and seccomp was refused.
+    #[error(
+        "failed to start {program:?} under ptrace and seccomp: this machine refuses it (in a container, allow ptrace: --cap-add SYS_PTRACE --security-opt seccomp=unconfined; see also kernel.yama.ptrace_scope)",
+        program = .program
+    )]
+    TraceRefused {
+        /// argv\[0\].
+        program: OsString,
+        /// The errno.
+        #[source]
+        source: io::Error,
+    },
+    /// A resource limit of the scenario's `[limits]` is above the hard limit crashtest
+    /// runs under, and the machine does not let it raise that.
+    #[error(
+        "failed to start {program:?} with the scenario's [limits] {name} = {wanted}: it is above the hard limit {hard} crashtest runs under, which this machine does not let it raise (lower it in [limits], \"unlimited\" keeps the machine's, or raise the hard limit: ulimit -H)"
+    )]
+    LimitRefused {
+        /// argv\[0\].
+        program: OsString,
+        /// The key in `[limits]`, e.g. `open-files`.
+        name: &'static str,
+        /// The scenario's value.
+        wanted: u64,
+        /// The hard limit in force.
+        hard: u64,
+        /// The errno.
+        #[source]
+        source: io::Error,
+    },
+    /// The machine ran out of something crashtest needs to run a target: file
+    /// descriptors, processes, memory or disk space.
+    #[error("failed to {what} in {path}: out of a resource of this machine", path = .path.display())]
+    Exhausted {
+        /// What crashtest was doing.
+        what: &'static str,
+        /// The trial folder.
+        path: PathBuf,
+        /// The errno (EMFILE, ENFILE, EAGAIN, ENOMEM, ENOSPC).
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The room left on a file system, in words.
+fn room(available: u64, inodes: Option<u64>) -> String {
+    match inodes {
+        Some(0) => format!("{available} bytes and no inode left"),
+        _ => format!("{available} bytes left"),
+    }
+}
+
 // ---- trial errors ----
 
 /// What stops a trial from being run (as opposed to a finding, which is a verdict).
@@ -219,6 +381,13 @@ pub enum TrialError {
     /// The tracer failed.
     #[error("failed to trace the writer")]
     Trace(#[from] TraceError),
+    /// The check before the first trial found the scenario's target wrong (exit 2).
+    /// Boxed: it is large, and every trial's `Result` carries the enum.
+    #[error(transparent)]
+    Setup(Box<SetupError>),
+    /// The machine failed the run: a full disk, no descriptors left, ptrace refused (exit 3).
+    #[error(transparent)]
+    Environment(#[from] EnvironmentError),
     /// A crash state built from the write log differs from the folder a real kill at the
     /// same point leaves: the log missed a change (mmap, an unmodelled call), so states
     /// built from it cannot be trusted.
@@ -244,6 +413,12 @@ pub enum TrialError {
         #[source]
         source: io::Error,
     },
+}
+
+impl From<SetupError> for TrialError {
+    fn from(e: SetupError) -> Self {
+        TrialError::Setup(Box::new(e))
+    }
 }
 
 /// `err` and its chain of causes, as `err: cause: cause`.

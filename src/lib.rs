@@ -13,6 +13,8 @@
 //!    ([`results_file`]), and [`report`] decides the run's verdict from those lines, by one
 //!    rule for every output (terminal, `merge`, JUnit, HTML).
 //!
+//! [`preflight`] runs the target once before the first trial, so that a setup mistake is
+//! one error rather than a finding in every trial.
 //! [`run`] runs trials in parallel (budget, shards, saved regressions first, shrinking
 //! the first trial of each distinct failure); [`trial`] is one trial; [`case`] names one exactly;
 //! [`states`] cuts an exhaustive run's crash states from one recorded run;
@@ -27,6 +29,7 @@ pub mod errors;
 pub mod faults;
 pub mod oracle;
 pub mod power;
+pub mod preflight;
 pub mod process;
 pub mod report;
 pub mod results_file;

@@ -19,6 +19,7 @@ use crate::errors::{TraceError, TrialError};
 use crate::faults::{self, Damage, FaultKind};
 use crate::oracle::{self, Class, Evidence, Judgement, Violation, WriterEvidence};
 use crate::power::Snapshot;
+use crate::preflight;
 use crate::process::{self, Captured, Finished, feed_on, read_on};
 use crate::scenario::Scenario;
 use crate::seed::below;
@@ -129,10 +130,10 @@ pub struct TrialDetail {
 
 /// One run of the writers: the trace and each writer's output.
 #[derive(Clone)]
-struct WritersRun {
-    trace: Trace,
-    stdouts: Vec<Captured>,
-    stderrs: Vec<Captured>,
+pub(crate) struct WritersRun {
+    pub(crate) trace: Trace,
+    pub(crate) stdouts: Vec<Captured>,
+    pub(crate) stderrs: Vec<Captured>,
 }
 
 /// A trial's case: which trial, and what a shrunk or exhaustive case changes in it.
@@ -295,13 +296,15 @@ impl Recording {
             path: dir.clone(),
             source,
         })?;
-        Ok(run?.map(|run| Recording {
-            index,
-            afters: states::ack_afters(&run.trace),
-            built: Mutex::new(None),
-            run,
-            replays: Replays::default(),
-        }))
+        Ok(run?
+            .map(|run| Recording {
+                index,
+                afters: states::ack_afters(&run.trace),
+                built: Mutex::new(None),
+                run,
+                replays: Replays::default(),
+            })
+            .map_err(|e| crate::errors::chain(&e)))
     }
 
     /// Every crash state of the run: each boundary and the clean exit, and each write cut
@@ -490,7 +493,7 @@ pub fn run_case(
         let dry = match run_writers(env, &dir, &case.workload, None, record_ops, index)? {
             Ok(run) => run,
             Err(why) => {
-                target_error(&mut case.outcome, why);
+                target_error(&mut case.outcome, crate::errors::chain(&why));
                 return Ok(());
             }
         };
@@ -511,7 +514,7 @@ pub fn run_case(
             match run_writers(env, &dir, &case.workload, Some(kill), record_ops, index)? {
                 Ok(run) => run,
                 Err(why) => {
-                    target_error(&mut case.outcome, why);
+                    target_error(&mut case.outcome, crate::errors::chain(&why));
                     return Ok(());
                 }
             }
@@ -765,6 +768,9 @@ impl<'a> Case<'a> {
                     path: dir.clone(),
                     source,
                 })?;
+            if writer.status.is_some_and(|s| !s.success()) {
+                preflight::blame_machine(env, &dir)?;
+            }
             let after = run_replay(env, &dir, index)?;
             check_interrupt()?;
             judgement.violation = oracle::judge_resume(&last_replay, new, &writer, &after);
@@ -868,7 +874,7 @@ fn kill_point(
 
 /// The kill of a crash run.
 #[derive(Clone, Copy, Debug)]
-struct KillPlan {
+pub(crate) struct KillPlan {
     at: u64,
     tear: Option<u64>,
 }
@@ -1007,7 +1013,7 @@ fn run_writers(
     kill: Option<KillPlan>,
     record_ops: bool,
     index: u64,
-) -> Result<Result<WritersRun, String>, TrialError> {
+) -> Result<Result<WritersRun, TraceError>, TrialError> {
     let inputs = workload
         .streams()
         .iter()
@@ -1025,18 +1031,33 @@ fn run_writers(
     run_traced(env, dir, cmds, inputs, kill, record_ops)
 }
 
-/// Runs `cmds` (piped stdio) traced together, feeding each its input.
-fn run_traced(
+/// Runs `cmds` (piped stdio) traced together, feeding each its input. `Ok(Err(_))` is a
+/// [`TraceError::Spawn`] of the target's making (no such program, not executable); one
+/// the machine caused, and a failure on a full file system, are errors
+/// ([`preflight::machine_failed_start`], [`preflight::blame_machine`]).
+pub(crate) fn run_traced(
     env: &TrialEnv,
     dir: &Path,
     mut cmds: Vec<Command>,
     inputs: Vec<Box<dyn Read + Send + '_>>,
     kill: Option<KillPlan>,
     record_ops: bool,
-) -> Result<Result<WritersRun, String>, TrialError> {
+) -> Result<Result<WritersRun, TraceError>, TrialError> {
     let mut traced = match Traced::spawn_limited(&mut cmds, env.scenario.limits) {
         Ok(t) => t,
-        Err(e @ TraceError::Spawn { .. }) => return Ok(Err(crate::errors::chain(&e))),
+        Err(TraceError::Spawn { program, source }) => {
+            if let Some(machine) = preflight::machine_failed_start(
+                env,
+                "start the target under the tracer",
+                &program,
+                dir,
+                &source,
+                true,
+            ) {
+                return Err(machine.into());
+            }
+            return Ok(Err(TraceError::Spawn { program, source }));
+        }
         Err(e) => return Err(e.into()),
     };
     let pgid = traced.pgid();
@@ -1080,6 +1101,13 @@ fn run_traced(
             stdouts.push(out.join().expect("reader thread panicked").map_err(io)?);
             stderrs.push(err.join().expect("reader thread panicked").map_err(io)?);
         }
+        let failed = |end: &WriterEnd| {
+            matches!(end, WriterEnd::Signaled { .. })
+                || matches!(end, WriterEnd::Exited { code } if *code != 0)
+        };
+        if trace.ends.iter().any(failed) {
+            preflight::blame_machine(env, dir)?;
+        }
         Ok(Ok(WritersRun {
             trace,
             stdouts,
@@ -1088,19 +1116,38 @@ fn run_traced(
     })
 }
 
+/// Runs the replay in `dir`. One that failed on a full file system, or could not run for
+/// want of the machine's resources, is an error, not a verdict.
 fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finished, TrialError> {
     let mut cmd = target_command(env, dir, Role::Replay, 0, index);
     match process::run(&mut cmd, b"", env.scenario.timeout, env.scenario.limits) {
-        Ok(done) => Ok(done),
-        // A replay that cannot start is reported like one that failed.
-        Err(e) => Ok(Finished {
-            status: Some(std::os::unix::process::ExitStatusExt::from_raw(127 << 8)),
-            stdout: Captured::default(),
-            stderr: Captured::new(
-                format!("failed to start replay {:?}: {e}", cmd.get_program()).into_bytes(),
+        Ok(done) => {
+            if done.status.is_some_and(|s| !s.success()) {
+                preflight::blame_machine(env, dir)?;
+            }
+            Ok(done)
+        }
+        Err(e) => {
+            if let Some(machine) = preflight::machine_failed_start(
+                env,
+                "run the replay",
+                cmd.get_program(),
+                dir,
+                &e,
                 false,
-            ),
-        }),
+            ) {
+                return Err(machine.into());
+            }
+            // A replay that cannot start is reported like one that failed.
+            Ok(Finished {
+                status: Some(std::os::unix::process::ExitStatusExt::from_raw(127 << 8)),
+                stdout: Captured::default(),
+                stderr: Captured::new(
+                    format!("failed to start replay {:?}: {e}", cmd.get_program()).into_bytes(),
+                    false,
+                ),
+            })
+        }
     }
 }
 

@@ -129,6 +129,8 @@ pub fn run(
 ) -> Result<RunReport, TrialError> {
     let started = Instant::now();
     let (_work_guard, work) = make_work(opts.work_dir.as_ref())?;
+    // The target, once, before any trial or results line: a setup mistake is one error.
+    crate::preflight::check(&scenario, &opts.exe, &work)?;
     let env = TrialEnv {
         files: compile_files(&scenario.target.files),
         scenario,

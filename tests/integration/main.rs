@@ -8,6 +8,7 @@
 //! no trial folder and no writer or replay process is left behind.
 
 mod fuzz;
+mod preflight;
 mod support;
 
 use std::io::Write;
@@ -183,7 +184,7 @@ fn a_malformed_scenario_is_one_clear_error_with_line_and_column() {
 }
 
 #[test]
-fn hanging_and_missing_targets_are_verdicts_and_leave_nothing_behind() {
+fn hanging_targets_are_verdicts_and_leave_nothing_behind() {
     let sb = Sandbox::new();
     let hang = sb.scenario(
         "hang.toml",
@@ -219,27 +220,6 @@ durability = "none"
         2,
         "{}",
         run.summary()
-    );
-    let missing = sb.scenario(
-        "missing.toml",
-        r#"
-trials = 1
-[target]
-writer = ["./no-such-writer"]
-replay = ["true"]
-durability = "fsync"
-"#,
-    );
-    let run = sb.crashtest(&["run", missing.to_str().unwrap()]);
-    assert_eq!(run.code(), 1);
-    let finding = run.findings()[0];
-    assert_eq!(finding["judgement"]["violation"]["class"], "target-error");
-    assert!(
-        finding["judgement"]["violation"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("no-such-writer"),
-        "{finding}"
     );
 }
 
@@ -292,7 +272,7 @@ trials = 1000
 records = 2
 timeout = "60s"
 [target]
-writer = ["sh", "-c", "sleep 30"]
+writer = ["sh", "-c", "read -r l || exit 0; sleep 30"]
 replay = ["true"]
 durability = "fsync"
 "#,
@@ -469,20 +449,31 @@ fn one_writer_dying_while_three_run_on_loses_nothing_with_single_write_appends()
 #[test]
 fn protocol_errors_are_target_errors_naming_the_offending_line() {
     let sb = Sandbox::new();
-    let acker = "n=0; while read -r l; do echo $n; n=$((n+1)); done";
+    let logger =
+        r#"n=0; while read -r l; do echo "$l" >> "$CRASHTEST_DIR/log"; echo $n; n=$((n+1)); done"#;
     let cases = [
+        // Each misbehaves only once it is sent a record: on none, each speaks protocol v1,
+        // or the check before the first trial would refuse it (see issue 11).
         (
-            vec!["sh", "-c", "read l; echo banana"],
+            vec!["sh", "-c", "read l || exit 0; echo banana"],
             vec!["true"],
             "ack line 1: 'banana' is not a record index",
         ),
         (
-            vec!["sh", "-c", "while read -r l; do :; done; echo 1"],
+            vec![
+                "sh",
+                "-c",
+                "read l || exit 0; while read -r l; do :; done; echo 1",
+            ],
             vec!["true"],
             "ack line 1: '1' is out of order, expected 0",
         ),
         (
-            vec!["sh", "-c", "echo 0; echo 1; echo 2; echo 3"],
+            vec![
+                "sh",
+                "-c",
+                "read l || exit 0; echo 0; echo 1; echo 2; echo 3",
+            ],
             vec!["true"],
             "ack line 4: '3' acks record 3, but only 3 were sent",
         ),
@@ -492,13 +483,17 @@ fn protocol_errors_are_target_errors_naming_the_offending_line() {
             "the writer exited 0 after acking 0 of the 3 records sent",
         ),
         (
-            vec!["sh", "-c", "exit 4"],
+            vec!["sh", "-c", "read l || exit 0; exit 4"],
             vec!["true"],
             "the writer exited with status 4",
         ),
         (
-            vec!["sh", "-c", acker],
-            vec!["echo", "zz"],
+            vec!["sh", "-c", logger],
+            vec![
+                "sh",
+                "-c",
+                "[ -s \"$CRASHTEST_DIR/log\" ] || exit 0; echo zz",
+            ],
             "replay line 1: 'zz' is not a record in hex",
         ),
     ];
@@ -1264,7 +1259,8 @@ fn the_html_report_holds_the_summary_chart_and_repro_commands() {
     );
 }
 
-/// A scenario in the sandbox whose writer acks every record and keeps no log.
+/// A scenario in the sandbox whose writer appends every record to `log` (no fsync) and
+/// acks it.
 fn acker_scenario(
     sb: &Sandbox,
     name: &str,
@@ -1272,7 +1268,9 @@ fn acker_scenario(
     replay: &str,
     extra: &str,
 ) -> std::path::PathBuf {
-    let writer = format!("{writer_prefix}n=0; while read -r l; do echo $n; n=$((n+1)); done");
+    let writer = format!(
+        r#"{writer_prefix}n=0; while read -r l; do echo "$l" >> "$CRASHTEST_DIR/log"; echo $n; n=$((n+1)); done"#
+    );
     sb.scenario(
         name,
         &format!(
@@ -1288,7 +1286,15 @@ fn hostile_targets_are_contained() {
     let sb = Sandbox::new();
     let started = std::time::Instant::now();
     // A replay that floods stdout, and a writer that floods it, are stopped at the limit.
-    let flood = acker_scenario(&sb, "flood.toml", "", r#"["yes"]"#, "");
+    // (Both only once records came: on none they speak protocol v1, or the check before
+    // the first trial would refuse them.)
+    let flood = acker_scenario(
+        &sb,
+        "flood.toml",
+        "",
+        r#"["sh", "-c", "[ -s \"$CRASHTEST_DIR/log\" ] || exit 0; exec yes"]"#,
+        "",
+    );
     let run = sb.crashtest(&["run", flood.to_str().unwrap()]);
     let v = &run.findings()[0]["judgement"]["violation"];
     assert_eq!(v["class"], "target-error", "{v}");
@@ -1301,7 +1307,7 @@ fn hostile_targets_are_contained() {
     );
     let writer_flood = sb.scenario(
         "writer-flood.toml",
-        "trials = 2\nrecords = 3\ntimeout = \"60s\"\n[target]\nwriter = [\"sh\", \"-c\", \"echo 0; exec yes\"]\nreplay = [\"true\"]\ndurability = \"none\"\n",
+        "trials = 2\nrecords = 3\ntimeout = \"60s\"\n[target]\nwriter = [\"sh\", \"-c\", \"read l || exit 0; echo 0; exec yes\"]\nreplay = [\"true\"]\ndurability = \"none\"\n",
     );
     let run = sb.crashtest(&["run", writer_flood.to_str().unwrap()]);
     let v = &run.findings()[0]["judgement"]["violation"];
@@ -1330,7 +1336,7 @@ fn hostile_targets_are_contained() {
         &sb,
         "alloc.toml",
         "",
-        r#"["python3", "-c", "bytearray(4 << 30)"]"#,
+        r#"["sh", "-c", "[ -s \"$CRASHTEST_DIR/log\" ] || exit 0; exec python3 -c 'bytearray(4 << 30)'"]"#,
         "",
     );
     let run = sb.crashtest(&["run", alloc.to_str().unwrap()]);

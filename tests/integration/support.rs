@@ -145,8 +145,28 @@ impl Sandbox {
         self.run_crashtest(args, true)
     }
 
+    /// Like [`Sandbox::crashtest`], with trial folders in `work` instead of the sandbox's,
+    /// and `adjust` applied to the command before it starts.
+    pub fn crashtest_in(
+        &self,
+        work: &Path,
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Run {
+        self.run_crashtest_in(work, args, false, adjust)
+    }
+
     fn run_crashtest(&self, args: &[&str], keep: bool) -> Run {
-        let work = self.work();
+        self.run_crashtest_in(&self.work(), args, keep, |_| {})
+    }
+
+    fn run_crashtest_in(
+        &self,
+        work: &Path,
+        args: &[&str],
+        keep: bool,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crashtest"));
         cmd.args(args).current_dir(root());
         if let Some(path) = &self.path {
@@ -156,10 +176,11 @@ impl Sandbox {
             cmd.arg("--results").arg(self.results());
         }
         if matches!(args.first(), Some(&"run") | Some(&"repro")) {
-            cmd.arg("--work-dir").arg(&work);
+            cmd.arg("--work-dir").arg(work);
         }
+        adjust(&mut cmd);
         let output = cmd.output().unwrap();
-        self.assert_clean(&work);
+        self.assert_clean(work);
         let file = std::fs::read_dir(self.results()).ok().and_then(|entries| {
             let mut files: Vec<PathBuf> = entries
                 .map(|e| e.unwrap().path())
@@ -271,4 +292,90 @@ pub fn assert_faults_and_recovery_crashes(summary: &Value, faults: &[&str], min:
         summary["recovery_crashes"].as_u64().unwrap() > 10,
         "recovery was crashed too rarely: {summary}"
     );
+}
+
+/// A small file system of its own, mounted for one test and unmounted when dropped: a tmpfs,
+/// or else a loop-mounted ext4 image. `None`, with the reason, where this machine lets
+/// neither be mounted (mounting needs root).
+pub struct SmallFs {
+    pub dir: PathBuf,
+    image: Option<PathBuf>,
+}
+
+impl SmallFs {
+    pub fn mount(at: &Path, kib: u64) -> Result<SmallFs, String> {
+        std::fs::create_dir_all(at).unwrap();
+        let tmpfs = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(at)
+            .output();
+        let why_tmpfs = match tmpfs {
+            Ok(out) if out.status.success() => {
+                return Ok(SmallFs {
+                    dir: at.to_owned(),
+                    image: None,
+                });
+            }
+            Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            Err(e) => e.to_string(),
+        };
+        let image = at.with_extension("img");
+        let made = std::fs::File::create(&image)
+            .and_then(|f| f.set_len(kib.max(1024) * 1024))
+            .and_then(|()| {
+                Command::new("mkfs.ext4")
+                    .args(["-q", "-F", "-m", "0"])
+                    .arg(&image)
+                    .output()
+            })
+            .and_then(|_| {
+                Command::new("mount")
+                    .args(["-o", "loop"])
+                    .arg(&image)
+                    .arg(at)
+                    .output()
+            });
+        match made {
+            Ok(out) if out.status.success() => Ok(SmallFs {
+                dir: at.to_owned(),
+                image: Some(image),
+            }),
+            Ok(out) => Err(format!(
+                "mount -t tmpfs: {why_tmpfs}; mount -o loop (ext4 image): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => Err(format!("mount -t tmpfs: {why_tmpfs}; ext4 image: {e}")),
+        }
+    }
+
+    /// Writes a file of zeroes until at most `leave` bytes of the file system are free.
+    pub fn fill(&self, leave: u64) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.dir.join("filler")).unwrap();
+        let chunk = vec![0u8; 4096];
+        loop {
+            let st = nix::sys::statvfs::statvfs(&self.dir).unwrap();
+            let free = st.blocks_free() as u64 * st.fragment_size() as u64;
+            if free <= leave {
+                break;
+            }
+            let n = chunk.len().min((free - leave) as usize);
+            match f.write_all(&chunk[..n]) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling {}: {e}", self.dir.display()),
+            }
+            f.sync_all().unwrap();
+        }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        // Lazy: a process still holding a file there does not keep the mount.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        if let Some(image) = &self.image {
+            let _ = std::fs::remove_file(image);
+        }
+    }
 }
