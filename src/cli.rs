@@ -438,7 +438,7 @@ fn repro(
     work_dir: Option<PathBuf>,
 ) -> Result<bool, crate::errors::TrialError> {
     let (_guard, work) = run::make_work(work_dir.as_ref())?;
-    crate::preflight::check(&sc, &exe, &work)?;
+    crate::run::preflight::check(&sc, &exe, &work)?;
     let files = run::compile_files(&sc.target.files);
     let env = TrialEnv {
         scenario: sc,

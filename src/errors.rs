@@ -204,7 +204,7 @@ impl TraceError {
 
 // ---- setup and environment errors ----
 
-/// What the check before the first trial ([`crate::preflight`]) found wrong with the
+/// What the check before the first trial ([`crate::run::preflight`]) found wrong with the
 /// scenario's target: a mistake that would fail every trial the same way. Exit 2.
 ///
 /// `key` is the scenario key that names the program (`target.writer`, `target.replay`, or

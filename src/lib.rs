@@ -13,11 +13,11 @@
 //!    ([`results_file`]), and [`report`] decides the run's verdict from those lines, by one
 //!    rule for every output (terminal, `merge`, JUnit, HTML).
 //!
-//! [`preflight`] runs the target once before the first trial, so that a setup mistake is
+//! [`run::preflight`] runs the target once before the first trial, so that a setup mistake is
 //! one error rather than a finding in every trial.
 //! [`run`] runs trials in parallel (budget, shards, saved regressions first, shrinking
 //! the first trial of each distinct failure); [`trial`] is one trial; [`case`] names one exactly;
-//! [`states`] cuts an exhaustive run's crash states from one recorded run;
+//! [`trial::states`] cuts an exhaustive run's crash states from one recorded run;
 //! [`target`] says how a writer and a replay are started, [`process`] contains them
 //! ([`spill`] keeps what grows with the log on disk);
 //! [`wal`] holds the WALs that ship with crashtest.
@@ -29,7 +29,6 @@ pub mod errors;
 pub mod faults;
 pub mod oracle;
 pub mod power;
-pub mod preflight;
 pub mod process;
 pub mod report;
 pub mod results_file;
@@ -37,7 +36,6 @@ pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod spill;
-pub mod states;
 pub mod target;
 pub mod tracer;
 pub mod trial;

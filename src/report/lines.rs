@@ -752,7 +752,7 @@ impl RunLines {
 }
 
 /// Reads results lines and judges them: feed it files ([`Judge::read_file`]) or lines
-/// ([`Judge::start_run`], [`Judge::add`]), then [`Judge::finish`].
+/// ([`Judge::add`]), then [`Judge::finish`].
 #[derive(Debug)]
 pub struct Judge {
     scope: Scope,

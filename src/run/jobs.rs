@@ -12,7 +12,7 @@ use crate::faults::FaultKind;
 use crate::report::human;
 use crate::run::{RunOptions, STATES_CHECKED, regressions};
 use crate::seed::Seed;
-use crate::states;
+use crate::trial::states;
 use crate::trial::{self, Overrides, Plan, Recording, TrialEnv};
 
 /// One trial to run: its seed, index and overrides; `regression` when it came from the

@@ -2,10 +2,10 @@
 //! states) -> the worker pool -> the tally of what ended -> shrinking, the verdict, the
 //! summary and the regressions.
 //!
-//! 1. [`jobs`] decides what runs, before any trial starts;
-//! 2. [`pool`] runs the jobs on worker threads, and the main thread writes each trial's
-//!    lines the moment it ends ([`tally`]), so a crash of crashtest loses no finding;
-//! 3. [`finish`] shrinks the first trial of each distinct failure, judges the run by the
+//! 1. `jobs` decides what runs, before any trial starts;
+//! 2. `pool` runs the jobs on worker threads, and the main thread writes each trial's
+//!    lines the moment it ends (`tally`), so a crash of crashtest loses no finding;
+//! 3. `finish` shrinks the first trial of each distinct failure, judges the run by the
 //!    rule every output uses ([`crate::report::lines`]), writes the summary and saves one
 //!    regression per distinct failure ([`regressions`]).
 //!
@@ -29,6 +29,7 @@ use crate::trial::TrialEnv;
 mod finish;
 mod jobs;
 mod pool;
+pub mod preflight;
 mod progress;
 pub mod regressions;
 pub mod shrink;
@@ -130,7 +131,7 @@ pub fn run(
     let started = Instant::now();
     let (_work_guard, work) = make_work(opts.work_dir.as_ref())?;
     // The target, once, before any trial or results line: a setup mistake is one error.
-    crate::preflight::check(&scenario, &opts.exe, &work)?;
+    preflight::check(&scenario, &opts.exe, &work)?;
     let env = TrialEnv {
         files: compile_files(&scenario.target.files),
         scenario,

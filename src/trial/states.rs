@@ -25,7 +25,7 @@
 use crate::power::{self, Snapshot};
 use crate::spill::Spill;
 use crate::tracer::{Op, Trace, WriterEnd};
-use crate::trial::Plan;
+use crate::trial::plan::Plan;
 
 /// The crash state at one plan, cut from a recorded run.
 #[derive(Clone, Debug)]

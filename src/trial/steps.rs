@@ -1,0 +1,355 @@
+//! One case of a trial on its way, from its draws to its verdict: what was drawn, its
+//! folder, and, once the crash left the folder, the fault, the replay and the checks, each
+//! a named step.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use crate::errors::TrialError;
+use crate::faults::{self, Damage, FaultKind};
+use crate::oracle::{self, Evidence, Judgement, WriterEvidence};
+use crate::power::Snapshot;
+use crate::process::{self, Finished};
+use crate::seed::below;
+use crate::target::Role;
+use crate::tracer::Boundary;
+use crate::trial::env::{TrialEnv, check_interrupt, workload};
+use crate::trial::folder::{restore, snapshot};
+use crate::trial::machine;
+use crate::trial::outcome::{TrialDetail, TrialOutcome, target_error};
+use crate::trial::plan::{KillPlan, Overrides};
+use crate::trial::recording::{Replayed, Replays, moved};
+use crate::trial::spawn::{WritersRun, run_replay, run_traced, target_command};
+use crate::workload::Workload;
+
+/// One case of a trial on its way: what was drawn, its folder, and what it found so far.
+pub(crate) struct Trial<'a> {
+    pub(crate) env: &'a TrialEnv,
+    pub(crate) index: u64,
+    pub(crate) rng: rand_chacha::ChaCha8Rng,
+    pub(crate) workload: Workload,
+    pub(crate) fault: FaultKind,
+    pub(crate) dir: PathBuf,
+    pub(crate) outcome: TrialOutcome,
+    pub(crate) detail: TrialDetail,
+    /// Replays to reuse for states equal to ones replayed before (exhaustive runs), and
+    /// the state the case's folder was written from.
+    pub(crate) replays: Option<(&'a Replays, Snapshot)>,
+}
+
+impl<'a> Trial<'a> {
+    /// Draws the case's records and fault class (in that order, from the trial's stream)
+    /// and names its folder.
+    pub(crate) fn new(env: &'a TrialEnv, index: u64, over: Overrides) -> Trial<'a> {
+        let sc = &env.scenario;
+        let mut rng = sc.seed.trial_rng(index);
+        let workload = workload(env, index, &over);
+        let drawn = FaultKind::choose(&mut rng, &sc.faults);
+        let fault = over.fault.unwrap_or(drawn);
+        // Cases of one trial may run at once (exhaustive, shrinking): each gets its folder.
+        let dir = if over.is_empty() {
+            env.work.join(format!("t{index}"))
+        } else {
+            static CASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            env.work.join(format!(
+                "t{index}-case{}",
+                CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ))
+        };
+        let outcome = TrialOutcome {
+            trial: index,
+            fault,
+            boundaries: 0,
+            kill: None,
+            tear: None,
+            damage: Damage::None,
+            overrides: over,
+            kept: None,
+            recovery_kill: None,
+            writers: sc.writers,
+            sent: workload.sent(),
+            tracees: 0,
+            judgement: Judgement {
+                acked: 0,
+                required: 0,
+                recovered: None,
+                violation: None,
+            },
+        };
+        let detail = TrialDetail {
+            sent: workload.clone(),
+            ..TrialDetail::default()
+        };
+        Trial {
+            env,
+            index,
+            rng,
+            workload,
+            fault,
+            dir,
+            outcome,
+            detail,
+            replays: None,
+        }
+    }
+
+    /// Removes the case's folder and hands back its outcome.
+    pub(crate) fn end(
+        self,
+        result: Result<(), TrialError>,
+    ) -> Result<(TrialOutcome, TrialDetail), TrialError> {
+        let cleanup = std::fs::remove_dir_all(&self.dir).map_err(|source| TrialError::Io {
+            what: "remove trial folder",
+            path: self.dir.clone(),
+            source,
+        });
+        result?;
+        cleanup?;
+        Ok((self.outcome, self.detail))
+    }
+
+    /// From the folder as the crash `run` (killed at boundary `k`, or not killed when `k`
+    /// is its last) left it: the fault, the replay, the verdict and the checks.
+    pub(crate) fn judge(&mut self, run: WritersRun, k: u64) -> Result<(), TrialError> {
+        let (env, index) = (self.env, self.index);
+        let sc = &env.scenario;
+        let dir = self.dir.clone();
+        let over = self.outcome.overrides;
+        let (outcome, rng, workload) = (&mut self.outcome, &mut self.rng, &self.workload);
+        outcome.tracees = run.trace.tracees as u64;
+        outcome.kill = run
+            .trace
+            .boundaries
+            .get(k as usize)
+            .filter(|_| k < outcome.boundaries);
+        outcome.tear = run.trace.torn;
+        // A target that plants a symlink out of its folder is stopped here: no fault
+        // touches the trial folder, and the replay does not run.
+        if let Some((name, target)) = faults::escaping_links(&dir).into_iter().next() {
+            target_error(
+                outcome,
+                format!(
+                    "the writer planted a symlink out of its folder: {name} -> {}; crashtest follows no symlink",
+                    target.display()
+                ),
+            );
+            return Ok(());
+        }
+        let ctx = faults::Context {
+            files: &env.files,
+            sector: sc.sector,
+            ops: &run.trace.ops,
+            initial: &Snapshot::default(),
+        };
+        let crashed_state = if env.keep.is_some() {
+            Some(snapshot(&dir)?)
+        } else {
+            None
+        };
+        outcome.damage = faults::apply(self.fault, rng, &dir, &ctx)?;
+        let damaged_state = if env.keep.is_some() {
+            Some(snapshot(&dir)?)
+        } else {
+            None
+        };
+        let crashed = if sc.checks.recovery_crash {
+            Some(snapshot(&dir)?)
+        } else {
+            None
+        };
+        // A state replayed before (and not to be resumed, which needs the folder its
+        // replays leave) reuses those replays.
+        let reuse = match &self.replays {
+            Some((replays, state)) if !sc.checks.resume => {
+                // A kill or a torn write left the folder as it was written; other faults
+                // changed it.
+                let key = if matches!(self.fault, FaultKind::Kill | FaultKind::Torn) {
+                    replays.key(state)
+                } else {
+                    replays.key(&snapshot(&dir)?)
+                };
+                Some((*replays, key))
+            }
+            _ => None,
+        };
+        let (replay, again) = match &reuse {
+            Some((replays, key)) => {
+                let replayed = match replays.get(*key) {
+                    Some(replayed) => replayed,
+                    None => {
+                        let first = run_replay(env, &dir, index)?;
+                        check_interrupt()?;
+                        let again = if sc.checks.stable {
+                            Some(run_replay(env, &dir, index)?)
+                        } else {
+                            None
+                        };
+                        check_interrupt()?;
+                        let replayed = Arc::new(Replayed {
+                            dir: dir.display().to_string(),
+                            first,
+                            again,
+                        });
+                        replays.insert(*key, replayed.clone());
+                        replayed
+                    }
+                };
+                let here = dir.display().to_string();
+                (
+                    moved(&replayed.first, &replayed.dir, &here),
+                    replayed
+                        .again
+                        .as_ref()
+                        .map(|f| moved(f, &replayed.dir, &here)),
+                )
+            }
+            None => {
+                let replay = run_replay(env, &dir, index)?;
+                check_interrupt()?;
+                (replay, None)
+            }
+        };
+        // The oracle's view of the crash run, judged against a replay.
+        let judge = |replay: &Finished| {
+            let writers = workload
+                .streams()
+                .iter()
+                .enumerate()
+                .map(|(w, sent)| WriterEvidence {
+                    sent,
+                    stdout: &run.stdouts[w],
+                    stderr: &run.stderrs[w],
+                    marks: &run.trace.acks[w],
+                    end: &run.trace.ends[w],
+                })
+                .collect();
+            oracle::judge(&Evidence {
+                writers,
+                durability: sc.target.durability,
+                damage: &outcome.damage,
+                replay,
+            })
+        };
+        let mut judgement = judge(&replay);
+        let mut last_replay = replay.clone();
+        if judgement.violation.is_none() && sc.checks.stable {
+            let again = match again {
+                Some(again) => again,
+                None => run_replay(env, &dir, index)?,
+            };
+            check_interrupt()?;
+            judgement.violation = oracle::judge_stable(&replay, &again);
+        }
+        if judgement.violation.is_none()
+            && let Some(crashed) = &crashed
+            && let Some((kill, of, after)) = crash_recovery(env, &dir, crashed, rng, index)?
+        {
+            let mut again = judge(&after);
+            if let Some(v) = again.violation.as_mut() {
+                v.detail = format!(
+                    "after a crash during recovery at its boundary {}/{of}: {}: {}",
+                    kill.index, kill.description, v.detail
+                );
+            }
+            judgement = again;
+            outcome.recovery_kill = Some((kill, of));
+            last_replay = after;
+        }
+        if judgement.violation.is_none() && sc.checks.resume {
+            let new = Workload::generate(rng, 1, sc.records, sc.payload);
+            let new = &new.streams()[0];
+            let mut cmd = target_command(env, &dir, Role::Write, 0, index);
+            let writer = process::run_reading(&mut cmd, new.input(), sc.timeout, sc.limits)
+                .map_err(|source| TrialError::Io {
+                    what: "start the resumed writer in",
+                    path: dir.clone(),
+                    source,
+                })?;
+            if writer.status.is_some_and(|s| !s.success()) {
+                machine::blame_machine(env, &dir)?;
+            }
+            let after = run_replay(env, &dir, index)?;
+            check_interrupt()?;
+            judgement.violation = oracle::judge_resume(&last_replay, new, &writer, &after);
+        }
+        outcome.judgement = judgement;
+        if let (Some(keep), Some(crashed), Some(damaged)) =
+            (&env.keep, &crashed_state, &damaged_state)
+            && outcome.judgement.violation.is_some()
+        {
+            let name = format!(
+                "{}-{}-t{index}{}",
+                sc.name,
+                sc.seed,
+                if over.is_empty() {
+                    String::new()
+                } else {
+                    format!("-{}", dir.file_name().unwrap_or_default().to_string_lossy())
+                }
+            );
+            let place = keep.join(name);
+            restore(crashed, &place.join("crashed"))?;
+            restore(damaged, &place.join("damaged"))?;
+            outcome.kept = Some(place);
+        }
+        // Name the trial folder the same way in every run, so findings compare equal.
+        let redact = |text: String| text.replace(&dir.display().to_string(), "$CRASHTEST_DIR");
+        if let Some(v) = outcome.judgement.violation.as_mut() {
+            v.detail = redact(std::mem::take(&mut v.detail));
+        }
+        self.detail.boundaries = run.trace.boundaries;
+        self.detail.writer_stdout = run.stdouts;
+        self.detail.writer_stderr = run.stderrs.iter().map(|c| redact(c.tail(4000))).collect();
+        self.detail.replay_stdout = replay.stdout;
+        self.detail.replay_stderr = redact(replay.stderr.tail(4000));
+        Ok(())
+    }
+}
+
+/// Crash during recovery: from the folder as the crash left it (`crashed`), a traced dry
+/// run of the replay counts its own boundaries M; from the same state again, the replay is
+/// killed at one of them; then a last replay runs untraced. Returns the boundary, M and
+/// that last replay; `None` when the replay changes no file (nothing to crash in).
+pub(crate) fn crash_recovery(
+    env: &TrialEnv,
+    dir: &Path,
+    crashed: &Snapshot,
+    rng: &mut impl rand_core::Rng,
+    index: u64,
+) -> Result<Option<(Boundary, u64, Finished)>, TrialError> {
+    let traced_replay = |kill: Option<KillPlan>| -> Result<Option<WritersRun>, TrialError> {
+        restore(crashed, dir)?;
+        let mut cmd = target_command(env, dir, Role::Replay, 0, index);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Ok(run_traced(
+            env,
+            dir,
+            vec![cmd],
+            vec![Box::new(std::io::empty())],
+            kill,
+            false,
+        )?
+        .ok())
+    };
+    let Some(dry) = traced_replay(None)? else {
+        return Ok(None);
+    };
+    check_interrupt()?;
+    let m = dry.trace.boundaries.len() as u64;
+    if m == 0 {
+        return Ok(None);
+    }
+    let at = below(rng, m);
+    let Some(killed) = traced_replay(Some(KillPlan { at, tear: None }))? else {
+        return Ok(None);
+    };
+    check_interrupt()?;
+    let Some(kill) = killed.trace.boundaries.get(at as usize) else {
+        return Ok(None);
+    };
+    let after = run_replay(env, dir, index)?;
+    Ok(Some((kill, m, after)))
+}
