@@ -110,13 +110,42 @@ impl<'a> Trial<'a> {
     }
 
     /// From the folder as the crash `run` (killed at boundary `k`, or not killed when `k`
-    /// is its last) left it: the fault, the replay, the verdict and the checks.
+    /// is its last) left it: the fault, the replay, the verdict and the checks, each a
+    /// step below, in this order.
     pub(crate) fn judge(&mut self, run: WritersRun, k: u64) -> Result<(), TrialError> {
-        let (env, index) = (self.env, self.index);
-        let sc = &env.scenario;
-        let dir = self.dir.clone();
-        let over = self.outcome.overrides;
-        let (outcome, rng, workload) = (&mut self.outcome, &mut self.rng, &self.workload);
+        self.note_kill(&run, k);
+        if self.refuse_escaping_links() {
+            return Ok(());
+        }
+        let states = self.apply_fault(&run)?;
+        let (replay, again) = self.replay()?;
+        let mut judgement = self.judge_replay(&run, &replay);
+        if judgement.violation.is_none() && self.env.scenario.checks.stable {
+            judgement.violation = self.check_stable(&replay, again)?;
+        }
+        let mut last_replay = replay.clone();
+        if judgement.violation.is_none()
+            && self.env.scenario.checks.recovery_crash
+            && let Some(damaged) = &states.damaged
+            && let Some((after, again)) = self.check_recovery_crash(&run, damaged)?
+        {
+            judgement = again;
+            last_replay = after;
+        }
+        if judgement.violation.is_none() && self.env.scenario.checks.resume {
+            judgement.violation = self.check_resume(&last_replay)?;
+        }
+        self.outcome.judgement = judgement;
+        if self.outcome.judgement.violation.is_some() {
+            self.keep_folders(&states)?;
+        }
+        self.fill_detail(run, replay);
+        Ok(())
+    }
+
+    /// The kill point and what the trace says of the crash run.
+    fn note_kill(&mut self, run: &WritersRun, k: u64) {
+        let outcome = &mut self.outcome;
         outcome.tracees = run.trace.tracees as u64;
         outcome.kill = run
             .trace
@@ -124,42 +153,51 @@ impl<'a> Trial<'a> {
             .get(k as usize)
             .filter(|_| k < outcome.boundaries);
         outcome.tear = run.trace.torn;
-        // A target that plants a symlink out of its folder is stopped here: no fault
-        // touches the trial folder, and the replay does not run.
-        if let Some((name, target)) = faults::escaping_links(&dir).into_iter().next() {
-            target_error(
-                outcome,
-                format!(
-                    "the writer planted a symlink out of its folder: {name} -> {}; crashtest follows no symlink",
-                    target.display()
-                ),
-            );
-            return Ok(());
-        }
+    }
+
+    /// A target that plants a symlink out of its folder is stopped here: no fault touches
+    /// the trial folder, and the replay does not run. True when it did.
+    fn refuse_escaping_links(&mut self) -> bool {
+        let Some((name, target)) = faults::escaping_links(&self.dir).into_iter().next() else {
+            return false;
+        };
+        target_error(
+            &mut self.outcome,
+            format!(
+                "the writer planted a symlink out of its folder: {name} -> {}; crashtest follows no symlink",
+                target.display()
+            ),
+        );
+        true
+    }
+
+    /// Damages the folder by the case's fault, keeping the states the later steps need.
+    fn apply_fault(&mut self, run: &WritersRun) -> Result<FolderStates, TrialError> {
+        let (env, dir) = (self.env, &self.dir);
+        let sc = &env.scenario;
+        let keep = env.keep.is_some();
         let ctx = faults::Context {
             files: &env.files,
             sector: sc.sector,
             ops: &run.trace.ops,
             initial: &Snapshot::default(),
         };
-        let crashed_state = if env.keep.is_some() {
-            Some(snapshot(&dir)?)
+        let crashed = if keep { Some(snapshot(dir)?) } else { None };
+        self.outcome.damage = faults::apply(self.fault, &mut self.rng, dir, &ctx)?;
+        let damaged = if keep || sc.checks.recovery_crash {
+            Some(snapshot(dir)?)
         } else {
             None
         };
-        outcome.damage = faults::apply(self.fault, rng, &dir, &ctx)?;
-        let damaged_state = if env.keep.is_some() {
-            Some(snapshot(&dir)?)
-        } else {
-            None
-        };
-        let crashed = if sc.checks.recovery_crash {
-            Some(snapshot(&dir)?)
-        } else {
-            None
-        };
-        // A state replayed before (and not to be resumed, which needs the folder its
-        // replays leave) reuses those replays.
+        Ok(FolderStates { crashed, damaged })
+    }
+
+    /// The replay of the damaged folder and, with the stable check, the replay after it
+    /// when it came with a reused state. A state replayed before (and not to be resumed,
+    /// which needs the folder its replays leave) reuses those replays.
+    fn replay(&self) -> Result<(Finished, Option<Finished>), TrialError> {
+        let (env, dir, index) = (self.env, &self.dir, self.index);
+        let sc = &env.scenario;
         let reuse = match &self.replays {
             Some((replays, state)) if !sc.checks.resume => {
                 // A kill or a torn write left the folder as it was written; other faults
@@ -167,135 +205,167 @@ impl<'a> Trial<'a> {
                 let key = if matches!(self.fault, FaultKind::Kill | FaultKind::Torn) {
                     replays.key(state)
                 } else {
-                    replays.key(&snapshot(&dir)?)
+                    replays.key(&snapshot(dir)?)
                 };
                 Some((*replays, key))
             }
             _ => None,
         };
-        let (replay, again) = match &reuse {
-            Some((replays, key)) => {
-                let replayed = match replays.get(*key) {
-                    Some(replayed) => replayed,
-                    None => {
-                        let first = run_replay(env, &dir, index)?;
-                        check_interrupt()?;
-                        let again = if sc.checks.stable {
-                            Some(run_replay(env, &dir, index)?)
-                        } else {
-                            None
-                        };
-                        check_interrupt()?;
-                        let replayed = Arc::new(Replayed {
-                            dir: dir.display().to_string(),
-                            first,
-                            again,
-                        });
-                        replays.insert(*key, replayed.clone());
-                        replayed
-                    }
-                };
-                let here = dir.display().to_string();
-                (
-                    moved(&replayed.first, &replayed.dir, &here),
-                    replayed
-                        .again
-                        .as_ref()
-                        .map(|f| moved(f, &replayed.dir, &here)),
-                )
-            }
+        let Some((replays, key)) = reuse else {
+            let replay = run_replay(env, dir, index)?;
+            check_interrupt()?;
+            return Ok((replay, None));
+        };
+        let replayed = match replays.get(key) {
+            Some(replayed) => replayed,
             None => {
-                let replay = run_replay(env, &dir, index)?;
+                let first = run_replay(env, dir, index)?;
                 check_interrupt()?;
-                (replay, None)
-            }
-        };
-        // The oracle's view of the crash run, judged against a replay.
-        let judge = |replay: &Finished| {
-            let writers = workload
-                .streams()
-                .iter()
-                .enumerate()
-                .map(|(w, sent)| WriterEvidence {
-                    sent,
-                    stdout: &run.stdouts[w],
-                    stderr: &run.stderrs[w],
-                    marks: &run.trace.acks[w],
-                    end: &run.trace.ends[w],
-                })
-                .collect();
-            oracle::judge(&Evidence {
-                writers,
-                durability: sc.target.durability,
-                damage: &outcome.damage,
-                replay,
-            })
-        };
-        let mut judgement = judge(&replay);
-        let mut last_replay = replay.clone();
-        if judgement.violation.is_none() && sc.checks.stable {
-            let again = match again {
-                Some(again) => again,
-                None => run_replay(env, &dir, index)?,
-            };
-            check_interrupt()?;
-            judgement.violation = oracle::judge_stable(&replay, &again);
-        }
-        if judgement.violation.is_none()
-            && let Some(crashed) = &crashed
-            && let Some((kill, of, after)) = crash_recovery(env, &dir, crashed, rng, index)?
-        {
-            let mut again = judge(&after);
-            if let Some(v) = again.violation.as_mut() {
-                v.detail = format!(
-                    "after a crash during recovery at its boundary {}/{of}: {}: {}",
-                    kill.index, kill.description, v.detail
-                );
-            }
-            judgement = again;
-            outcome.recovery_kill = Some((kill, of));
-            last_replay = after;
-        }
-        if judgement.violation.is_none() && sc.checks.resume {
-            let new = Workload::generate(rng, 1, sc.records, sc.payload);
-            let new = &new.streams()[0];
-            let mut cmd = target_command(env, &dir, Role::Write, 0, index);
-            let writer = process::run_reading(&mut cmd, new.input(), sc.timeout, sc.limits)
-                .map_err(|source| TrialError::Io {
-                    what: "start the resumed writer in",
-                    path: dir.clone(),
-                    source,
-                })?;
-            if writer.status.is_some_and(|s| !s.success()) {
-                machine::blame_machine(env, &dir)?;
-            }
-            let after = run_replay(env, &dir, index)?;
-            check_interrupt()?;
-            judgement.violation = oracle::judge_resume(&last_replay, new, &writer, &after);
-        }
-        outcome.judgement = judgement;
-        if let (Some(keep), Some(crashed), Some(damaged)) =
-            (&env.keep, &crashed_state, &damaged_state)
-            && outcome.judgement.violation.is_some()
-        {
-            let name = format!(
-                "{}-{}-t{index}{}",
-                sc.name,
-                sc.seed,
-                if over.is_empty() {
-                    String::new()
+                let again = if sc.checks.stable {
+                    Some(run_replay(env, dir, index)?)
                 } else {
-                    format!("-{}", dir.file_name().unwrap_or_default().to_string_lossy())
-                }
+                    None
+                };
+                check_interrupt()?;
+                let replayed = Arc::new(Replayed {
+                    dir: dir.display().to_string(),
+                    first,
+                    again,
+                });
+                replays.insert(key, replayed.clone());
+                replayed
+            }
+        };
+        let here = dir.display().to_string();
+        Ok((
+            moved(&replayed.first, &replayed.dir, &here),
+            replayed
+                .again
+                .as_ref()
+                .map(|f| moved(f, &replayed.dir, &here)),
+        ))
+    }
+
+    /// The oracle's verdict on the crash run, against `replay`.
+    fn judge_replay(&self, run: &WritersRun, replay: &Finished) -> Judgement {
+        let writers = self
+            .workload
+            .streams()
+            .iter()
+            .enumerate()
+            .map(|(w, sent)| WriterEvidence {
+                sent,
+                stdout: &run.stdouts[w],
+                stderr: &run.stderrs[w],
+                marks: &run.trace.acks[w],
+                end: &run.trace.ends[w],
+            })
+            .collect();
+        oracle::judge(&Evidence {
+            writers,
+            durability: self.env.scenario.target.durability,
+            damage: &self.outcome.damage,
+            replay,
+        })
+    }
+
+    /// Recovery is stable: a second replay (`again`, or one run now) returns the same.
+    fn check_stable(
+        &self,
+        replay: &Finished,
+        again: Option<Finished>,
+    ) -> Result<Option<oracle::Violation>, TrialError> {
+        let again = match again {
+            Some(again) => again,
+            None => run_replay(self.env, &self.dir, self.index)?,
+        };
+        check_interrupt()?;
+        Ok(oracle::judge_stable(replay, &again))
+    }
+
+    /// A crash during recovery ([`crash_recovery`]) from the `damaged` folder, judged: the
+    /// last replay and its verdict, whose detail names the replay's boundary it was killed
+    /// at. `None` when the replay changes no file.
+    fn check_recovery_crash(
+        &mut self,
+        run: &WritersRun,
+        damaged: &Snapshot,
+    ) -> Result<Option<(Finished, Judgement)>, TrialError> {
+        let Some((kill, of, after)) =
+            crash_recovery(self.env, &self.dir, damaged, &mut self.rng, self.index)?
+        else {
+            return Ok(None);
+        };
+        let mut again = self.judge_replay(run, &after);
+        if let Some(v) = again.violation.as_mut() {
+            v.detail = format!(
+                "after a crash during recovery at its boundary {}/{of}: {}: {}",
+                kill.index, kill.description, v.detail
             );
-            let place = keep.join(name);
-            restore(crashed, &place.join("crashed"))?;
-            restore(damaged, &place.join("damaged"))?;
-            outcome.kept = Some(place);
         }
-        // Name the trial folder the same way in every run, so findings compare equal.
-        let redact = |text: String| text.replace(&dir.display().to_string(), "$CRASHTEST_DIR");
-        if let Some(v) = outcome.judgement.violation.as_mut() {
+        self.outcome.recovery_kill = Some((kill, of));
+        Ok(Some((after, again)))
+    }
+
+    /// Resume: a writer started on the recovered folder appends new records, and the next
+    /// replay returns `last_replay`'s records followed by every new acked one.
+    fn check_resume(
+        &mut self,
+        last_replay: &Finished,
+    ) -> Result<Option<oracle::Violation>, TrialError> {
+        let (env, dir, index) = (self.env, &self.dir, self.index);
+        let sc = &env.scenario;
+        let new = Workload::generate(&mut self.rng, 1, sc.records, sc.payload);
+        let new = &new.streams()[0];
+        let mut cmd = target_command(env, dir, Role::Write, 0, index);
+        let writer = process::run_reading(&mut cmd, new.input(), sc.timeout, sc.limits).map_err(
+            |source| TrialError::Io {
+                what: "start the resumed writer in",
+                path: dir.clone(),
+                source,
+            },
+        )?;
+        if writer.status.is_some_and(|s| !s.success()) {
+            machine::blame_machine(env, dir)?;
+        }
+        let after = run_replay(env, dir, index)?;
+        check_interrupt()?;
+        Ok(oracle::judge_resume(last_replay, new, &writer, &after))
+    }
+
+    /// `--keep-failures`: the folder as the crash left it and after the fault, under the
+    /// keep folder.
+    fn keep_folders(&mut self, states: &FolderStates) -> Result<(), TrialError> {
+        let (env, dir, index) = (self.env, &self.dir, self.index);
+        let (Some(keep), Some(crashed), Some(damaged)) =
+            (&env.keep, &states.crashed, &states.damaged)
+        else {
+            return Ok(());
+        };
+        let sc = &env.scenario;
+        let name = format!(
+            "{}-{}-t{index}{}",
+            sc.name,
+            sc.seed,
+            if self.outcome.overrides.is_empty() {
+                String::new()
+            } else {
+                format!("-{}", dir.file_name().unwrap_or_default().to_string_lossy())
+            }
+        );
+        let place = keep.join(name);
+        restore(crashed, &place.join("crashed"))?;
+        restore(damaged, &place.join("damaged"))?;
+        self.outcome.kept = Some(place);
+        Ok(())
+    }
+
+    /// What a reproduction prints, with the trial folder named the same way in every run
+    /// (`$CRASHTEST_DIR`), so findings compare equal.
+    fn fill_detail(&mut self, run: WritersRun, replay: Finished) {
+        let here = self.dir.display().to_string();
+        let redact = |text: String| text.replace(&here, "$CRASHTEST_DIR");
+        if let Some(v) = self.outcome.judgement.violation.as_mut() {
             v.detail = redact(std::mem::take(&mut v.detail));
         }
         self.detail.boundaries = run.trace.boundaries;
@@ -303,8 +373,15 @@ impl<'a> Trial<'a> {
         self.detail.writer_stderr = run.stderrs.iter().map(|c| redact(c.tail(4000))).collect();
         self.detail.replay_stdout = replay.stdout;
         self.detail.replay_stderr = redact(replay.stderr.tail(4000));
-        Ok(())
     }
+}
+
+/// The folder's states a case keeps: as the crash left it (for `--keep-failures`) and
+/// after the fault (for `--keep-failures`, and the recovery-crash check, which crashes the
+/// replay from there).
+struct FolderStates {
+    crashed: Option<Snapshot>,
+    damaged: Option<Snapshot>,
 }
 
 /// Crash during recovery: from the folder as the crash left it (`crashed`), a traced dry
