@@ -1,11 +1,11 @@
-//! The command line: `crashtest run`, `crashtest repro`, `crashtest target`.
+//! The command line: `crashtest run`, `repro`, `merge`, `report` and `target`, each lowered from its clap arguments in one place and run as a function of its own.
 //!
 //! Exit status is part of the interface, so CI can tell a broken log from a broken harness:
 //!
 //! | code | meaning |
 //! |---|---|
 //! | 0 | the scenario met its `expect` (repro: the trial passed) |
-//! | 1 | it did not: a violation where `pass` was expected, or none where `fail` was (repro: the trial failed) |
+//! | 1 | it did not: a violation where `pass` was expected, or none where `fail` was, or the run did not finish (merge: a shard missing, a torn file; repro: the trial failed) |
 //! | 2 | usage or scenario error (bad flag, malformed TOML, unknown target, or a target the check before the first trial refused: a missing or non-executable program, a writer or replay that breaks protocol v1 on no records) |
 //! | 3 | crashtest itself or its machine failed (it could not trace, write results, ...; ptrace refused, a full file system, no descriptors left) |
 //! | 130 | interrupted by SIGINT/SIGTERM |
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::case::CaseId;
 use crate::errors::{WalError, chain};
@@ -57,106 +57,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run every trial of a scenario (its saved regressions first).
-    Run {
-        /// The scenario file, e.g. scenarios/smoke.toml.
-        scenario: PathBuf,
-        /// Override the scenario's seed, e.g. --seed 7.
-        // A negative value reaches `Seed::from_str`, which says what a seed is, instead of
-        // being taken for an unknown flag.
-        #[arg(long, allow_negative_numbers = true)]
-        seed: Option<Seed>,
-        /// Override the scenario's trial count; with --budget, the most trials to run.
-        #[arg(long, allow_negative_numbers = true)]
-        trials: Option<u64>,
-        /// Stop starting trials after this long, e.g. --budget 90s (overrides the
-        /// scenario's `budget`); the run reports how many ran.
-        #[arg(long, value_parser = parse_budget)]
-        budget: Option<Duration>,
-        /// Run only a share of the trials, e.g. --shard 2/4: trial i runs in shard
-        /// (i mod N) + 1, so N shards together are the whole run.
-        #[arg(long)]
-        shard: Option<Shard>,
-        /// Trials run at once (default: the number of CPUs).
-        #[arg(long, short)]
-        jobs: Option<usize>,
-        /// Folder for results files.
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
-        /// Also write JUnit XML here, e.g. --junit junit.xml.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Also write a self-contained HTML report here, e.g. --report report.html.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Folder in which the run's temporary trial folders are made (default: the system
-        /// temp folder). Everything made there is removed at exit.
-        #[arg(long)]
-        work_dir: Option<PathBuf>,
-        /// Findings printed in full; the rest are counted (all are in the results file).
-        #[arg(long, default_value_t = 5)]
-        show: usize,
-        /// Walk every crash state of one workload (each boundary, each torn length at
-        /// `sector` steps) instead of drawing trials: certainty for small WALs.
-        #[arg(long)]
-        exhaustive: bool,
-        /// With --exhaustive: run the writer again for every crash state (dry run, then a
-        /// real kill) instead of cutting the states from one recorded run.
-        #[arg(long, requires = "exhaustive")]
-        reexec: bool,
-        /// Do not shrink failures.
-        #[arg(long)]
-        no_shrink: bool,
-        /// Keep each failing trial's folder, as the crash left it (`crashed/`) and after
-        /// the fault (`damaged/`), under RESULTS/failures/.
-        #[arg(long)]
-        keep_failures: bool,
-        /// Neither replay nor save the scenario's regressions file (SCENARIO.regressions).
-        #[arg(long)]
-        no_regressions: bool,
-    },
+    Run(RunArgs),
     /// Rerun one case and print what happened in it: a case id as printed anywhere
     /// (e.g. scenarios/smoke.toml@1/41), or a scenario file with --seed and --trial.
-    Repro {
-        /// A case id, or a scenario file.
-        case: String,
-        /// With a scenario file: the run's seed.
-        #[arg(long, allow_negative_numbers = true)]
-        seed: Option<Seed>,
-        /// With a scenario file: the trial's index.
-        #[arg(long, allow_negative_numbers = true)]
-        trial: Option<u64>,
-        /// With a scenario file: kill at this boundary instead of the drawn one.
-        #[arg(long, allow_negative_numbers = true)]
-        kill_at: Option<u64>,
-        /// With --kill-at: tear the write there after this many bytes.
-        #[arg(long, requires = "kill_at", allow_negative_numbers = true)]
-        tear: Option<u64>,
-        /// Folder in which the temporary trial folder is made.
-        #[arg(long)]
-        work_dir: Option<PathBuf>,
-    },
-    /// Join the results files of shards (or of several runs) into one summary; exits as
-    /// `run` would have.
-    Merge {
-        /// Results files, e.g. results/shard-*/*.jsonl.
-        #[arg(required = true)]
-        results: Vec<PathBuf>,
-        /// Also write JUnit XML here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Also write a self-contained HTML report here.
-        #[arg(long)]
-        report: Option<PathBuf>,
-    },
+    Repro(ReproArgs),
+    /// Join the results files of shards (or of several runs) into one verdict per
+    /// scenario, by the rule `run` uses; a run that did not finish is never met.
+    Merge(MergeArgs),
     /// Write a self-contained HTML report of results files.
-    Report {
-        /// Results files.
-        #[arg(required = true)]
-        results: Vec<PathBuf>,
-        /// Where to write the page.
-        #[arg(long, short, default_value = "report.html")]
-        output: PathBuf,
-    },
+    Report(ReportArgs),
     /// Serve a built-in WAL as a protocol v1 target (reads CRASHTEST_DIR).
     Target {
         /// The built-in WAL: seed-prefix, seed-postfix, crc or results.
@@ -164,6 +73,114 @@ enum Cmd {
         /// Which side of the protocol.
         role: Role,
     },
+}
+
+/// The arguments of `crashtest run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The scenario file, e.g. scenarios/smoke.toml.
+    scenario: PathBuf,
+    /// Override the scenario's seed, e.g. --seed 7.
+    // A negative value reaches `Seed::from_str`, which says what a seed is, instead of
+    // being taken for an unknown flag.
+    #[arg(long, allow_negative_numbers = true)]
+    seed: Option<Seed>,
+    /// Override the scenario's trial count; with --budget, the most trials to run.
+    #[arg(long, allow_negative_numbers = true)]
+    trials: Option<u64>,
+    /// Stop starting trials after this long, e.g. --budget 90s (overrides the
+    /// scenario's `budget`); the run reports how many ran.
+    #[arg(long, value_parser = parse_budget)]
+    budget: Option<Duration>,
+    /// Run only a share of the trials, e.g. --shard 2/4: trial i runs in shard
+    /// (i mod N) + 1, so N shards together are the whole run.
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Trials run at once (default: the number of CPUs).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Folder for results files.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Also write JUnit XML here, e.g. --junit junit.xml.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here, e.g. --report report.html.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Folder in which the run's temporary trial folders are made (default: the system
+    /// temp folder). Everything made there is removed at exit.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Distinct failures printed in full as they come (their first trial); the rest are
+    /// counted, and all are listed at the end and in the results file.
+    #[arg(long, default_value_t = 5)]
+    show: usize,
+    /// Walk every crash state of one workload (each boundary, each torn length at
+    /// `sector` steps) instead of drawing trials: certainty for small WALs.
+    #[arg(long)]
+    exhaustive: bool,
+    /// With --exhaustive: run the writer again for every crash state (dry run, then a
+    /// real kill) instead of cutting the states from one recorded run.
+    #[arg(long, requires = "exhaustive")]
+    reexec: bool,
+    /// Do not shrink failures.
+    #[arg(long)]
+    no_shrink: bool,
+    /// Keep each failing trial's folder, as the crash left it (`crashed/`) and after
+    /// the fault (`damaged/`), under RESULTS/failures/.
+    #[arg(long)]
+    keep_failures: bool,
+    /// Neither replay nor save the scenario's regressions file (SCENARIO.regressions).
+    #[arg(long)]
+    no_regressions: bool,
+}
+
+/// The arguments of `crashtest repro`.
+#[derive(Debug, Args)]
+struct ReproArgs {
+    /// A case id, or a scenario file.
+    case: String,
+    /// With a scenario file: the run's seed.
+    #[arg(long, allow_negative_numbers = true)]
+    seed: Option<Seed>,
+    /// With a scenario file: the trial's index.
+    #[arg(long, allow_negative_numbers = true)]
+    trial: Option<u64>,
+    /// With a scenario file: kill at this boundary instead of the drawn one.
+    #[arg(long, allow_negative_numbers = true)]
+    kill_at: Option<u64>,
+    /// With --kill-at: tear the write there after this many bytes.
+    #[arg(long, requires = "kill_at", allow_negative_numbers = true)]
+    tear: Option<u64>,
+    /// Folder in which the temporary trial folder is made.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
+/// The arguments of `crashtest merge`.
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// Results files, e.g. results/shard-*/*.jsonl.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Also write JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// The arguments of `crashtest report`.
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Results files.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Where to write the page.
+    #[arg(long, short, default_value = "report.html")]
+    output: PathBuf,
 }
 
 /// `--budget`: a humantime duration; the error says what one looks like.
@@ -175,190 +192,208 @@ fn parse_budget(text: &str) -> Result<Duration, String> {
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    let code = match cli.command {
-        Cmd::Run {
-            scenario,
-            seed,
-            trials,
-            budget,
-            shard,
-            jobs,
-            results,
-            junit,
-            report,
-            work_dir,
-            show,
-            exhaustive,
-            reexec,
-            no_shrink,
-            keep_failures,
-            no_regressions,
-        } => {
-            let Some(mut sc) = load(&scenario) else {
-                return ExitCode::from(exit::USAGE_OR_CONFIG);
-            };
-            if let Some(seed) = seed {
-                sc.seed = seed;
-            }
-            if let Some(trials) = trials {
-                sc.trials = trials;
-            }
-            catch_interrupts();
-            let Some(exe) = self_exe() else {
-                return ExitCode::from(exit::HARNESS_FAILURE);
-            };
-            let quiet = std::env::var_os("CI").is_some() || !io::stderr().is_terminal();
-            let opts = RunOptions {
-                scenario_arg: scenario.display().to_string(),
-                jobs: jobs
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-                results_dir: results.clone(),
-                work_dir,
-                exe,
-                show,
-                exhaustive,
-                reexec,
-                budget: budget.or(sc.budget),
-                shard,
-                shrink: !no_shrink,
-                regressions: !no_regressions,
-                progress: !quiet,
-                keep_failures: keep_failures.then(|| results.join("failures")),
-            };
-            let scope = if shard.is_some() {
-                Scope::OneShard
-            } else {
-                Scope::Whole
-            };
-            match run::run(sc, &opts, &mut io::stdout()) {
-                Ok(run) => {
-                    // JUnit and HTML from the results file, as `merge` would write them.
-                    let files = std::slice::from_ref(&run.results);
-                    if let Err(e) = write_outputs(files, scope, junit.as_deref(), report.as_deref())
-                    {
-                        report_error(&e);
-                        return ExitCode::from(exit::HARNESS_FAILURE);
-                    }
-                    if run.summary.interrupted {
-                        eprintln!("crashtest: interrupted after {} trials", run.summary.trials);
-                        exit::INTERRUPTED
-                    } else {
-                        say(&format!("{}\n", human::verdict_line(&run.judged)));
-                        if run.judged.verdict.met() {
-                            exit::PASS
-                        } else {
-                            exit::EXPECTATION_NOT_MET
-                        }
-                    }
-                }
-                Err(crate::errors::TrialError::Interrupted) => {
-                    eprintln!("crashtest: interrupted before the first trial");
-                    exit::INTERRUPTED
-                }
-                Err(e) => {
-                    report_error(&e);
-                    trial_error_code(&e)
-                }
-            }
+    ExitCode::from(match cli.command {
+        Cmd::Run(args) => run_scenario(args),
+        Cmd::Repro(args) => reproduce(args),
+        Cmd::Merge(args) => merge_results(args),
+        Cmd::Report(args) => report_results(args),
+        Cmd::Target { wal, role } => serve(wal, role),
+    })
+}
+
+impl RunArgs {
+    /// The scenario, read once, with the flags that override it applied.
+    fn scenario(&self) -> Option<Scenario> {
+        let mut sc = load(&self.scenario)?;
+        sc.seed = self.seed.unwrap_or(sc.seed);
+        sc.trials = self.trials.unwrap_or(sc.trials);
+        sc.budget = self.budget.or(sc.budget);
+        Some(sc)
+    }
+
+    /// How the run is carried out, beyond the scenario.
+    fn options(&self, sc: &Scenario, exe: PathBuf) -> RunOptions {
+        let quiet = std::env::var_os("CI").is_some() || !io::stderr().is_terminal();
+        RunOptions {
+            scenario_arg: self.scenario.display().to_string(),
+            jobs: self
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            results_dir: self.results.clone(),
+            work_dir: self.work_dir.clone(),
+            exe,
+            show: self.show,
+            exhaustive: self.exhaustive,
+            reexec: self.reexec,
+            budget: sc.budget,
+            shard: self.shard,
+            shrink: !self.no_shrink,
+            regressions: !self.no_regressions,
+            progress: !quiet,
+            keep_failures: self.keep_failures.then(|| self.results.join("failures")),
         }
-        Cmd::Repro {
+    }
+
+    /// How the run's own results are judged: a shard alone, or a whole run.
+    fn scope(&self) -> Scope {
+        if self.shard.is_some() {
+            Scope::OneShard
+        } else {
+            Scope::Whole
+        }
+    }
+}
+
+/// `crashtest run`: every trial, then the verdict by the rule every output uses.
+fn run_scenario(args: RunArgs) -> u8 {
+    let Some(sc) = args.scenario() else {
+        return exit::USAGE_OR_CONFIG;
+    };
+    catch_interrupts();
+    let Some(exe) = self_exe() else {
+        return exit::HARNESS_FAILURE;
+    };
+    let opts = args.options(&sc, exe);
+    let run = match run::run(sc, &opts, &mut io::stdout()) {
+        Ok(run) => run,
+        Err(crate::errors::TrialError::Interrupted) => {
+            eprintln!("crashtest: interrupted before the first trial");
+            return exit::INTERRUPTED;
+        }
+        Err(e) => {
+            report_error(&e);
+            return trial_error_code(&e);
+        }
+    };
+    // JUnit and HTML from the results file, as `merge` would write them.
+    let files = std::slice::from_ref(&run.results);
+    if let Err(e) = write_outputs(
+        files,
+        args.scope(),
+        args.junit.as_deref(),
+        args.report.as_deref(),
+    ) {
+        report_error(&e);
+        return exit::HARNESS_FAILURE;
+    }
+    if run.summary.interrupted {
+        eprintln!("crashtest: interrupted after {} trials", run.summary.trials);
+        return exit::INTERRUPTED;
+    }
+    say(&format!("{}\n", human::verdict_line(&run.judged)));
+    if run.judged.verdict.met() {
+        exit::PASS
+    } else {
+        exit::EXPECTATION_NOT_MET
+    }
+}
+
+impl ReproArgs {
+    /// The case to rerun: a case id names everything; a scenario file takes the rest from
+    /// flags, its seed defaulting to the scenario's own. `Err` is the message of a usage
+    /// error.
+    fn case(&self) -> Result<(String, Option<Seed>, u64, trial::Overrides), String> {
+        let ReproArgs {
             case,
             seed,
             trial,
             kill_at,
             tear,
-            work_dir,
-        } => {
-            // A case id names everything; a scenario file takes the rest from flags, its
-            // seed defaulting to the scenario's own.
-            let (scenario, case_seed, trial, over) = match (case.parse::<CaseId>(), trial) {
-                (Ok(id), None) if seed.is_none() && kill_at.is_none() => {
-                    (id.scenario, Some(id.seed), id.trial, id.over)
-                }
-                (Ok(_), _) => {
-                    eprintln!(
-                        "crashtest: error: a case id says its seed, trial and kill itself: drop --seed/--trial/--kill-at"
-                    );
-                    return ExitCode::from(exit::USAGE_OR_CONFIG);
-                }
-                (Err(why), _) if case.contains('@') => {
-                    eprintln!("crashtest: error: {why}");
-                    return ExitCode::from(exit::USAGE_OR_CONFIG);
-                }
-                (Err(_), Some(trial)) => {
-                    let over = kill_at.map_or_else(trial::Overrides::default, |kill_at| {
-                        trial::Overrides::at(trial::Plan { kill_at, tear })
-                    });
-                    (case, seed, trial, over)
-                }
-                (Err(_), None) => {
-                    eprintln!(
-                        "crashtest: error: give a case id (e.g. scenarios/smoke.toml@1/41) or a scenario file with --trial N"
-                    );
-                    return ExitCode::from(exit::USAGE_OR_CONFIG);
-                }
-            };
-            let Some(mut sc) = load(Path::new(&scenario)) else {
-                return ExitCode::from(exit::USAGE_OR_CONFIG);
-            };
-            let case = CaseId {
-                seed: case_seed.unwrap_or(sc.seed),
-                scenario,
-                trial,
-                over,
-            };
-            sc.seed = case.seed;
-            catch_interrupts();
-            let Some(exe) = self_exe() else {
-                return ExitCode::from(exit::HARNESS_FAILURE);
-            };
-            match repro(sc, exe, &case, work_dir) {
-                Ok(true) => exit::EXPECTATION_NOT_MET,
-                Ok(false) => exit::PASS,
-                Err(crate::errors::TrialError::Interrupted) => exit::INTERRUPTED,
-                Err(e) => {
-                    report_error(&e);
-                    trial_error_code(&e)
-                }
+            ..
+        } = self;
+        match (case.parse::<CaseId>(), trial) {
+            (Ok(id), None) if seed.is_none() && kill_at.is_none() => {
+                Ok((id.scenario, Some(id.seed), id.trial, id.over))
             }
+            (Ok(_), _) => Err(
+                "a case id says its seed, trial and kill itself: drop --seed/--trial/--kill-at"
+                    .to_owned(),
+            ),
+            (Err(why), _) if case.contains('@') => Err(why),
+            (Err(_), Some(trial)) => {
+                let over = kill_at.map_or_else(trial::Overrides::default, |kill_at| {
+                    trial::Overrides::at(trial::Plan {
+                        kill_at,
+                        tear: *tear,
+                    })
+                });
+                Ok((case.clone(), *seed, *trial, over))
+            }
+            (Err(_), None) => Err(
+                "give a case id (e.g. scenarios/smoke.toml@1/41) or a scenario file with --trial N"
+                    .to_owned(),
+            ),
         }
-        Cmd::Merge {
-            results,
-            junit,
-            report,
-        } => match merge::read(&results) {
-            Ok(merged) => {
-                say(&merge::text(&merged));
-                if let Err(e) = merge::write_outputs(&merged, junit.as_deref(), report.as_deref()) {
-                    report_error(&e);
-                    return ExitCode::from(exit::HARNESS_FAILURE);
-                }
-                if merged.met() {
-                    exit::PASS
-                } else {
-                    exit::EXPECTATION_NOT_MET
-                }
-            }
-            Err(e) => {
-                report_error(&e);
-                exit::USAGE_OR_CONFIG
-            }
-        },
-        Cmd::Report { results, output } => {
-            match write_outputs(&results, Scope::Whole, None, Some(&output)) {
-                Ok(()) => {
-                    say(&format!("report: {}\n", output.display()));
-                    exit::PASS
-                }
-                Err(e) => {
-                    report_error(&e);
-                    exit::USAGE_OR_CONFIG
-                }
-            }
+    }
+}
+
+/// `crashtest repro`: one case, rerun, and its account.
+fn reproduce(args: ReproArgs) -> u8 {
+    let (scenario, case_seed, trial, over) = match args.case() {
+        Ok(case) => case,
+        Err(why) => {
+            eprintln!("crashtest: error: {why}");
+            return exit::USAGE_OR_CONFIG;
         }
-        Cmd::Target { wal, role } => serve(wal, role),
     };
-    ExitCode::from(code)
+    let Some(mut sc) = load(Path::new(&scenario)) else {
+        return exit::USAGE_OR_CONFIG;
+    };
+    let case = CaseId {
+        seed: case_seed.unwrap_or(sc.seed),
+        scenario,
+        trial,
+        over,
+    };
+    sc.seed = case.seed;
+    catch_interrupts();
+    let Some(exe) = self_exe() else {
+        return exit::HARNESS_FAILURE;
+    };
+    match repro(sc, exe, &case, args.work_dir) {
+        Ok(true) => exit::EXPECTATION_NOT_MET,
+        Ok(false) => exit::PASS,
+        Err(crate::errors::TrialError::Interrupted) => exit::INTERRUPTED,
+        Err(e) => {
+            report_error(&e);
+            trial_error_code(&e)
+        }
+    }
+}
+
+/// `crashtest merge`: results files joined into one verdict per scenario.
+fn merge_results(args: MergeArgs) -> u8 {
+    let merged = match merge::read(&args.results) {
+        Ok(merged) => merged,
+        Err(e) => {
+            report_error(&e);
+            return exit::USAGE_OR_CONFIG;
+        }
+    };
+    say(&merge::text(&merged));
+    if let Err(e) = merge::write_outputs(&merged, args.junit.as_deref(), args.report.as_deref()) {
+        report_error(&e);
+        return exit::HARNESS_FAILURE;
+    }
+    if merged.met() {
+        exit::PASS
+    } else {
+        exit::EXPECTATION_NOT_MET
+    }
+}
+
+/// `crashtest report`: the HTML page of results files.
+fn report_results(args: ReportArgs) -> u8 {
+    match write_outputs(&args.results, Scope::Whole, None, Some(&args.output)) {
+        Ok(()) => {
+            say(&format!("report: {}\n", args.output.display()));
+            exit::PASS
+        }
+        Err(e) => {
+            report_error(&e);
+            exit::USAGE_OR_CONFIG
+        }
+    }
 }
 
 /// The exit code of a run that stopped with `err`: the scenario's target is wrong (the
