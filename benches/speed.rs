@@ -38,10 +38,11 @@ use std::time::{Duration, Instant};
 
 use crashtest::errors::chain;
 use crashtest::process::{catch_interrupts, interrupted, wait_timeout};
+use crashtest::protocol::Role;
 use crashtest::runner::compile_files;
 use crashtest::scenario::Scenario;
 use crashtest::seed::below;
-use crashtest::target::{Role, TargetKind};
+use crashtest::target::TargetKind;
 use crashtest::tracer::{KillScope, TraceOptions, Traced, WriterEnd};
 use crashtest::trial::{TrialEnv, target_command};
 use crashtest::workload::{Workload, protocol_input};

@@ -21,9 +21,10 @@ use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use crashtest::protocol::Role;
 use crashtest::runner::{compile_files, make_work};
 use crashtest::scenario::Scenario;
-use crashtest::target::{Role, TargetKind};
+use crashtest::target::TargetKind;
 use crashtest::trial::{self, TrialEnv};
 use crashtest::workload::{Workload, protocol_input};
 

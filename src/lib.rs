@@ -28,6 +28,7 @@ pub mod faults;
 pub mod oracle;
 pub mod power;
 pub mod process;
+pub mod protocol;
 pub mod regressions;
 pub mod report;
 pub mod results_file;

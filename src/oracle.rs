@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::Damage;
 use crate::process::{Captured, Finished};
+use crate::protocol::Durability;
 use crate::spill::Spill;
-use crate::target::Durability;
 use crate::tracer::{AckMark, WriterEnd};
 use crate::workload::Stream;
 

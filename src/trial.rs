@@ -20,11 +20,12 @@ use crate::faults::{self, Damage, FaultKind};
 use crate::oracle::{self, Class, Evidence, Judgement, Violation, WriterEvidence};
 use crate::power::Snapshot;
 use crate::process::{self, Captured, Finished, feed_on, read_on};
+use crate::protocol::Role;
 use crate::scenario::Scenario;
 use crate::seed::below;
 use crate::spill::Spill;
 use crate::states;
-use crate::target::{Role, TargetKind};
+use crate::target::TargetKind;
 use crate::tracer::{Boundary, KillScope, Trace, TraceOptions, Traced, WriterEnd};
 use crate::workload::Workload;
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::errors::WalError;
-use crate::target::Durability;
+use crate::protocol::Durability;
 
 pub use protocol::{run_replay, run_writer};
 
