@@ -850,7 +850,7 @@ impl Bench {
         }
         let mut recovered = Vec::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            match hex::decode(line) {
+            match crashtest::protocol::decode(line.as_bytes()) {
                 Ok(r) => recovered.push(r),
                 Err(_) => {
                     return Ok(LoopTrial::violation(format!("replay printed {line:?}")));

@@ -764,9 +764,9 @@ fn traced_builtin(
     let mut traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
     let child = &mut traced.children_mut()[0];
     let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
-    let input: String = records.iter().map(|r| hex::encode(r) + "\n").collect();
+    let input = crashtest::protocol::writer_input(records);
     let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
+        let _ = stdin.write_all(&input);
     });
     let reader = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let files = globset::GlobSetBuilder::new().build().unwrap();
