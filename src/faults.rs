@@ -25,9 +25,10 @@ use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::TrialError;
-use crate::power::{PowerLoss, Snapshot};
+use crate::power::PowerLoss;
 use crate::scenario::FaultWeights;
 use crate::seed::{below, between, weighted};
+use crate::snapshot::Snapshot;
 use crate::tracer::{Op, file_sizes};
 
 /// A fault class, as named in a scenario's `[faults]` table.

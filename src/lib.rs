@@ -36,6 +36,7 @@ pub mod runner;
 pub mod scenario;
 pub mod seed;
 pub mod shrink;
+pub mod snapshot;
 pub mod spill;
 pub mod states;
 pub mod target;
