@@ -252,32 +252,16 @@ impl fmt::Display for Damage {
 /// reported: a crash harness must not damage a file outside its trial folder.
 pub fn escaping_links(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&at) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.file_type().is_symlink()
-                && let Ok(target) = std::fs::read_link(&path)
-            {
-                let resolved =
-                    crate::tracer::proc::resolve(&at, target.as_os_str().as_encoded_bytes());
-                let real = resolved.canonicalize().unwrap_or(resolved);
-                if !real.starts_with(dir) {
-                    let name = path
-                        .strip_prefix(dir)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string();
-                    found.push((name, target));
-                }
+    for entry in crate::snapshot::walk(dir).flatten() {
+        let path = entry.path();
+        if entry.file_type().is_symlink()
+            && let Ok(target) = std::fs::read_link(&path)
+        {
+            let at = path.parent().unwrap_or(dir);
+            let resolved = crate::tracer::proc::resolve(at, target.as_os_str().as_encoded_bytes());
+            let real = resolved.canonicalize().unwrap_or(resolved);
+            if !real.starts_with(dir) {
+                found.push((entry.rel().display().to_string(), target));
             }
         }
     }
