@@ -7,7 +7,7 @@
 //! 3. [`tracer`] starts the writer under seccomp + ptrace, counts its boundaries in a dry
 //!    run, then runs it again and SIGKILLs it at the chosen boundary.
 //! 4. [`faults`] damages the trial folder the way a crash does (torn writes, truncation,
-//!    dirty tails, bit flips, and power loss, which [`power`] rebuilds from the write log).
+//!    dirty tails, bit flips, and power loss, which [`faults::power`] rebuilds from the write log).
 //! 5. [`oracle`] replays the log in a fresh process and judges what came back; the run
 //!    appends the verdict, with the command that reproduces it, to `results/`
 //!    ([`results_file`]), and [`report`] decides the run's verdict from those lines, by one
@@ -26,7 +26,6 @@ pub mod cli;
 pub mod errors;
 pub mod faults;
 pub mod oracle;
-pub mod power;
 pub mod process;
 pub mod protocol;
 pub mod regressions;

@@ -22,7 +22,7 @@
 //! run happened to have. A kill that takes one writer while the others go on
 //! (`crash = "one"`) is not a state of that run, and is left to re-execution.
 
-use crate::power;
+use crate::faults::power;
 use crate::snapshot::Snapshot;
 use crate::spill::Spill;
 use crate::tracer::{Op, Trace, WriterEnd};

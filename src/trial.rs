@@ -458,7 +458,7 @@ fn verify_state(
     // the writer is not deterministic, and the cut state is still the state of the
     // recorded run. The model is what is checked: the real run's own log must give what
     // the real kill left.
-    let own = crate::power::after_kill(&Snapshot::default(), &real_ops);
+    let own = crate::faults::power::after_kill(&Snapshot::default(), &real_ops);
     match states::differences(&own, &real) {
         None => Ok(()),
         Some(differences) => Err(TrialError::StateMismatch {

@@ -795,7 +795,7 @@ fn traced_builtin(
 /// log still replays to the real folder, and a power loss loses some of it.
 #[test]
 fn a_power_loss_built_from_the_write_log_equals_the_real_folder_when_all_was_synced() {
-    use crashtest::power::{after_kill, after_power_loss};
+    use crashtest::faults::power::{after_kill, after_power_loss};
     use crashtest::snapshot::Snapshot;
     let records: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 100 * i as usize + 3]).collect();
     let (dry, _) = traced_builtin("crc", &records, None);

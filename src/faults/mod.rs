@@ -11,8 +11,10 @@
 //! - `zero-tail` / `garbage-tail`: afterwards zeros or random bytes are appended to such a
 //!   file, or written over its last bytes: its size reached the disk, its data did not.
 //! - `power-loss`: afterwards the folder is rebuilt from the write log as a power loss at
-//!   the kill leaves it (see [`crate::power`]).
+//!   the kill leaves it (see [`power`]).
 //! - `bit-flip`: afterwards one bit is flipped, or one sector zeroed, inside such a file.
+
+pub mod power;
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -25,11 +27,11 @@ use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::TrialError;
-use crate::power::PowerLoss;
 use crate::scenario::FaultWeights;
 use crate::seed::{below, between, weighted};
 use crate::snapshot::Snapshot;
 use crate::tracer::{Op, file_sizes};
+use power::PowerLoss;
 
 /// A fault class, as named in a scenario's `[faults]` table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -295,7 +297,7 @@ pub fn apply(
         move |source| TrialError::Io { what, path, source }
     };
     if kind == FaultKind::PowerLoss {
-        let (state, report) = crate::power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, rng);
+        let (state, report) = power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, rng);
         state
             .write_into(dir)
             .map_err(io("rebuild after a power loss", dir))?;
