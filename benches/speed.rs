@@ -38,13 +38,14 @@ use std::time::{Duration, Instant};
 
 use crashtest::errors::chain;
 use crashtest::process::{catch_interrupts, interrupted, wait_timeout};
+use crashtest::protocol::{Role, writer_input};
 use crashtest::run::compile_files;
 use crashtest::scenario::Scenario;
 use crashtest::seed::below;
-use crashtest::target::{Role, TargetKind};
+use crashtest::target::TargetKind;
 use crashtest::tracer::{KillScope, TraceOptions, Traced, WriterEnd};
 use crashtest::trial::{TrialEnv, target_command};
-use crashtest::workload::{Workload, protocol_input};
+use crashtest::workload::Workload;
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Event};
 use nix::sys::signal::{self, Signal};
@@ -504,7 +505,7 @@ impl Bench {
         let records = Workload::generate(&mut sc.seed.workload_rng(0), 1, appends, sc.payload)
             .to_vecs()
             .swap_remove(0);
-        let input = protocol_input(&records);
+        let input = writer_input(&records);
         let env = self.trial_env(sc);
         let folders = tempfile::Builder::new()
             .prefix("crashtest-speed-")
@@ -566,7 +567,7 @@ impl Bench {
         }
         let tag = if pinned { ", one CPU" } else { ", free" };
         // Untimed: the binary, the page cache and the filter, once each way.
-        let warm = protocol_input(&records[..records.len().min(100)]);
+        let warm = writer_input(&records[..records.len().min(100)]);
         for &way in &ways {
             writer_run(folders, env, way, &warm, records.len().min(100))?;
         }
@@ -789,7 +790,7 @@ impl Bench {
             &cmd,
             &["-f", "-o", &log.display().to_string(), "-e", "trace=write"],
         );
-        let out = run_plain(&mut cmd, &protocol_input(&records), "strace")?;
+        let out = run_plain(&mut cmd, &writer_input(&records), "strace")?;
         if !out.status.success() {
             return Err(format!(
                 "a clean strace run of the writer ended with {}",
@@ -826,7 +827,7 @@ impl Bench {
             &cmd,
             &["-f", "-o", "/dev/null", "-e", "trace=write", "-e", &inject],
         );
-        let writer = run_plain(&mut cmd, &protocol_input(&sent), "strace")?;
+        let writer = run_plain(&mut cmd, &writer_input(&sent), "strace")?;
         let acks = String::from_utf8_lossy(&writer.stdout).into_owned();
         let mut acked = 0u64;
         for line in acks.lines() {
@@ -849,7 +850,7 @@ impl Bench {
         }
         let mut recovered = Vec::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            match hex::decode(line) {
+            match crashtest::protocol::decode(line.as_bytes()) {
                 Ok(r) => recovered.push(r),
                 Err(_) => {
                     return Ok(LoopTrial::violation(format!("replay printed {line:?}")));

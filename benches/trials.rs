@@ -21,11 +21,12 @@ use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use crashtest::protocol::{Role, writer_input};
 use crashtest::run::{compile_files, make_work};
 use crashtest::scenario::Scenario;
-use crashtest::target::{Role, TargetKind};
+use crashtest::target::TargetKind;
 use crashtest::trial::{self, TrialEnv};
-use crashtest::workload::{Workload, protocol_input};
+use crashtest::workload::Workload;
 
 mod support;
 use support::{crashtest_exe, filesystem, machine};
@@ -220,7 +221,7 @@ impl Baseline<'_> {
             sc.payload,
         );
         let sent = &workload.to_vecs()[0];
-        let input = protocol_input(sent);
+        let input = writer_input(sent);
         let dir = self.env.work.join(format!("b{index}"));
         std::fs::create_dir(&dir)
             .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;

@@ -19,12 +19,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::case::CaseId;
 use crate::errors::{WalError, chain};
+use crate::protocol::Role;
 use crate::report::lines::{Report, Scope};
 use crate::report::{human, merge};
 use crate::run::{self, RunOptions, Shard};
 use crate::scenario::Scenario;
 use crate::seed::Seed;
-use crate::target::Role;
 use crate::trial::{self, TrialEnv};
 use crate::wal::{self, BuiltinWal};
 

@@ -63,6 +63,26 @@ pub enum ScenarioError {
     },
 }
 
+// ---- protocol errors ----
+
+/// Why a protocol line is not a record in hex (see [`crate::protocol::decode`]). The words
+/// are those of the `hex` crate crashtest decoded with before, which a writer's and the
+/// oracle's messages carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum HexError {
+    /// An odd number of digits, checked before any digit.
+    #[error("Odd number of digits")]
+    OddLength,
+    /// The first byte that is not a hex digit.
+    #[error("Invalid character {c:?} at position {index}")]
+    InvalidCharacter {
+        /// The byte, read as a `char` (Latin-1).
+        c: char,
+        /// Its 0-based position in the line.
+        index: usize,
+    },
+}
+
 // ---- WAL errors ----
 
 /// An error of a built-in WAL, writer or replay side (see [`crate::wal`]).
@@ -95,7 +115,7 @@ pub enum WalError {
         line: u64,
         /// The cause.
         #[source]
-        source: hex::FromHexError,
+        source: HexError,
     },
     /// Writing an ack failed (`BrokenPipe` when the harness went away).
     #[error("failed to write the ack of record {index}")]

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::Damage;
 use crate::process::{Captured, Finished};
+use crate::protocol::{self, Durability};
 use crate::spill::Spill;
-use crate::target::Durability;
 use crate::tracer::{AckMark, WriterEnd};
 use crate::workload::Stream;
 
@@ -619,9 +619,10 @@ fn ack_ends<'a>(
     stdout: &'a Captured,
     sent: usize,
 ) -> impl Iterator<Item = Result<usize, String>> + 'a {
+    let sent = sent as u64;
     let mut lines = stdout.reader();
     let mut line = Vec::new();
-    let (mut at, mut n, mut done) = (0, 0, false);
+    let (mut at, mut n, mut done) = (0, 0u64, false);
     std::iter::from_fn(move || {
         if done {
             return None;
@@ -641,13 +642,13 @@ fn ack_ends<'a>(
         };
         let text = String::from_utf8_lossy(text);
         let expected = n - 1;
-        let result = match text.trim().parse::<usize>() {
-            Ok(i) if i == expected && i < sent => return Some(Ok(at)),
-            Ok(i) if i >= sent => {
+        let result = match protocol::parse_ack(&text) {
+            Some(i) if i == expected && i < sent => return Some(Ok(at)),
+            Some(i) if i >= sent => {
                 format!("ack line {n}: '{text}' acks record {i}, but only {sent} were sent")
             }
-            Ok(_) => format!("ack line {n}: '{text}' is out of order, expected {expected}"),
-            Err(_) => format!("ack line {n}: '{text}' is not a record index"),
+            Some(_) => format!("ack line {n}: '{text}' is out of order, expected {expected}"),
+            None => format!("ack line {n}: '{text}' is not a record index"),
         };
         done = true;
         Some(Err(result))
@@ -681,54 +682,15 @@ fn records(stdout: &Captured) -> impl Iterator<Item = Result<Vec<u8>, String>> +
             }
         }
         n += 1;
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        // The hex crate's decoder is slow on long logs; it only words the error here.
-        Some(
-            unhex(text)
-                .ok_or(())
-                .or_else(|()| hex::decode(text))
-                .map_err(|e| {
-                    done = true;
-                    format!(
-                        "replay line {n}: '{}' is not a record in hex ({e})",
-                        String::from_utf8_lossy(&text[..text.len().min(80)])
-                    )
-                }),
-        )
+        Some(protocol::decode_line(&line).map_err(|e| {
+            done = true;
+            let text = protocol::line_text(&line);
+            format!(
+                "replay line {n}: '{}' is not a record in hex ({e})",
+                String::from_utf8_lossy(&text[..text.len().min(80)])
+            )
+        }))
     })
-}
-
-/// `text` decoded from hex (either case); `None` when it is not hex.
-fn unhex(text: &[u8]) -> Option<Vec<u8>> {
-    /// Each byte's value as a hex digit, 0xff for a byte that is none.
-    const DIGITS: [u8; 256] = {
-        let mut t = [0xff; 256];
-        let mut c = 0;
-        while c < 10 {
-            t[b'0' as usize + c] = c as u8;
-            c += 1;
-        }
-        let mut c = 0;
-        while c < 6 {
-            t[b'a' as usize + c] = 10 + c as u8;
-            t[b'A' as usize + c] = 10 + c as u8;
-            c += 1;
-        }
-        t
-    };
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(text.len() / 2);
-    for pair in text.chunks_exact(2) {
-        let (high, low) = (DIGITS[pair[0] as usize], DIGITS[pair[1] as usize]);
-        if (high | low) & 0xf0 != 0 {
-            return None;
-        }
-        out.push(high << 4 | low);
-    }
-    Some(out)
 }
 
 /// How many records a replay's stdout holds, every line checked.
@@ -738,9 +700,9 @@ fn count_records(stdout: &Captured) -> Result<usize, String> {
 
 fn short_hex(bytes: &[u8]) -> String {
     if bytes.len() <= 16 {
-        hex::encode(bytes)
+        protocol::encode(bytes)
     } else {
-        format!("{}...", hex::encode(&bytes[..16]))
+        format!("{}...", protocol::encode(&bytes[..16]))
     }
 }
 
@@ -831,7 +793,7 @@ mod tests {
 
         /// Replay prints `records`, one hex line each.
         fn replays(mut self, records: &[Vec<u8>]) -> Trial {
-            let text: String = records.iter().map(|r| hex::encode(r) + "\n").collect();
+            let text: String = records.iter().map(|r| protocol::encode(r) + "\n").collect();
             self.replay.stdout = captured(&text);
             self
         }
@@ -1493,7 +1455,10 @@ mod tests {
                 stderr: Captured::default(),
             };
             for r in stream.iter() {
-                replay.stdout.append(hex::encode(&r).as_bytes()).unwrap();
+                replay
+                    .stdout
+                    .append(protocol::encode(&r).as_bytes())
+                    .unwrap();
                 replay.stdout.append(b"\n").unwrap();
             }
             let (stderr, end) = (Captured::default(), WriterEnd::Killed { boundary: 0 });
@@ -1564,7 +1529,7 @@ mod tests {
         let end = WriterEnd::Killed { boundary: 3 };
         let text: String = replayed
             .iter()
-            .map(|&(w, i)| hex::encode(&sent[w][i]) + "\n")
+            .map(|&(w, i)| protocol::encode(&sent[w][i]) + "\n")
             .collect();
         let replay = Finished {
             status: Some(ExitStatus::from_raw(0)),
@@ -1619,7 +1584,7 @@ mod tests {
         let sent = rec(999);
         let replay = Finished {
             status: Some(ExitStatus::from_raw(0)),
-            stdout: captured(&(hex::encode(&sent) + "\n")),
+            stdout: captured(&(protocol::encode(&sent) + "\n")),
             stderr: Captured::default(),
         };
         let (stderr, end, none): (Captured, WriterEnd, Vec<Vec<u8>>) = (
@@ -1651,12 +1616,5 @@ mod tests {
         let detail = violation(&j, Class::LostAck);
         assert_mentions(detail, "writer 1's record 1 was acked");
         assert_mentions(detail, "only 1 of the 2 records of writer 1");
-    }
-
-    #[test]
-    fn unhex_agrees_with_the_hex_crate() {
-        for text in [&b""[..], b"00ff", b"ABcd", b"0a0", b"zz", b"0g"] {
-            assert_eq!(super::unhex(text), hex::decode(text).ok(), "{text:?}");
-        }
     }
 }

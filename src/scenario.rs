@@ -42,8 +42,9 @@ use toml::Spanned;
 
 use crate::errors::ScenarioError;
 use crate::process::Limits;
+use crate::protocol::Durability;
 use crate::seed::Seed;
-use crate::target::{Durability, TargetKind, TargetSpec};
+use crate::target::{TargetKind, TargetSpec};
 use crate::tracer::KillScope;
 use crate::wal::BuiltinWal;
 

@@ -11,6 +11,7 @@ use std::io::{self, Read};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 
+use crate::protocol;
 use crate::scenario::SizeRange;
 use crate::seed::{below, between};
 
@@ -204,9 +205,7 @@ impl Read for Input<'_> {
                 return Ok(0);
             };
             self.line.clear();
-            self.line.resize(record.len() * 2, 0);
-            hex::encode_to_slice(&record, &mut self.line).expect("twice the length");
-            self.line.push(b'\n');
+            protocol::encode_line(&record, &mut self.line);
             self.at = 0;
         }
         let n = out.len().min(self.line.len() - self.at);
@@ -214,16 +213,6 @@ impl Read for Input<'_> {
         self.at += n;
         Ok(n)
     }
-}
-
-/// The writer's stdin under target protocol v1: one lowercase hex line per record.
-pub fn protocol_input(records: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.iter().map(|r| r.len() * 2 + 1).sum());
-    for r in records {
-        out.extend_from_slice(hex::encode(r).as_bytes());
-        out.push(b'\n');
-    }
-    out
 }
 
 fn payload(rng: &mut impl Rng, sizes: SizeRange) -> Vec<u8> {
@@ -335,7 +324,7 @@ mod tests {
             }
             text.extend_from_slice(&buf[..n]);
         }
-        assert_eq!(text, protocol_input(&w.to_vecs()[0]));
+        assert_eq!(text, protocol::writer_input(&w.to_vecs()[0]));
     }
 
     #[test]
@@ -369,14 +358,6 @@ mod tests {
         assert!(
             distinct.len() < 400,
             "one writer keeps duplicates (empty records, zero runs)"
-        );
-    }
-
-    #[test]
-    fn input_is_hex_lines_with_empty_records_as_empty_lines() {
-        assert_eq!(
-            protocol_input(&[vec![0, 0xab], vec![], vec![b'\n']]),
-            b"00ab\n\n0a\n"
         );
     }
 }

@@ -39,8 +39,9 @@ use globset::GlobSet;
 
 use crate::errors::{SetupError, TargetSaid, TraceError, TrialError};
 use crate::process::{self, Finished};
+use crate::protocol::Role;
 use crate::scenario::Scenario;
-use crate::target::{Role, TargetKind};
+use crate::target::TargetKind;
 use crate::tracer::WriterEnd;
 use crate::trial::machine::{blame_machine, exhausted, full, machine_failed_start};
 use crate::trial::{self, TrialEnv};

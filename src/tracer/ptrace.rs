@@ -36,6 +36,7 @@ use super::proc;
 use super::syscalls::{self, Data, Kind};
 use crate::errors::TraceError;
 use crate::process::{self, GroupGuard, Limits, POLL, interrupted, kill_group, kill_process};
+use crate::snapshot;
 use crate::spill::Spill;
 
 /// What the tracer is asked to do with one run of a writer.
@@ -1115,28 +1116,17 @@ fn restart(pid: Pid, signal: Option<Signal>) -> Result<(), TraceError> {
     }
 }
 
-/// Sizes of the files under `dir` that match `files`, by path relative to `dir`.
+/// Sizes of the regular files under `dir` that match `files`, by path relative to `dir`.
+/// What cannot be read is left out: the writer may be changing the folder.
 pub fn file_sizes(dir: &Path, files: &GlobSet) -> BTreeMap<String, u64> {
-    let mut sizes = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&at) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            let path = entry.path();
-            if meta.is_dir() {
-                stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(dir)
-                && meta.is_file()
-                && files.is_match(rel)
-            {
-                sizes.insert(rel.display().to_string(), meta.len());
-            }
-        }
-    }
-    sizes
+    snapshot::walk(dir)
+        .flatten()
+        .filter(|entry| entry.file_type().is_file() && files.is_match(entry.rel()))
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok().filter(|m| m.is_file())?;
+            Some((entry.rel().display().to_string(), meta.len()))
+        })
+        .collect()
 }
 
 fn open_flags(flags: u64) -> String {

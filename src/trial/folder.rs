@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::errors::TrialError;
-use crate::power::Snapshot;
+use crate::snapshot::Snapshot;
 
 /// Empties `dir` (removing what an earlier case left) and makes it again.
 pub(crate) fn fresh_dir(dir: &Path) -> Result<(), TrialError> {

@@ -31,7 +31,7 @@ pub use spawn::target_command;
 
 use crate::errors::TrialError;
 use crate::faults::FaultKind;
-use crate::power::Snapshot;
+use crate::snapshot::Snapshot;
 use env::check_interrupt;
 use folder::{fresh_dir, restore, snapshot};
 use outcome::target_error;
@@ -162,7 +162,7 @@ pub(crate) fn verify_state(
     // the writer is not deterministic, and the cut state is still the state of the
     // recorded run. The model is what is checked: the real run's own log must give what
     // the real kill left.
-    let own = crate::power::after_kill(&Snapshot::default(), &real_ops);
+    let own = crate::faults::power::after_kill(&Snapshot::default(), &real_ops);
     match states::differences(&own, &real) {
         None => Ok(()),
         Some(differences) => Err(TrialError::StateMismatch {

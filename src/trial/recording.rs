@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::errors::TrialError;
 use crate::faults;
-use crate::power::Snapshot;
 use crate::process::{Captured, Finished};
+use crate::snapshot::Snapshot;
 use crate::tracer::KillScope;
 use crate::trial::env::{TrialEnv, workload};
 use crate::trial::folder::fresh_dir;

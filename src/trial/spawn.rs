@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 
 use crate::errors::{TraceError, TrialError};
 use crate::process::{self, Captured, Finished, feed_on, read_on};
-use crate::target::{Role, TargetKind};
+use crate::protocol::Role;
+use crate::target::TargetKind;
 use crate::tracer::{Trace, TraceOptions, Traced, WriterEnd};
 use crate::trial::env::TrialEnv;
 use crate::trial::machine;

@@ -22,7 +22,8 @@
 //! run happened to have. A kill that takes one writer while the others go on
 //! (`crash = "one"`) is not a state of that run, and is left to re-execution.
 
-use crate::power::{self, Snapshot};
+use crate::faults::power;
+use crate::snapshot::Snapshot;
 use crate::spill::Spill;
 use crate::tracer::{Op, Trace, WriterEnd};
 use crate::trial::plan::Plan;

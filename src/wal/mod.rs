@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::errors::WalError;
-use crate::target::Durability;
+use crate::protocol::Durability;
 
 pub use protocol::{run_replay, run_writer};
 
@@ -141,7 +141,7 @@ const TRICKY_RECORDS: [&[u8]; 6] = [
 #[cfg(test)]
 fn write_log(wal: BuiltinWal, dir: &Path, records: &[&[u8]]) -> Vec<u8> {
     let records: Vec<Vec<u8>> = records.iter().map(|r| r.to_vec()).collect();
-    let input = crate::workload::protocol_input(&records);
+    let input = crate::protocol::writer_input(&records);
     protocol::run_writer(wal, dir, &input[..], io::sink()).unwrap();
     std::fs::read(dir.join(wal.file())).unwrap()
 }

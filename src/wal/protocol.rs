@@ -1,4 +1,6 @@
-//! Target protocol v1 (see the design's target-protocol.md) for the built-in WALs.
+//! Target protocol v1 (`docs/target-protocol.md`) for the built-in WALs: their writer and
+//! replay loops. The lines themselves are encoded and decoded by [`crate::protocol`], the
+//! same code the workload and the oracle use at the other end.
 //!
 //! Writer: one record a line on the input, its payload in hex; after each append (and
 //! for crc, its fdatasync) the record's index in this writer's stream on a line of its
@@ -12,6 +14,7 @@ use std::thread;
 
 use super::{BuiltinWal, crc, results, seed_postfix, seed_prefix};
 use crate::errors::WalError;
+use crate::protocol;
 
 /// How many decoded records the crc writer's reader may queue ahead of its appender.
 const QUEUE: usize = 16;
@@ -69,9 +72,14 @@ pub fn run_replay(wal: BuiltinWal, dir: &Path, out: impl Write) -> Result<(), Wa
         BuiltinWal::Results => results::replay(dir)?,
     };
     let mut out = BufWriter::new(out);
+    let mut line = Vec::new();
     records
         .iter()
-        .try_for_each(|r| writeln!(out, "{}", hex::encode(r)))
+        .try_for_each(|r| {
+            line.clear();
+            protocol::encode_line(r, &mut line);
+            out.write_all(&line)
+        })
         .and_then(|()| out.flush())
         .map_err(|source| WalError::Print { source })
 }
@@ -85,14 +93,12 @@ fn records(mut input: impl BufRead) -> impl Iterator<Item = Result<Vec<u8>, WalE
         number += 1;
         match input.read_until(b'\n', &mut line) {
             Ok(0) => None,
-            Ok(_) => {
-                let text = line.strip_suffix(b"\n").unwrap_or(&line);
-                let text = text.strip_suffix(b"\r").unwrap_or(text);
-                Some(hex::decode(text).map_err(|source| WalError::BadHex {
+            Ok(_) => Some(
+                protocol::decode_line(&line).map_err(|source| WalError::BadHex {
                     line: number,
                     source,
-                }))
-            }
+                }),
+            ),
             Err(source) => Some(Err(WalError::Input {
                 line: number,
                 source,
@@ -110,7 +116,7 @@ fn append_and_ack(
     for (index, record) in (0u64..).zip(records) {
         append(&record?)?;
         // One `write_all` of the whole line: one write(2), even on a line-buffered stdout.
-        let ack = format!("{index}\n");
+        let ack = protocol::ack_line(index);
         out.write_all(ack.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|source| WalError::Ack { index, source })?;

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::BuiltinWal;
 use crate::errors::{TrialError, WalError, chain};
+use crate::protocol;
 use crate::results_file::{ReadStatus, ResultsFile, read_results};
 
 /// A record as a results line.
@@ -46,7 +47,7 @@ impl Writer {
         self.file
             .append_line(&Record {
                 kind: "finding",
-                payload: hex::encode(payload),
+                payload: protocol::encode(payload),
             })
             .map_err(wal_error)
     }
@@ -71,7 +72,7 @@ pub(crate) fn replay(dir: &Path) -> Result<Vec<Vec<u8>>, WalError> {
             line.get("payload")
                 .and_then(|p| p.as_str())
                 .filter(|_| line["type"] == "finding")
-                .and_then(|p| hex::decode(p).ok())
+                .and_then(|p| protocol::decode(p.as_bytes()).ok())
                 .ok_or_else(|| {
                     invalid(
                         &path,

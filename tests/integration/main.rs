@@ -746,7 +746,7 @@ fn traced_builtin(
     wal: &str,
     records: &[Vec<u8>],
     kill_at: Option<u64>,
-) -> (crashtest::tracer::Trace, crashtest::power::Snapshot) {
+) -> (crashtest::tracer::Trace, crashtest::snapshot::Snapshot) {
     use crashtest::tracer::{KillScope, TraceOptions, Traced};
     let dir = tempfile::tempdir().unwrap();
     let canonical = dir.path().canonicalize().unwrap();
@@ -759,9 +759,9 @@ fn traced_builtin(
     let mut traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
     let child = &mut traced.children_mut()[0];
     let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
-    let input: String = records.iter().map(|r| hex::encode(r) + "\n").collect();
+    let input = crashtest::protocol::writer_input(records);
     let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
+        let _ = stdin.write_all(&input);
     });
     let reader = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let files = globset::GlobSetBuilder::new().build().unwrap();
@@ -777,7 +777,10 @@ fn traced_builtin(
     let trace = traced.run(&opts).unwrap();
     feeder.join().unwrap();
     reader.join().unwrap().unwrap();
-    (trace, crashtest::power::Snapshot::read(&canonical).unwrap())
+    (
+        trace,
+        crashtest::snapshot::Snapshot::read(&canonical).unwrap(),
+    )
 }
 
 /// See issue 4: the power-loss model checked against the real thing. When every write was
@@ -787,7 +790,8 @@ fn traced_builtin(
 /// log still replays to the real folder, and a power loss loses some of it.
 #[test]
 fn a_power_loss_built_from_the_write_log_equals_the_real_folder_when_all_was_synced() {
-    use crashtest::power::{Snapshot, after_kill, after_power_loss};
+    use crashtest::faults::power::{after_kill, after_power_loss};
+    use crashtest::snapshot::Snapshot;
     let records: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 100 * i as usize + 3]).collect();
     let (dry, _) = traced_builtin("crc", &records, None);
     let n = dry.boundaries.len() as u64;

@@ -1,18 +1,10 @@
-//! What a crash does to the files.
+//! The damage done to the trial folder after the kill: a file cut, a dirty tail, a flipped
+//! bit or a zeroed sector, or the whole folder as a power loss leaves it ([`super::power`]).
 //!
-//! Every trial kills the writer at a boundary (or lets it exit, when the draw lands on the
-//! clean exit). The fault class drawn for the trial decides how:
-//! - `kill`: SIGKILL before the call runs; nothing more. A SIGKILL loses nothing the kernel
-//!   already has.
-//! - `torn`: the kill lands on a write, and only its first bytes happen (up to a `sector`
-//!   boundary of the file), as a crash in the middle of a large write leaves it.
-//! - `truncate`: afterwards one file matching the target's `files` is cut at an offset
-//!   drawn uniformly from `0..=size`: a file system that lost the end of a file.
-//! - `zero-tail` / `garbage-tail`: afterwards zeros or random bytes are appended to such a
-//!   file, or written over its last bytes: its size reached the disk, its data did not.
-//! - `power-loss`: afterwards the folder is rebuilt from the write log as a power loss at
-//!   the kill leaves it (see [`crate::power`]).
-//! - `bit-flip`: afterwards one bit is flipped, or one sector zeroed, inside such a file.
+//! The file to damage is drawn among those matching the target's `files`, sorted by name,
+//! so the draw does not depend on `readdir` order. Faults never follow a symlink (they open
+//! with `O_NOFOLLOW`), and [`escaping_links`] finds a link the target planted out of its
+//! folder: a crash harness must not damage a file outside its trial folder.
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -24,102 +16,12 @@ use globset::GlobSet;
 use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::FaultKind;
+use super::power::{self, PowerLoss};
 use crate::errors::TrialError;
-use crate::power::{PowerLoss, Snapshot};
-use crate::scenario::FaultWeights;
-use crate::seed::{below, between, weighted};
+use crate::seed::{below, between};
+use crate::snapshot::Snapshot;
 use crate::tracer::{Op, file_sizes};
-
-/// A fault class, as named in a scenario's `[faults]` table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
-    /// SIGKILL only.
-    Kill,
-    /// SIGKILL, then truncate one file.
-    Truncate,
-    /// A write cut short, then SIGKILL.
-    Torn,
-    /// SIGKILL, then zeros at the end of a file.
-    ZeroTail,
-    /// SIGKILL, then random bytes at the end of a file.
-    GarbageTail,
-    /// SIGKILL, then the folder as a power loss leaves it.
-    PowerLoss,
-    /// SIGKILL, then a flipped bit or a zeroed sector in a file.
-    BitFlip,
-}
-
-impl FaultKind {
-    /// Every class, in the order the weights are drawn.
-    pub const ALL: [FaultKind; 7] = [
-        FaultKind::Kill,
-        FaultKind::Truncate,
-        FaultKind::Torn,
-        FaultKind::ZeroTail,
-        FaultKind::GarbageTail,
-        FaultKind::PowerLoss,
-        FaultKind::BitFlip,
-    ];
-
-    /// The class's name in scenarios and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Kill => "kill",
-            FaultKind::Truncate => "truncate",
-            FaultKind::Torn => "torn",
-            FaultKind::ZeroTail => "zero-tail",
-            FaultKind::GarbageTail => "garbage-tail",
-            FaultKind::PowerLoss => "power-loss",
-            FaultKind::BitFlip => "bit-flip",
-        }
-    }
-
-    /// The class's weight in `w`.
-    pub fn weight(self, w: &FaultWeights) -> u32 {
-        match self {
-            FaultKind::Kill => w.kill,
-            FaultKind::Truncate => w.truncate,
-            FaultKind::Torn => w.torn,
-            FaultKind::ZeroTail => w.zero_tail,
-            FaultKind::GarbageTail => w.garbage_tail,
-            FaultKind::PowerLoss => w.power_loss,
-            FaultKind::BitFlip => w.bit_flip,
-        }
-    }
-
-    /// Draws a class by the scenario's weights (at least one weight is non-zero).
-    pub fn choose(rng: &mut impl Rng, weights: &FaultWeights) -> FaultKind {
-        let w: Vec<u64> = FaultKind::ALL
-            .iter()
-            .map(|k| u64::from(k.weight(weights)))
-            .collect();
-        FaultKind::ALL[weighted(rng, &w).unwrap_or(0)]
-    }
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The cut points of a torn write at `offset` of `len` bytes: 0, then every length that
-/// ends the landed bytes on a `sector` boundary of the file, all below `len`, ascending.
-pub fn tear_points(offset: u64, len: u64, sector: u64) -> impl Iterator<Item = u64> {
-    let first = (sector - offset % sector) % sector; // bytes up to the next boundary
-    let first = if first == 0 { sector } else { first };
-    std::iter::once(0).chain((first..len).step_by(sector as usize))
-}
-
-/// How many bytes of a write at `offset` of `len` bytes a torn write lets through: a
-/// uniform choice among its [`tear_points`].
-pub fn tear_point(rng: &mut impl Rng, offset: u64, len: u64, sector: u64) -> u64 {
-    let cuts = tear_points(offset, len, sector).count() as u64;
-    tear_points(offset, len, sector)
-        .nth(below(rng, cuts) as usize)
-        .expect("index < count")
-}
 
 /// The damage done to the files, after the kill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,32 +153,16 @@ impl fmt::Display for Damage {
 /// reported: a crash harness must not damage a file outside its trial folder.
 pub fn escaping_links(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&at) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.file_type().is_symlink()
-                && let Ok(target) = std::fs::read_link(&path)
-            {
-                let resolved =
-                    crate::tracer::proc::resolve(&at, target.as_os_str().as_encoded_bytes());
-                let real = resolved.canonicalize().unwrap_or(resolved);
-                if !real.starts_with(dir) {
-                    let name = path
-                        .strip_prefix(dir)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string();
-                    found.push((name, target));
-                }
+    for entry in crate::snapshot::walk(dir).flatten() {
+        let path = entry.path();
+        if entry.file_type().is_symlink()
+            && let Ok(target) = std::fs::read_link(&path)
+        {
+            let at = path.parent().unwrap_or(dir);
+            let resolved = crate::tracer::proc::resolve(at, target.as_os_str().as_encoded_bytes());
+            let real = resolved.canonicalize().unwrap_or(resolved);
+            if !real.starts_with(dir) {
+                found.push((entry.rel().display().to_string(), target));
             }
         }
     }
@@ -310,7 +196,7 @@ pub fn apply(
         move |source| TrialError::Io { what, path, source }
     };
     if kind == FaultKind::PowerLoss {
-        let (state, report) = crate::power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, rng);
+        let (state, report) = power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, rng);
         state
             .write_into(dir)
             .map_err(io("rebuild after a power loss", dir))?;
@@ -558,52 +444,5 @@ mod tests {
             }
         }
         assert!(flips > 0 && sectors > 0);
-    }
-
-    #[test]
-    fn tear_points_end_on_sector_boundaries_of_the_file() {
-        let mut rng = Seed(5).trial_rng(0);
-        let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..500 {
-            let j = tear_point(&mut rng, 1000, 2000, 512);
-            assert!(j < 2000);
-            assert!(j == 0 || (1000 + j).is_multiple_of(512), "{j}");
-            seen.insert(j);
-        }
-        assert_eq!(
-            seen.into_iter().collect::<Vec<_>>(),
-            [0, 24, 536, 1048, 1560]
-        );
-        assert_eq!(
-            tear_point(&mut rng, 0, 100, 512),
-            0,
-            "no boundary inside: nothing lands"
-        );
-        let bytes: std::collections::BTreeSet<u64> =
-            (0..300).map(|_| tear_point(&mut rng, 7, 5, 1)).collect();
-        assert_eq!(bytes.into_iter().collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn weights_pick_classes() {
-        let mut rng = Seed(4).trial_rng(0);
-        let only_torn = FaultWeights {
-            torn: 1,
-            ..FaultWeights::default()
-        };
-        assert!((0..50).all(|_| FaultKind::choose(&mut rng, &only_torn) == FaultKind::Torn));
-        let all = FaultWeights {
-            kill: 1,
-            truncate: 1,
-            torn: 1,
-            zero_tail: 1,
-            garbage_tail: 1,
-            power_loss: 1,
-            bit_flip: 1,
-        };
-        let picks: std::collections::BTreeSet<_> = (0..300)
-            .map(|_| FaultKind::choose(&mut rng, &all))
-            .collect();
-        assert_eq!(picks.len(), 7);
     }
 }
