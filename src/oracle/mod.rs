@@ -16,144 +16,18 @@
 //! list that grows with the number of records.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::io::BufRead;
-
-use serde::{Deserialize, Serialize};
 
 use crate::faults::Damage;
 use crate::process::{Captured, Finished};
 use crate::protocol::{self, Durability};
-use crate::spill::Spill;
 use crate::tracer::{AckMark, WriterEnd};
-use crate::workload::Stream;
 
-/// Why a trial failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Class {
-    /// Replay exited non-zero or died of a signal: the log cannot be recovered.
-    ReplayFailed,
-    /// Replay did not finish within the timeout.
-    ReplayHang,
-    /// Replay returned a record that was never sent at that position: corrupted,
-    /// reordered, duplicated or invented.
-    NotAPrefix,
-    /// An acknowledged record that the fault cannot excuse was not recovered.
-    LostAck,
-    /// The writer did not finish within the timeout.
-    Hang,
-    /// A second replay returned other records than the first: recovery is not stable.
-    UnstableRecovery,
-    /// After recovery, a writer started on the same folder could not append, or the next
-    /// replay did not return the recovered records followed by every new acked record.
-    BrokenResume,
-    /// The target broke protocol v1 (a bad ack, a non-hex replay line, a writer that
-    /// failed by itself): a bug in the target or its adapter, not a crash finding.
-    TargetError,
-}
+mod evidence;
+mod verdict;
 
-impl Class {
-    /// The class's name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Class::ReplayFailed => "replay-failed",
-            Class::ReplayHang => "replay-hang",
-            Class::NotAPrefix => "not-a-prefix",
-            Class::LostAck => "lost-ack",
-            Class::Hang => "hang",
-            Class::UnstableRecovery => "unstable-recovery",
-            Class::BrokenResume => "broken-resume",
-            Class::TargetError => "target-error",
-        }
-    }
-}
-
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A failed check: its class and what exactly was seen.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Violation {
-    /// The class.
-    pub class: Class,
-    /// What was seen, in words.
-    pub detail: String,
-}
-
-/// The records sent to one writer, read in order as often as the oracle needs: a
-/// workload's [`Stream`] (drawn again each time) or a list in memory.
-pub trait Sent: fmt::Debug + Sync {
-    /// How many records were sent.
-    fn count(&self) -> usize;
-    /// The records, in order.
-    fn records(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_>;
-}
-
-impl Sent for Vec<Vec<u8>> {
-    fn count(&self) -> usize {
-        self.len()
-    }
-
-    fn records(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
-        Box::new(self.iter().map(|r| Cow::Borrowed(r.as_slice())))
-    }
-}
-
-impl Sent for Stream {
-    fn count(&self) -> usize {
-        self.len()
-    }
-
-    fn records(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
-        Box::new(self.iter().map(Cow::Owned))
-    }
-}
-
-/// Everything the oracle judges, from one trial.
-#[derive(Debug)]
-pub struct Evidence<'a> {
-    /// What each writer sent, did and said.
-    pub writers: Vec<WriterEvidence<'a>>,
-    /// What the target's acks promise.
-    pub durability: Durability,
-    /// What the fault did to the files.
-    pub damage: &'a Damage,
-    /// The replay's run.
-    pub replay: &'a Finished,
-}
-
-/// One writer's part of the evidence.
-#[derive(Debug)]
-pub struct WriterEvidence<'a> {
-    /// The records sent to it.
-    pub sent: &'a dyn Sent,
-    /// Its stdout (its acks), and whether it went past the output limit (and the writer
-    /// was killed for it).
-    pub stdout: &'a Captured,
-    /// Its stderr.
-    pub stderr: &'a Captured,
-    /// The file extents at each write into its stdout, from the tracer, in order.
-    pub marks: &'a Spill<AckMark>,
-    /// How it ended.
-    pub end: &'a WriterEnd,
-}
-
-/// The oracle's findings on one trial.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Judgement {
-    /// Records acked before the crash.
-    pub acked: u64,
-    /// Acked records the fault could not excuse: replay must return at least these.
-    pub required: u64,
-    /// Records the replay returned (None when its output could not be read).
-    pub recovered: Option<u64>,
-    /// The failed check, if any.
-    pub violation: Option<Violation>,
-}
+pub use evidence::{Evidence, Sent, WriterEvidence};
+pub use verdict::{Class, Judgement, Violation};
 
 /// One writer's acks, counted against the tracer's marks.
 struct Acked {
@@ -716,6 +590,7 @@ mod tests {
     use std::process::ExitStatus;
 
     use super::*;
+    use crate::spill::Spill;
 
     /// Record `i` of every trial: distinct, and not line- or text-safe.
     fn rec(i: usize) -> Vec<u8> {
