@@ -91,3 +91,137 @@ pub(super) fn interleaved(ev: &Evidence<'_>) -> Result<Vec<usize>, Violation> {
     }
     Ok(next)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use super::*;
+    use crate::faults::Damage;
+    use crate::oracle::evidence::WriterEvidence;
+    use crate::oracle::judge::judge;
+    use crate::oracle::testing::{
+        Trial, assert_mentions, assert_pass, captured, counts, rec, two_writers, violation,
+    };
+    use crate::process::Finished;
+    use crate::protocol::{self, Durability};
+    use crate::spill::Spill;
+    use crate::tracer::WriterEnd;
+
+    // One writer: a prefix of what was sent, byte for byte.
+
+    #[test]
+    fn a_record_with_one_byte_changed_is_not_a_prefix() {
+        let t = Trial::sent(3).acks(3);
+        let mut got = t.sent.clone();
+        got[1][3] ^= 0x01;
+        let j = t.replays(&got).judge();
+        let detail = violation(&j, Class::NotAPrefix);
+        assert_mentions(detail, "record 1 differs");
+        assert_eq!(counts(&j), (3, 3, Some(3)));
+    }
+
+    #[test]
+    fn a_torn_record_is_not_a_prefix() {
+        let t = Trial::sent(3).acks(1);
+        let mut got = t.sent[..2].to_vec();
+        got[1].pop();
+        let j = t.replays(&got).judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 1 differs");
+    }
+
+    #[test]
+    fn a_record_beyond_those_sent_is_invented() {
+        let t = Trial::sent(2).acks(2);
+        let mut got = t.sent.clone();
+        got.push(b"never sent".to_vec());
+        let j = t.replays(&got).judge();
+        assert_mentions(
+            violation(&j, Class::NotAPrefix),
+            "3 records but only 2 were sent",
+        );
+        assert_eq!(j.recovered, Some(3));
+    }
+
+    #[test]
+    fn a_duplicated_record_is_not_a_prefix() {
+        let j = Trial::sent(3).acks(1).replays(&[rec(0), rec(0)]).judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 1 differs");
+    }
+
+    #[test]
+    fn reordered_records_are_not_a_prefix() {
+        let j = Trial::sent(3).replays(&[rec(1), rec(0)]).judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 0 differs");
+    }
+
+    #[test]
+    fn safety_holds_even_when_acks_promise_nothing() {
+        let j = Trial::sent(3)
+            .durability(Durability::None)
+            .replays(&[rec(0), rec(2)])
+            .judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 1 differs");
+    }
+
+    // Several writers: an interleaving of a prefix of each.
+
+    #[test]
+    fn writers_may_interleave_in_any_order() {
+        let j = two_writers(3, 3, (2, 1), &[(1, 0), (0, 0), (0, 1), (1, 1), (0, 2)]);
+        assert_pass(&j);
+        assert_eq!(counts(&j), (3, 3, Some(5)));
+    }
+
+    #[test]
+    fn a_writers_records_out_of_their_order_are_not_a_prefix() {
+        let j = two_writers(3, 3, (0, 0), &[(0, 1), (0, 0)]);
+        assert_mentions(
+            violation(&j, Class::NotAPrefix),
+            "writer 0's record 1, returned before the records it follows",
+        );
+    }
+
+    #[test]
+    fn a_record_returned_twice_is_not_a_prefix() {
+        let j = two_writers(3, 3, (0, 0), &[(1, 0), (0, 0), (1, 0)]);
+        assert_mentions(
+            violation(&j, Class::NotAPrefix),
+            "writer 1's record 0, returned again (a duplicate)",
+        );
+    }
+
+    #[test]
+    fn a_record_no_writer_sent_is_not_a_prefix() {
+        let mut j = two_writers(2, 2, (0, 0), &[(0, 0)]);
+        assert_pass(&j);
+        let sent = rec(999);
+        let replay = Finished {
+            status: Some(ExitStatus::from_raw(0)),
+            stdout: captured(&(protocol::encode(&sent) + "\n")),
+            stderr: Captured::default(),
+        };
+        let (stderr, end, none): (Captured, WriterEnd, Vec<Vec<u8>>) = (
+            Captured::default(),
+            WriterEnd::Killed { boundary: 0 },
+            vec![rec(1)],
+        );
+        let (stdout, marks) = (Captured::default(), Spill::new());
+        j = judge(&Evidence {
+            writers: (0..2)
+                .map(|_| WriterEvidence {
+                    sent: &none,
+                    stdout: &stdout,
+                    stderr: &stderr,
+                    marks: &marks,
+                    end: &end,
+                })
+                .collect(),
+            durability: Durability::Fsync,
+            damage: &Damage::None,
+            replay: &replay,
+        });
+        assert_mentions(violation(&j, Class::NotAPrefix), "was sent by no writer");
+    }
+}

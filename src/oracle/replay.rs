@@ -112,3 +112,53 @@ pub(super) fn short_hex(bytes: &[u8]) -> String {
         format!("{}...", protocol::encode(&bytes[..16]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::oracle::testing::{Trial, assert_mentions, assert_pass, counts, violation};
+    use crate::oracle::verdict::Class;
+
+    // Empty lines are empty records.
+
+    #[test]
+    fn empty_replay_lines_are_empty_records() {
+        let sent = vec![b"a".to_vec(), Vec::new(), Vec::new(), b"b".to_vec()];
+        let j = Trial::sending(sent)
+            .acks(4)
+            .replay_stdout("61\n\n\n62\n")
+            .judge();
+        assert_pass(&j);
+        assert_eq!(counts(&j), (4, 4, Some(4)));
+    }
+
+    #[test]
+    fn a_trailing_empty_line_is_a_trailing_empty_record() {
+        let sent = vec![b"a".to_vec(), Vec::new()];
+        let j = Trial::sending(sent).acks(2).replay_stdout("61\n\n").judge();
+        assert_pass(&j);
+        assert_eq!(j.recovered, Some(2));
+    }
+
+    #[test]
+    fn a_dropped_empty_record_shifts_the_next_one_and_is_caught() {
+        let sent = vec![b"a".to_vec(), Vec::new(), b"b".to_vec()];
+        let j = Trial::sending(sent).replay_stdout("61\n62\n").judge();
+        assert_mentions(violation(&j, Class::NotAPrefix), "record 1 differs");
+    }
+
+    // Lines that are not records: the target's fault, not a crash finding.
+
+    #[test]
+    fn a_replay_line_that_is_not_hex_is_a_target_error() {
+        let j = Trial::sent(3).acks(1).replay_stdout("00\nzz\n").judge();
+        let detail = violation(&j, Class::TargetError);
+        assert_mentions(detail, "replay line 2: 'zz' is not a record in hex");
+        assert_eq!(counts(&j), (1, 1, None));
+    }
+
+    #[test]
+    fn a_replay_line_of_odd_length_is_a_target_error() {
+        let j = Trial::sent(3).replay_stdout("abc\n").judge();
+        assert_mentions(violation(&j, Class::TargetError), "replay line 1: 'abc'");
+    }
+}
