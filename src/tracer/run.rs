@@ -99,10 +99,9 @@ pub fn run_piped_with<R: Read + Send, T, E>(
                 read_on(scope, stderr, Some(pgid)),
             ));
         }
-        // `then` owns the writers: whichever way it returns, dropping them has killed
-        // their group by now.
+        // `then` owns the writers: on its failure, dropping them killed their group.
         let result = then(traced).map_err(|e| {
-            reap_group(pgid);
+            end_group(pgid);
             PipedError::Run(e)
         })?;
         let (mut stdouts, mut stderrs) = (Vec::new(), Vec::new());
@@ -126,10 +125,12 @@ pub fn run_piped_with<R: Read + Send, T, E>(
     })
 }
 
-/// After a failed loop, with group `pgid` killed: reaps what is left of it among this
-/// thread's children and tracees, then ends the orphans the writers left outside it
-/// ([`process::kill_orphans`]), so that nothing still holds their pipes.
-fn reap_group(pgid: Pid) {
+/// After a failed loop: SIGKILLs group `pgid` (again, should `then` have kept the writers
+/// alive), reaps what is left of it among this thread's children and tracees, then ends
+/// the orphans the writers left outside it ([`process::kill_orphans`]), so that nothing
+/// still holds their pipes.
+fn end_group(pgid: Pid) {
+    process::kill_group(pgid);
     // Every member was SIGKILLed, so each wait returns soon; ECHILD: none left.
     let flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD;
     let group = Pid::from_raw(-pgid.as_raw());
