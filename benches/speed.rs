@@ -36,14 +36,14 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crashtest::errors::chain;
-use crashtest::process::{catch_interrupts, interrupted, wait_timeout};
+use crashtest::errors::{PipedError, chain};
+use crashtest::process::{Limits, catch_interrupts, interrupted, wait_timeout};
 use crashtest::protocol::{Role, writer_input};
 use crashtest::run::compile_files;
 use crashtest::scenario::Scenario;
 use crashtest::seed::below;
 use crashtest::target::TargetKind;
-use crashtest::tracer::{KillScope, TraceOptions, Traced, WriterEnd};
+use crashtest::tracer::{KillScope, TraceOptions, WriterEnd, run_piped_with};
 use crashtest::trial::{TrialEnv, target_command};
 use crashtest::workload::Workload;
 use nix::errno::Errno;
@@ -1214,9 +1214,6 @@ fn run_crashtest_traced(
     mut cmd: Command,
     input: &[u8],
 ) -> Result<(Duration, Vec<u8>, u64), String> {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     let opts = TraceOptions {
         dir,
         files: &env.files,
@@ -1227,26 +1224,20 @@ fn run_crashtest_traced(
         timeout: WRITER_TIMEOUT,
     };
     let started = Instant::now();
-    let mut traced = Traced::spawn(std::slice::from_mut(&mut cmd))
-        .map_err(|e| format!("failed to start the traced writer: {}", chain(&e)))?;
-    let child = &mut traced.children_mut()[0];
-    // On `None` here, dropping `traced` kills the writer.
-    let (Some(stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        return Err("the traced writer's stdio was not piped".into());
-    };
-    let (trace, elapsed, out, err) = std::thread::scope(|s| {
-        s.spawn(move || feed(stdin, input));
-        let out = s.spawn(move || read_all(stdout));
-        let err = s.spawn(move || read_all(stderr));
-        // On an error the tracer has killed and reaped the writer, so the pipes close.
-        let trace = traced.run(&opts);
-        let elapsed = started.elapsed();
-        (trace, elapsed, joined(out), joined(err))
-    });
-    let trace = trace.map_err(|e| format!("the traced writer failed: {}", chain(&e)))?;
-    let (out, err) = (out?, err?);
+    let run = run_piped_with(
+        std::slice::from_mut(&mut cmd),
+        [input],
+        Limits::NONE,
+        // Timed from the spawn to the loop's end, before the readers are joined.
+        |traced| traced.run(&opts).map(|trace| (trace, started.elapsed())),
+    )
+    .map_err(|e| match e {
+        PipedError::Start(e) => format!("failed to start the traced writer: {}", chain(&e)),
+        PipedError::Run(e) => format!("the traced writer failed: {}", chain(&e)),
+        PipedError::Output(e) => format!("failed to read a child's output: {e}"),
+    })?;
+    let (trace, elapsed) = run.result;
+    let (out, err) = (run.stdouts[0].bytes(), run.stderrs[0].bytes());
     check_interrupt()?;
     if trace.ends.first() != Some(&WriterEnd::Exited { code: 0 }) {
         return Err(format!(
@@ -1261,49 +1252,43 @@ fn run_crashtest_traced(
 }
 
 /// Runs `cmd` under the least a seccomp tracer can do: started exactly as crashtest starts
-/// a writer ([`Traced::spawn`]: crashtest's filter installed between fork and exec, the
-/// same ptrace options), then a loop that restarts each stop with `PTRACE_CONT` and counts
-/// it, instead of crashtest's. Its threads are traced too (the crc writer appends on one).
-/// Returns its time, its acks and its seccomp stops.
+/// a writer ([`run_piped_with`]: crashtest's filter installed between fork and exec, the
+/// same ptrace options, the same pipes), then a loop that restarts each stop with
+/// `PTRACE_CONT` and counts it, instead of crashtest's. Its threads are traced too (the crc
+/// writer appends on one). Returns its time, its acks and its seccomp stops.
 fn run_bare(mut cmd: Command, input: &[u8]) -> Result<(Duration, Vec<u8>, u64), String> {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut traced = Traced::spawn(std::slice::from_mut(&mut cmd))
-        .map_err(|e| format!("failed to start the bare-traced writer: {}", chain(&e)))?;
-    let pid = traced.pgid();
-    let mut tracees = TraceeGuard(Some(pid));
-    let child = &mut traced.children_mut()[0];
-    let (Some(stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        return Err("the bare-traced writer's stdio was not piped".into());
-    };
-    let (stops, elapsed, out, err) = std::thread::scope(|s| {
-        s.spawn(move || feed(stdin, input));
-        let out = s.spawn(move || read_all(stdout));
-        let err = s.spawn(move || read_all(stderr));
-        // The watchdog: SIGKILLs the writer if it outlives its timeout.
-        let (done, wake) = mpsc::channel::<()>();
-        s.spawn(move || {
-            if wake.recv_timeout(WRITER_TIMEOUT) == Err(mpsc::RecvTimeoutError::Timeout) {
-                // ESRCH (already gone) is fine.
-                let _ = signal::kill(pid, Signal::SIGKILL);
-            }
-        });
-        let stops = bare_loop(pid);
-        let elapsed = started.elapsed();
-        match &stops {
-            Ok(_) => tracees.0 = None,
-            // Kill and reap now, before joining the readers of its pipes.
-            Err(_) => drop(std::mem::replace(&mut tracees, TraceeGuard(None))),
-        }
-        drop(done);
-        (stops, elapsed, joined(out), joined(err))
-    });
-    let (stops, end) = stops?;
-    let (out, err) = (out?, err?);
+    // On an error of the loop, run_piped_with kills and reaps the writer before it joins
+    // the readers of its pipes.
+    let run = run_piped_with(
+        std::slice::from_mut(&mut cmd),
+        [input],
+        Limits::NONE,
+        |traced| {
+            let pid = traced.pgid();
+            std::thread::scope(|s| {
+                // The watchdog: SIGKILLs the writer if it outlives its timeout.
+                let (done, wake) = mpsc::channel::<()>();
+                s.spawn(move || {
+                    if wake.recv_timeout(WRITER_TIMEOUT) == Err(mpsc::RecvTimeoutError::Timeout) {
+                        // ESRCH (already gone) is fine.
+                        let _ = signal::kill(pid, Signal::SIGKILL);
+                    }
+                });
+                let stops = bare_loop(pid);
+                let elapsed = started.elapsed();
+                drop(done);
+                stops.map(|(stops, end)| (stops, end, elapsed))
+            })
+        },
+    )
+    .map_err(|e| match e {
+        PipedError::Start(e) => format!("failed to start the bare-traced writer: {}", chain(&e)),
+        PipedError::Run(e) => e,
+        PipedError::Output(e) => format!("failed to read a child's output: {e}"),
+    })?;
+    let (stops, end, elapsed) = run.result;
+    let (out, err) = (run.stdouts[0].bytes(), run.stderrs[0].bytes());
     if end != Some(0) {
         return Err(format!(
             "the bare-traced writer ended with {end:?}: {}",
@@ -1345,29 +1330,6 @@ fn bare_loop(leader: Pid) -> Result<(u64, Option<i32>), String> {
             Err(Errno::ECHILD) => return Ok((stops, end)),
             Err(Errno::EINTR) => {}
             Err(e) => return Err(format!("failed to wait for the bare-traced writer: {e}")),
-        }
-    }
-}
-
-/// SIGKILLs the bare-traced writer and reaps it and its tracees when dropped, unless
-/// disarmed (`None`) after the loop reaped them all.
-struct TraceeGuard(Option<Pid>);
-
-impl Drop for TraceeGuard {
-    fn drop(&mut self) {
-        let Some(pid) = self.0.take() else { return };
-        // ESRCH (already gone) is fine; its threads die with it.
-        let _ = signal::kill(pid, Signal::SIGKILL);
-        let flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD;
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(flags)) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(Errno::ECHILD) => break,
-                Err(e) => {
-                    eprintln!("speed bench: warning: failed to reap the bare-traced writer: {e}");
-                    break;
-                }
-            }
         }
     }
 }

@@ -222,6 +222,22 @@ impl TraceError {
     }
 }
 
+/// Why a traced run with its pipes ([`crate::tracer::run_piped`]) failed. `E` is what
+/// its loop fails with: a [`TraceError`] for the tracer's own.
+#[derive(Debug, Error)]
+pub enum PipedError<E = TraceError> {
+    /// The commands could not be started traced. [`TraceError::Spawn`] may be the
+    /// target's fault (no such program, not executable); anything else is crashtest's.
+    #[error(transparent)]
+    Start(TraceError),
+    /// The loop failed; the writers were killed and reaped.
+    #[error(transparent)]
+    Run(E),
+    /// A writer's stdout or stderr could not be read, or kept in its spill file.
+    #[error("failed to read a traced writer's output")]
+    Output(#[source] io::Error),
+}
+
 // ---- setup and environment errors ----
 
 /// What the check before the first trial ([`crate::run::preflight`]) found wrong with the

@@ -33,7 +33,6 @@
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use globset::GlobSet;
 
@@ -212,10 +211,7 @@ fn run_both(
             said: (!tail.is_empty()).then_some(TargetSaid { tail }),
         })
     };
-    let mut cmd = trial::target_command(env, dir, Role::Write, 0, 0);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let cmd = trial::target_command(env, dir, Role::Write, 0, 0);
     let run = trial::spawn::run_traced(
         env,
         dir,

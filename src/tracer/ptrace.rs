@@ -1158,6 +1158,7 @@ mod tests {
     use globset::{Glob, GlobSetBuilder};
 
     use super::*;
+    use crate::tracer::run_piped;
 
     fn run_traced(argv: &[&str], kill_at: Option<u64>) -> (Trace, tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
@@ -1166,17 +1167,7 @@ mod tests {
         files.add(Glob::new("*.log").unwrap());
         let files = files.build().unwrap();
         let mut cmd = Command::new(argv[0]);
-        cmd.args(&argv[1..])
-            .current_dir(&canonical)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
-        let mut traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
-        let mut stdout = traced.children_mut()[0].stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-            s
-        });
+        cmd.args(&argv[1..]).current_dir(&canonical);
         let opts = TraceOptions {
             dir: &canonical,
             files: &files,
@@ -1186,8 +1177,15 @@ mod tests {
             record_ops: false,
             timeout: Duration::from_secs(20),
         };
-        let trace = traced.run(&opts).unwrap();
-        (trace, dir, reader.join().unwrap())
+        let run = run_piped(
+            std::slice::from_mut(&mut cmd),
+            [std::io::empty()],
+            Limits::NONE,
+            &opts,
+        )
+        .unwrap();
+        let stdout = String::from_utf8(run.stdouts[0].bytes()).unwrap();
+        (run.result, dir, stdout)
     }
 
     const SCRIPT: &str =

@@ -3,13 +3,13 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::errors::{TraceError, TrialError};
-use crate::process::{self, Captured, Finished, feed_on, read_on};
+use crate::errors::{PipedError, TraceError, TrialError};
+use crate::process::{self, Captured, Finished};
 use crate::protocol::Role;
 use crate::target::TargetKind;
-use crate::tracer::{Trace, TraceOptions, Traced, WriterEnd};
+use crate::tracer::{Trace, TraceOptions, WriterEnd, run_piped};
 use crate::trial::env::TrialEnv;
 use crate::trial::machine;
 use crate::trial::plan::KillPlan;
@@ -71,18 +71,12 @@ pub(crate) fn run_writers(
         .map(|s| Box::new(s.input()) as Box<dyn Read + Send + '_>)
         .collect();
     let cmds: Vec<Command> = (0..workload.streams().len() as u32)
-        .map(|w| {
-            let mut cmd = target_command(env, dir, Role::Write, w, index);
-            cmd.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            cmd
-        })
+        .map(|w| target_command(env, dir, Role::Write, w, index))
         .collect();
     run_traced(env, dir, cmds, inputs, kill, record_ops)
 }
 
-/// Runs `cmds` (piped stdio) traced together, feeding each its input. `Ok(Err(_))` is a
+/// Runs `cmds` traced together, feeding each its input ([`run_piped`]). `Ok(Err(_))` is a
 /// [`TraceError::Spawn`] of the target's making (no such program, not executable); one
 /// the machine caused, and a failure on a full file system, are errors
 /// ([`machine::machine_failed_start`], [`machine::blame_machine`]).
@@ -94,9 +88,18 @@ pub(crate) fn run_traced(
     kill: Option<KillPlan>,
     record_ops: bool,
 ) -> Result<Result<WritersRun, TraceError>, TrialError> {
-    let mut traced = match Traced::spawn_limited(&mut cmds, env.scenario.limits) {
-        Ok(t) => t,
-        Err(TraceError::Spawn { program, source }) => {
+    let opts = TraceOptions {
+        dir,
+        files: &env.files,
+        kill_at: kill.map(|k| k.at),
+        kill_scope: env.scenario.crash,
+        tear: kill.and_then(|k| k.tear),
+        record_ops,
+        timeout: env.scenario.timeout,
+    };
+    let run = match run_piped(&mut cmds, inputs, env.scenario.limits, &opts) {
+        Ok(run) => run,
+        Err(PipedError::Start(TraceError::Spawn { program, source })) => {
             if let Some(machine) = machine::machine_failed_start(
                 env,
                 "start the target under the tracer",
@@ -109,62 +112,27 @@ pub(crate) fn run_traced(
             }
             return Ok(Err(TraceError::Spawn { program, source }));
         }
-        Err(e) => return Err(e.into()),
+        Err(PipedError::Start(e) | PipedError::Run(e)) => return Err(e.into()),
+        Err(PipedError::Output(source)) => {
+            return Err(TrialError::Io {
+                what: "read the writer's output",
+                path: dir.to_owned(),
+                source,
+            });
+        }
     };
-    let pgid = traced.pgid();
-    let pipes: Vec<_> = traced
-        .children_mut()
-        .iter_mut()
-        .map(|c| {
-            (
-                c.stdin.take().expect("stdin was piped"),
-                c.stdout.take().expect("stdout was piped"),
-                c.stderr.take().expect("stderr was piped"),
-            )
-        })
-        .collect();
-    let opts = TraceOptions {
-        dir,
-        files: &env.files,
-        kill_at: kill.map(|k| k.at),
-        kill_scope: env.scenario.crash,
-        tear: kill.and_then(|k| k.tear),
-        record_ops,
-        timeout: env.scenario.timeout,
+    let failed = |end: &WriterEnd| {
+        matches!(end, WriterEnd::Signaled { .. })
+            || matches!(end, WriterEnd::Exited { code } if *code != 0)
     };
-    std::thread::scope(|scope| {
-        let mut readers = Vec::new();
-        for ((stdin, stdout, stderr), input) in pipes.into_iter().zip(inputs) {
-            feed_on(scope, stdin, input);
-            readers.push((
-                read_on(scope, stdout, Some(pgid)),
-                read_on(scope, stderr, Some(pgid)),
-            ));
-        }
-        let trace = traced.run(&opts)?;
-        let io = |source| TrialError::Io {
-            what: "read the writer's output",
-            path: dir.to_owned(),
-            source,
-        };
-        let (mut stdouts, mut stderrs) = (Vec::new(), Vec::new());
-        for (out, err) in readers {
-            stdouts.push(out.join().expect("reader thread panicked").map_err(io)?);
-            stderrs.push(err.join().expect("reader thread panicked").map_err(io)?);
-        }
-        let failed = |end: &WriterEnd| {
-            matches!(end, WriterEnd::Signaled { .. })
-                || matches!(end, WriterEnd::Exited { code } if *code != 0)
-        };
-        if trace.ends.iter().any(failed) {
-            machine::blame_machine(env, dir)?;
-        }
-        Ok(Ok(WritersRun {
-            trace,
-            stdouts,
-            stderrs,
-        }))
-    })
+    if run.result.ends.iter().any(failed) {
+        machine::blame_machine(env, dir)?;
+    }
+    Ok(Ok(WritersRun {
+        trace: run.result,
+        stdouts: run.stdouts,
+        stderrs: run.stderrs,
+    }))
 }
 
 /// Runs the replay in `dir`. One that failed on a full file system, or could not run for

@@ -3,7 +3,6 @@
 //! a named step.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 
 use crate::errors::TrialError;
@@ -397,10 +396,7 @@ pub(crate) fn crash_recovery(
 ) -> Result<Option<(Boundary, u64, Finished)>, TrialError> {
     let traced_replay = |kill: Option<KillPlan>| -> Result<Option<WritersRun>, TrialError> {
         restore(crashed, dir)?;
-        let mut cmd = target_command(env, dir, Role::Replay, 0, index);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let cmd = target_command(env, dir, Role::Replay, 0, index);
         Ok(run_traced(
             env,
             dir,

@@ -748,23 +748,14 @@ fn traced_builtin(
     records: &[Vec<u8>],
     kill_at: Option<u64>,
 ) -> (crashtest::tracer::Trace, crashtest::snapshot::Snapshot) {
-    use crashtest::tracer::{KillScope, TraceOptions, Traced};
+    use crashtest::process::Limits;
+    use crashtest::tracer::{KillScope, TraceOptions, run_piped};
     let dir = tempfile::tempdir().unwrap();
     let canonical = dir.path().canonicalize().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_crashtest"));
     cmd.args(["target", wal, "write"])
-        .env("CRASHTEST_DIR", &canonical)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
-    let child = &mut traced.children_mut()[0];
-    let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+        .env("CRASHTEST_DIR", &canonical);
     let input = crashtest::protocol::writer_input(records);
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let reader = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let files = globset::GlobSetBuilder::new().build().unwrap();
     let opts = TraceOptions {
         dir: &canonical,
@@ -775,11 +766,15 @@ fn traced_builtin(
         record_ops: true,
         timeout: std::time::Duration::from_secs(20),
     };
-    let trace = traced.run(&opts).unwrap();
-    feeder.join().unwrap();
-    reader.join().unwrap().unwrap();
+    let run = run_piped(
+        std::slice::from_mut(&mut cmd),
+        [&input[..]],
+        Limits::NONE,
+        &opts,
+    )
+    .unwrap();
     (
-        trace,
+        run.result,
         crashtest::snapshot::Snapshot::read(&canonical).unwrap(),
     )
 }
