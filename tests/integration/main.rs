@@ -1528,7 +1528,14 @@ fn keep_failures_keeps_the_crashed_and_damaged_folders() {
         "--no-shrink",
     ]);
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
-    let finding = run.findings()[0].clone();
+    // The terminal prints the first failing trial by index (the results file has them in
+    // the order they ended).
+    let finding = (*run
+        .findings()
+        .iter()
+        .min_by_key(|f| f["trial"].as_u64())
+        .expect("a finding"))
+    .clone();
     let kept = std::path::PathBuf::from(
         finding["kept"]
             .as_str()
