@@ -6,7 +6,7 @@
 //! [`Op`]s, in the order they ran) from an initial folder ([`Snapshot`]; empty for a fresh
 //! trial, the recovered folder for a resumed writer). The model, which is the spec:
 //!
-//! 1. Replay the ops in order against two views: the volatile view (everything applied)
+//! 1. Applied the ops in order against two views: the volatile view (everything applied)
 //!    and, per file, the durable content as of the file's last `Sync`. Files and
 //!    directories are tracked by an inode-like id, so a rename moves the content and its
 //!    sync state with it.
@@ -75,15 +75,15 @@ pub fn after_power_loss(
     rng: &mut impl Rng,
 ) -> (Snapshot, PowerLoss) {
     assert!(sector >= 1, "sector size must be at least 1");
-    let replay = Replay::run(initial, ops);
+    let applied = Applied::run(initial, ops);
     let mut report = PowerLoss {
-        unmodelled: replay.unmodelled.iter().cloned().collect(),
+        unmodelled: applied.unmodelled.iter().cloned().collect(),
         ..PowerLoss::default()
     };
 
     // Step 2: which pending ops of each file land, and in which order.
     let mut landed: BTreeMap<FileId, Vec<usize>> = BTreeMap::new();
-    for (&id, inode) in &replay.inodes {
+    for (&id, inode) in &applied.inodes {
         let mut kept = Vec::new();
         for (k, pending) in inode.pending.iter().enumerate() {
             let write = matches!(pending.op, DataOp::Write { .. });
@@ -105,7 +105,7 @@ pub fn after_power_loss(
         .iter()
         .flat_map(|(id, kept)| kept.iter().map(move |&k| (*id, k)))
         .filter_map(|(id, k)| {
-            let pending = &replay.inodes[&id].pending[k];
+            let pending = &applied.inodes[&id].pending[k];
             matches!(pending.op, DataOp::Write { .. }).then_some((pending.at, id, k))
         })
         .max();
@@ -113,7 +113,7 @@ pub fn after_power_loss(
     if let Some((_, id, k)) = last_write
         && below(rng, 2) == 0
     {
-        let pending = &replay.inodes[&id].pending[k];
+        let pending = &applied.inodes[&id].pending[k];
         if let DataOp::Write { offset, data } = &pending.op {
             let j = tear_point(rng, *offset, data.len() as u64, sector);
             report.torn = Some((pending.name.clone(), offset + j));
@@ -122,7 +122,7 @@ pub fn after_power_loss(
     }
 
     let mut contents: BTreeMap<FileId, Vec<u8>> = BTreeMap::new();
-    for (&id, inode) in &replay.inodes {
+    for (&id, inode) in &applied.inodes {
         let mut content = inode.durable.clone();
         for &k in &landed[&id] {
             match (&inode.pending[k].op, tear) {
@@ -136,10 +136,10 @@ pub fn after_power_loss(
     }
 
     // Step 3: the names.
-    let mut names = replay.initial_names.clone();
-    for change in &replay.changes {
+    let mut names = applied.initial_names.clone();
+    for change in &applied.changes {
         let settled = change.touched.iter().all(|dir| {
-            replay
+            applied
                 .dir_synced_at
                 .get(dir)
                 .is_some_and(|&synced| synced > change.at)
@@ -156,13 +156,13 @@ pub fn after_power_loss(
 
 /// The state with every op applied (what the page cache holds after SIGKILL).
 pub fn after_kill(initial: &Snapshot, ops: &[Op]) -> Snapshot {
-    let replay = Replay::run(initial, ops);
-    let contents = replay
+    let applied = Applied::run(initial, ops);
+    let contents = applied
         .inodes
         .iter()
         .map(|(&id, inode)| (id, inode.volatile.clone()))
         .collect();
-    snapshot_of(&replay.names, &contents)
+    snapshot_of(&applied.names, &contents)
 }
 
 /// The point in `0..len` at which a write at `offset` stops when torn: a uniformly drawn
@@ -215,7 +215,7 @@ fn snapshot_of(names: &Names, contents: &BTreeMap<FileId, Vec<u8>>) -> Snapshot 
     snapshot
 }
 
-// ---- the replay ----
+// ---- the write log, applied ----
 
 type FileId = u64;
 type DirId = u64;
@@ -398,9 +398,10 @@ struct NameChange {
     touched: Vec<DirId>,
 }
 
-/// Both views after replaying a log, plus what the power loss draws from.
+/// Both views after applying a write log (not the target's replay: the log of its
+/// writer's calls), plus what the power loss draws from.
 #[derive(Debug, Default)]
-struct Replay {
+struct Applied {
     initial_names: Names,
     names: Names,
     inodes: BTreeMap<FileId, Inode>,
@@ -412,17 +413,17 @@ struct Replay {
     unmodelled: BTreeSet<String>,
 }
 
-impl Replay {
-    fn run(initial: &Snapshot, ops: &[Op]) -> Replay {
-        let mut replay = Replay {
+impl Applied {
+    fn run(initial: &Snapshot, ops: &[Op]) -> Applied {
+        let mut applied = Applied {
             next_dir: ROOT + 1,
-            ..Replay::default()
+            ..Applied::default()
         };
-        replay.load(initial);
+        applied.load(initial);
         for (at, op) in ops.iter().enumerate() {
-            replay.step(at, op);
+            applied.step(at, op);
         }
-        replay
+        applied
     }
 
     /// The initial folder: all durable, no change pending.
