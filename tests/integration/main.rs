@@ -11,6 +11,7 @@ mod fuzz;
 mod layout;
 mod preflight;
 mod support;
+mod verdict;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
