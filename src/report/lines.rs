@@ -203,7 +203,7 @@ pub struct ShrunkCase {
     /// The largest payload.
     #[serde(default)]
     pub max_payload: Option<u64>,
-    /// The kill boundary.
+    /// The boundary the shrunk case kills at (`None`: its writer runs to the clean exit).
     #[serde(default)]
     pub kill: Option<u64>,
     /// The bytes of a torn write let through.

@@ -92,7 +92,7 @@ pub(super) fn shrink_failures(
                 repro: human::repro_command(&case),
                 records: over.records.map(u64::from),
                 max_payload: over.max_payload.map(u64::from),
-                kill: over.plan.map(|p| p.kill_at),
+                kill: outcome.kill.as_ref().map(|b| b.index),
                 tear: over.plan.and_then(|p| p.tear),
                 detail: outcome.violation().map(|v| v.detail.clone()),
             },
