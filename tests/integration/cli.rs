@@ -1,0 +1,509 @@
+//! Around a run: expectations, repro, determinism, shards and merge, budgets, reports, regressions.
+
+use crate::support::{self, Sandbox};
+
+#[test]
+fn a_scenario_that_does_not_meet_its_expectation_exits_1() {
+    let sb = Sandbox::new();
+    let text = std::fs::read_to_string(support::root().join("scenarios/seed-prefix.toml")).unwrap();
+    let wrong = sb.scenario(
+        "wrong.toml",
+        &text.replace(r#"expect = "fail""#, r#"expect = "pass""#),
+    );
+    let run = sb.crashtest(&["run", wrong.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert!(run.stdout().contains("NOT OK"), "{}", run.stdout());
+}
+
+#[test]
+fn repro_reproduces_the_boundary_fault_and_verdict() {
+    let sb = Sandbox::new();
+    let run = sb.crashtest(&["run", "scenarios/seed-prefix.toml", "--seed", "3"]);
+    let finding = run.findings()[0].clone();
+    let repro = finding["repro"].as_str().unwrap();
+    let args: Vec<&str> = repro.split_whitespace().skip(1).collect();
+    assert_eq!(args[0], "repro");
+    let again = sb.crashtest(&args);
+    assert_eq!(
+        again.code(),
+        1,
+        "repro exits 1 when the trial fails:\n{}",
+        again.stdout()
+    );
+    let out = again.stdout();
+    let kill = finding["kill"]["description"].as_str().unwrap();
+    let class = finding["judgement"]["violation"]["class"].as_str().unwrap();
+    let detail = finding["judgement"]["violation"]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        out.contains(&format!("{kill}   <- SIGKILL before this call")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("verdict: FAIL [{class}] {detail}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("replay stderr:") && out.contains("records sent: 20"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_findings() {
+    let sb = Sandbox::new();
+    let strip = |run: &support::Run| {
+        let mut f: Vec<String> = run.findings().iter().map(|v| v.to_string()).collect();
+        f.sort();
+        f
+    };
+    let a = sb.crashtest(&["run", "scenarios/seed-prefix.toml", "--jobs", "1"]);
+    let b = sb.crashtest(&["run", "scenarios/seed-prefix.toml", "--jobs", "2"]);
+    assert!(!a.findings().is_empty());
+    assert_eq!(strip(&a), strip(&b));
+    assert_eq!(a.summary()["classes"], b.summary()["classes"]);
+    assert_eq!(a.summary()["killed"], b.summary()["killed"]);
+}
+
+#[test]
+fn a_malformed_scenario_is_one_clear_error_with_line_and_column() {
+    let sb = Sandbox::new();
+    let bad = sb.scenario(
+        "bad.toml",
+        "name = \"bad\"\ntrials = \"many\"\n[target]\nbuiltin = \"crc\"\n",
+    );
+    let run = sb.crashtest(&["run", bad.to_str().unwrap()]);
+    assert_eq!(run.code(), 2);
+    let err = run.stderr();
+    assert!(
+        err.contains("bad.toml") && err.contains("line 2, column 10"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let unknown = sb.scenario(
+        "unknown.toml",
+        "trials = 3\ntorn = 1\n[target]\nbuiltin = \"crc\"\n",
+    );
+    let run = sb.crashtest(&["run", unknown.to_str().unwrap()]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("line 2, column 1") && run.stderr().contains("torn"),
+        "{}",
+        run.stderr()
+    );
+    let run = sb.crashtest(&["run", "scenarios/no-such-file.toml"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr()
+            .contains("failed to read scenario at scenarios/no-such-file.toml"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// See issue 7: what a run prints does not depend on how many trials run at once.
+#[test]
+fn the_output_is_the_same_for_any_number_of_jobs() {
+    let sb = Sandbox::new();
+    let printed = |jobs: &str| -> String {
+        let run = sb.crashtest(&[
+            "run",
+            "scenarios/seed-prefix.toml",
+            "--trials",
+            "40",
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+        run.stdout()
+            .lines()
+            .filter(|l| {
+                !l.contains(" jobs, ") && !l.contains("trials/s") && !l.starts_with("results:")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let one = printed("1");
+    assert!(
+        one.contains("FAIL trial") && one.contains("SHRUNK"),
+        "{one}"
+    );
+    assert_eq!(one, printed("3"));
+}
+
+/// See issue 5: shards are disjoint and together are the whole run, trial for trial;
+/// `merge` joins them and refuses an incomplete set.
+#[test]
+fn shards_together_equal_the_whole_run_and_merge_joins_them() {
+    let sb = Sandbox::new();
+    let trials = |run: &support::Run| -> Vec<String> {
+        let mut t: Vec<String> = run
+            .lines
+            .iter()
+            .filter(|l| l["type"] == "trial")
+            .map(|l| format!("{} {} {} {}", l["trial"], l["fault"], l["kill"], l["class"]))
+            .collect();
+        t.sort();
+        t
+    };
+    let args = [
+        "run",
+        "scenarios/seed-prefix.toml",
+        "--trials",
+        "30",
+        "--no-shrink",
+    ];
+    let whole = sb.crashtest(&args);
+    let mut union = Vec::new();
+    let mut files = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let mut a = args.to_vec();
+        a.extend(["--shard", &shard]);
+        let run = sb.crashtest_keep(&a);
+        assert_eq!(
+            run.code(),
+            0,
+            "a shard of an expect = fail scenario leaves the verdict to merge"
+        );
+        let mine = trials(&run);
+        assert!(mine.len() == 10, "shard {shard}: {mine:?}");
+        union.extend(mine);
+        files.push(run.results_file.clone().unwrap());
+    }
+    union.sort();
+    assert_eq!(
+        union,
+        trials(&whole),
+        "the shards' trials are the run's trials"
+    );
+    let file_args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let junit = sb.dir.path().join("merged.xml");
+    let page = sb.dir.path().join("merged.html");
+    let mut merge = vec!["merge", "--junit", junit.to_str().unwrap()];
+    merge.extend(&file_args);
+    let merged = sb.crashtest(&merge);
+    assert_eq!(merged.code(), 0, "{}{}", merged.stdout(), merged.stderr());
+    assert!(
+        merged.stdout().contains("OK: seed-prefix: expected fail")
+            && merged.stdout().contains(" 30 trials, "),
+        "{}",
+        merged.stdout()
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    assert!(doc.descendants().any(|n| n.has_tag_name("testcase")));
+    // See issue 11: a missing shard is a run that did not finish: not met (exit 1), with
+    // why, in the terminal, JUnit and HTML alike.
+    let mut partial = vec![
+        "merge",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--report",
+        page.to_str().unwrap(),
+    ];
+    partial.extend(&file_args[..2]);
+    let run = sb.crashtest(&partial);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stdout().contains("NOT OK (incomplete): seed-prefix:")
+            && run.stdout().contains("missing shard(s) 3/3 of 3"),
+        "{}",
+        run.stdout()
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("type=\"incomplete\""), "{xml}");
+    assert!(xml.contains("missing shard(s) 3/3 of 3"), "{xml}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("missing shard(s) 3/3 of 3"));
+    assert!(html.contains("<td class=\"met incomplete\">"));
+}
+
+/// See issue 5: a budgeted run stops within its budget plus one trial's time and says
+/// how many trials ran.
+#[test]
+fn a_budget_stops_the_run_in_time() {
+    let sb = Sandbox::new();
+    let slow = sb.scenario(
+        "slow.toml",
+        "trials = 1000\nrecords = 2\n[target]\nwriter = [\"sh\", \"-c\", \"sleep 0.2; n=0; while read -r l; do echo $n; n=$((n+1)); done\"]\nreplay = [\"true\"]\ndurability = \"none\"\n",
+    );
+    let started = std::time::Instant::now();
+    let run = sb.crashtest(&[
+        "run",
+        slow.to_str().unwrap(),
+        "--budget",
+        "2s",
+        "--jobs",
+        "2",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["budget_exhausted"], true, "{summary}");
+    let ran = summary["trials"].as_u64().unwrap();
+    assert!(ran > 0 && ran < 1000, "{summary}");
+    // Each trial is two writer runs of ~0.2 s and a replay: the budget plus one trial.
+    assert!(took < std::time::Duration::from_secs(2 + 3), "{took:?}");
+    assert!(
+        run.stdout().contains("the budget ran out"),
+        "{}",
+        run.stdout()
+    );
+}
+
+/// See issue 5: a failure shrinks to a case with fewer records that still fails the same
+/// way, reproducible from its printed command; the JUnit file parses and its repro
+/// reproduces; the failure is saved as a regression and replayed first on the next run,
+/// failing it until the bug is fixed.
+#[test]
+fn failures_shrink_reproduce_from_junit_and_are_replayed_as_regressions() {
+    let sb = Sandbox::new();
+    // seed-prefix, but claiming to pass: its failures are regressions to keep.
+    let text = std::fs::read_to_string(support::root().join("scenarios/seed-prefix.toml"))
+        .unwrap()
+        .replace(r#"expect = "fail""#, r#"expect = "pass""#)
+        .replace("trials = 100", "trials = 12");
+    let scenario = sb.scenario("prefix.toml", &text);
+    let junit = sb.dir.path().join("junit.xml");
+    let run = sb.crashtest(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let shrunk = run
+        .lines
+        .iter()
+        .find(|l| l["type"] == "shrunk")
+        .expect("a shrunk case");
+    let records = shrunk["shrunk"]["records"].as_u64().unwrap();
+    assert!(records < 20, "{shrunk}");
+    let repro = shrunk["shrunk"]["repro"].as_str().unwrap();
+    let args: Vec<&str> = repro.split_whitespace().skip(1).collect();
+    let again = sb.crashtest(&args);
+    assert_eq!(
+        again.code(),
+        1,
+        "the shrunk case fails:\n{}",
+        again.stdout()
+    );
+    assert!(
+        again
+            .stdout()
+            .contains(&format!("records sent: {records} ")),
+        "{}",
+        again.stdout()
+    );
+    assert!(
+        again.stdout().contains("[replay-failed]"),
+        "{}",
+        again.stdout()
+    );
+    // JUnit: well-formed, and its first failure's repro command reproduces.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a failure element");
+    let body = failure.text().unwrap();
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("crashtest repro "))
+        .expect("a repro command");
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    assert_eq!(sb.crashtest(&args).code(), 1, "{line}");
+    // Saved, and replayed first next time.
+    let saved = std::fs::read_to_string(sb.dir.path().join("prefix.regressions")).unwrap();
+    assert!(
+        saved
+            .lines()
+            .any(|l| l.starts_with("cc ") && l.contains("/r")),
+        "{saved}"
+    );
+    // One job, so the order trials end in is the order they start in.
+    let next = sb.crashtest(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trials",
+        "1",
+        "--no-shrink",
+        "--jobs",
+        "1",
+    ]);
+    assert!(
+        next.stdout().contains("saved regressions first"),
+        "{}",
+        next.stdout()
+    );
+    assert_eq!(
+        next.code(),
+        1,
+        "a saved regression fails the run until the bug is fixed: {}{}",
+        next.stdout(),
+        next.stderr()
+    );
+    let first = next.lines.iter().find(|l| l["type"] == "trial").unwrap();
+    assert!(
+        first["case"].as_str().unwrap().contains("/r"),
+        "the regression ran first: {first}"
+    );
+    // Fixed (here: the scenario now runs the crc WAL), the regression passes.
+    std::fs::write(
+        &scenario,
+        text.replace(r#"builtin = "seed-prefix""#, r#"builtin = "crc""#),
+    )
+    .unwrap();
+    let fixed = sb.crashtest(&["run", scenario.to_str().unwrap(), "--trials", "1"]);
+    assert_eq!(fixed.code(), 0, "{}", fixed.stdout());
+}
+
+/// See issue 5: `--report` on run and `crashtest report` write one self-contained page
+/// with the summary, the kill chart and each failure's repro command.
+#[test]
+fn the_html_report_holds_the_summary_chart_and_repro_commands() {
+    let sb = Sandbox::new();
+    let page = sb.dir.path().join("report.html");
+    let run = sb.crashtest_keep(&[
+        "run",
+        "scenarios/seed-prefix.toml",
+        "--trials",
+        "20",
+        "--report",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg"), "a chart");
+    let repro = run.findings()[0]["repro"].as_str().unwrap().to_owned();
+    assert!(html.contains(&repro), "{repro}");
+    for fetch in [
+        "<script",
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+    ] {
+        assert!(!html.contains(fetch), "self-contained, but it has {fetch}");
+    }
+    let again = sb.dir.path().join("again.html");
+    let file = run.results_file.unwrap();
+    let out = sb.crashtest(&[
+        "report",
+        file.to_str().unwrap(),
+        "-o",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.stderr());
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        html,
+        "the same results make the same page"
+    );
+}
+
+/// See issue 11: one bug is one regression line, however many trials it failed, and a run
+/// that finds it again with another seed adds nothing.
+#[test]
+fn r11_many_failing_trials_of_one_bug_save_one_regression_line() {
+    let sb = Sandbox::new();
+    let text = std::fs::read_to_string(support::root().join("scenarios/seed-prefix.toml"))
+        .unwrap()
+        .replace(r#"expect = "fail""#, r#"expect = "pass""#)
+        .replace("trials = 100", "trials = 200");
+    let scenario = sb.scenario("prefix.toml", &text);
+    let run = sb.crashtest(&["run", scenario.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let failed = run.findings().len();
+    assert!(failed >= 50, "{failed}");
+    let saved = std::fs::read_to_string(sb.dir.path().join("prefix.regressions")).unwrap();
+    let cases: Vec<&str> = saved.lines().filter(|l| l.starts_with("cc ")).collect();
+    assert_eq!(cases.len(), 1, "{saved}");
+    assert!(
+        cases[0].contains(&format!(
+            "# [replay-failed after kill at write] seen in {failed} of 200 trials: "
+        )),
+        "{saved}"
+    );
+    assert!(cases[0].contains("/r"), "the shrunk case: {saved}");
+    assert!(run.stdout().contains("saved 1 new regression(s)"));
+    // Another seed finds the same bug: the file stays as it is.
+    let again = sb.crashtest(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "8",
+        "--trials",
+        "40",
+    ]);
+    assert_eq!(again.code(), 1);
+    assert_eq!(
+        std::fs::read_to_string(sb.dir.path().join("prefix.regressions")).unwrap(),
+        saved
+    );
+}
+
+/// See issue 11: a sharded `expect = "fail"` run whose only failures are target errors
+/// (the target breaking the protocol, not a crash bug) is "not met" in merge, JUnit and
+/// HTML alike, and target errors are neither shrunk nor saved as regressions.
+#[test]
+fn r11_target_errors_never_meet_expect_fail_and_are_never_kept() {
+    let sb = Sandbox::new();
+    // Acks every record with a word that is no record index.
+    let bad_acks = "trials = 6\nrecords = 3\nexpect = \"fail\"\n[target]\nwriter = [\"sh\", \"-c\", \"while read -r l; do echo banana; done\"]\nreplay = [\"true\"]\ndurability = \"none\"\n";
+    let scenario = sb.scenario("bad-acks.toml", bad_acks);
+    let mut files = Vec::new();
+    for k in 1..=2 {
+        let shard = format!("{k}/2");
+        let run = sb.crashtest_keep(&["run", scenario.to_str().unwrap(), "--shard", &shard]);
+        assert!(
+            run.findings()
+                .iter()
+                .all(|f| f["judgement"]["violation"]["class"] == "target-error"),
+            "{}",
+            run.stdout()
+        );
+        assert!(
+            !run.lines.iter().any(|l| l["type"] == "shrunk"),
+            "never shrunk"
+        );
+        files.push(run.results_file.unwrap());
+    }
+    let junit = sb.dir.path().join("j.xml");
+    let page = sb.dir.path().join("p.html");
+    let mut args = vec![
+        "merge",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--report",
+        page.to_str().unwrap(),
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let merged = sb.crashtest(&args);
+    assert_eq!(merged.code(), 1, "{}{}", merged.stdout(), merged.stderr());
+    let why = "which is the target breaking the protocol, not a crash finding";
+    assert!(
+        merged.stdout().contains("NOT OK: bad-acks:"),
+        "{}",
+        merged.stdout()
+    );
+    assert!(merged.stdout().contains(why), "{}", merged.stdout());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("type=\"no-bug-found\""), "{xml}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<td class=\"met no\">✗ not met</td>"));
+    assert!(html.contains(why));
+
+    // The same target with expect = "pass": not met, and nothing saved to commit.
+    let pass = sb.scenario(
+        "bad-acks-pass.toml",
+        &bad_acks.replace("\"fail\"", "\"pass\""),
+    );
+    let run = sb.crashtest(&["run", pass.to_str().unwrap()]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert!(!sb.dir.path().join("bad-acks-pass.regressions").exists());
+}
