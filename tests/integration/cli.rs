@@ -1,5 +1,7 @@
 //! Around a run: expectations, repro, determinism, shards and merge, budgets, reports, regressions.
 
+use std::path::{Path, PathBuf};
+
 use crate::support::{self, Sandbox};
 
 #[test]
@@ -180,7 +182,6 @@ fn shards_together_equal_the_whole_run_and_merge_joins_them() {
     );
     let file_args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     let junit = sb.dir.path().join("merged.xml");
-    let page = sb.dir.path().join("merged.html");
     let mut merge = vec!["merge", "--junit", junit.to_str().unwrap()];
     merge.extend(&file_args);
     let merged = sb.crashtest(&merge);
@@ -196,28 +197,16 @@ fn shards_together_equal_the_whole_run_and_merge_joins_them() {
     assert!(doc.descendants().any(|n| n.has_tag_name("testcase")));
     // See issue 11: a missing shard is a run that did not finish: not met (exit 1), with
     // why, in the terminal, JUnit and HTML alike.
-    let mut partial = vec![
-        "merge",
-        "--junit",
-        junit.to_str().unwrap(),
-        "--report",
-        page.to_str().unwrap(),
-    ];
-    partial.extend(&file_args[..2]);
-    let run = sb.crashtest(&partial);
-    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
-    assert!(
-        run.stdout().contains("NOT OK (incomplete): seed-prefix:")
-            && run.stdout().contains("missing shard(s) 3/3 of 3"),
-        "{}",
-        run.stdout()
+    let partial: Vec<&Path> = files[..2].iter().map(PathBuf::as_path).collect();
+    sb.merge_not_met(
+        &partial,
+        &support::NotMet {
+            scenario: "seed-prefix",
+            incomplete: true,
+            junit_type: "incomplete",
+            why: "missing shard(s) 3/3 of 3",
+        },
     );
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("type=\"incomplete\""), "{xml}");
-    assert!(xml.contains("missing shard(s) 3/3 of 3"), "{xml}");
-    let html = std::fs::read_to_string(&page).unwrap();
-    assert!(html.contains("missing shard(s) 3/3 of 3"));
-    assert!(html.contains("<td class=\"met incomplete\">"));
 }
 
 /// See issue 5: a budgeted run stops within its budget plus one trial's time and says
@@ -473,30 +462,16 @@ fn r11_target_errors_never_meet_expect_fail_and_are_never_kept() {
         );
         files.push(run.results_file.unwrap());
     }
-    let junit = sb.dir.path().join("j.xml");
-    let page = sb.dir.path().join("p.html");
-    let mut args = vec![
-        "merge",
-        "--junit",
-        junit.to_str().unwrap(),
-        "--report",
-        page.to_str().unwrap(),
-    ];
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    let merged = sb.crashtest(&args);
-    assert_eq!(merged.code(), 1, "{}{}", merged.stdout(), merged.stderr());
-    let why = "which is the target breaking the protocol, not a crash finding";
-    assert!(
-        merged.stdout().contains("NOT OK: bad-acks:"),
-        "{}",
-        merged.stdout()
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    sb.merge_not_met(
+        &files,
+        &support::NotMet {
+            scenario: "bad-acks",
+            incomplete: false,
+            junit_type: "no-bug-found",
+            why: "which is the target breaking the protocol, not a crash finding",
+        },
     );
-    assert!(merged.stdout().contains(why), "{}", merged.stdout());
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("type=\"no-bug-found\""), "{xml}");
-    let html = std::fs::read_to_string(&page).unwrap();
-    assert!(html.contains("<td class=\"met no\">✗ not met</td>"));
-    assert!(html.contains(why));
 
     // The same target with expect = "pass": not met, and nothing saved to commit.
     let pass = sb.scenario(

@@ -379,3 +379,69 @@ impl Drop for SmallFs {
         }
     }
 }
+
+/// How a merge that is not met must say it, in every output (issue 11: one verdict).
+pub struct NotMet<'a> {
+    /// The scenario's name.
+    pub scenario: &'a str,
+    /// Whether the run did not finish (`NOT OK (incomplete)`), rather than finished and
+    /// failed its expectation (`NOT OK`).
+    pub incomplete: bool,
+    /// The JUnit `<failure type=...>`: `incomplete`, `failed` or `no-bug-found`.
+    pub junit_type: &'a str,
+    /// Words of the reason, which every output must show.
+    pub why: &'a str,
+}
+
+impl Sandbox {
+    /// `crashtest merge FILES --junit --report`, checked to say "not met" the same way in
+    /// the terminal, the JUnit file and the HTML page, with `not_met.why` in each and exit
+    /// 1. Returns the merge's run.
+    pub fn merge_not_met(&self, files: &[&Path], not_met: &NotMet<'_>) -> Run {
+        let junit = self.dir.path().join("merged.xml");
+        let page = self.dir.path().join("merged.html");
+        let mut args = vec![
+            "merge",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--report",
+            page.to_str().unwrap(),
+        ];
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        let merged = self.crashtest(&args);
+        let (out, why) = (merged.stdout(), not_met.why);
+        assert_eq!(merged.code(), 1, "{out}{}", merged.stderr());
+        let head = if not_met.incomplete {
+            "NOT OK (incomplete)"
+        } else {
+            "NOT OK"
+        };
+        assert!(
+            out.contains(&format!("{head}: {}:", not_met.scenario)) && out.contains(why),
+            "{out}"
+        );
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let failure = doc
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap_or_else(|| panic!("a failure: {xml}"));
+        assert_eq!(failure.attribute("type"), Some(not_met.junit_type), "{xml}");
+        assert!(failure.attribute("message").unwrap().contains(why), "{xml}");
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(
+            !html.contains("every expectation met"),
+            "the page's headline"
+        );
+        let cell = if not_met.incomplete {
+            "<td class=\"met incomplete\">"
+        } else {
+            "<td class=\"met no\">"
+        };
+        assert!(
+            html.contains(cell) && html.contains(why),
+            "the page's table"
+        );
+        merged
+    }
+}

@@ -1,7 +1,7 @@
 //! One verdict in every output (issue 11): a results file that a crash cut short merges to
 //! "not met", with why, in the terminal, the JUnit file and the HTML page alike.
 
-use crate::support::Sandbox;
+use crate::support::{NotMet, Sandbox};
 
 /// See issue 11: a finished run whose results file then lost its tail to a crash (a torn
 /// last line) is incomplete: `merge` exits 1 and says so in every output, though the run
@@ -18,37 +18,15 @@ fn r11_a_torn_results_file_merges_to_not_met_in_every_output() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes.extend_from_slice(br#"{"type":"trial","scenario":"seed-prefix","se"#);
     std::fs::write(&file, &bytes).unwrap();
-    let junit = sb.dir.path().join("torn.xml");
-    let page = sb.dir.path().join("torn.html");
-    let merged = sb.crashtest(&[
-        "merge",
-        file.to_str().unwrap(),
-        "--junit",
-        junit.to_str().unwrap(),
-        "--report",
-        page.to_str().unwrap(),
-    ]);
-    assert_eq!(merged.code(), 1, "{}{}", merged.stdout(), merged.stderr());
-    let why = "ends in a torn line";
-    assert!(
-        merged
-            .stdout()
-            .contains("NOT OK (incomplete): seed-prefix:")
-            && merged.stdout().contains(why),
-        "{}",
-        merged.stdout()
+    let merged = sb.merge_not_met(
+        &[&file],
+        &NotMet {
+            scenario: "seed-prefix",
+            incomplete: true,
+            junit_type: "incomplete",
+            why: "ends in a torn line",
+        },
     );
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let failure = doc
-        .descendants()
-        .find(|n| n.has_tag_name("failure"))
-        .expect("a failure");
-    assert_eq!(failure.attribute("type"), Some("incomplete"));
-    assert!(failure.attribute("message").unwrap().contains(why));
-    let html = std::fs::read_to_string(&page).unwrap();
-    assert!(!html.contains("every expectation met"));
-    assert!(html.contains("<td class=\"met incomplete\">") && html.contains(why));
     // The findings before the tear still count.
     assert!(
         merged.stdout().contains("1 distinct failure in"),
