@@ -11,24 +11,24 @@
 //! What the page says a scenario's result is comes from [`crate::report::lines`], the one
 //! rule every output uses: the headline, the table and each scenario's section say "met",
 //! "not met" or "incomplete" (a run that did not finish), with the rule's reason in words.
-//! Failures are shown as distinct failures ([`Failure`]): what they share and how many
-//! trials, the first trial in full with the shrunk case first, and the trials behind it a
-//! click away.
+//! Failures are shown as distinct failures ([`crate::report::lines::Failure`]): what they
+//! share and how many trials, the first trial in full with the shrunk case first, and the
+//! trials behind it a click away.
+//!
+//! This file is the page and its summary; `chart` draws where the kills landed,
+//! `failure` the failures, and `text` escapes what the page quotes.
+
+mod chart;
+mod failure;
+mod text;
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Display, Write};
 
-use crate::report::lines::{FailingTrial, Failure, KILL_BINS, Report, ScenarioReport, Verdict};
+pub use failure::{MAX_FAILURES, MAX_TRIALS};
+use text::{Esc, plural};
 
-/// At most this many distinct failures of one scenario are shown; the page says how many
-/// were left out (all of them are in the results file).
-pub const MAX_FAILURES: usize = 50;
-/// At most this many trials of one distinct failure are listed.
-pub const MAX_TRIALS: usize = 200;
-
-/// A timeline longer than `HEAD + TAIL + 1` entries shows its first `HEAD` and last `TAIL`.
-const TIMELINE_HEAD: usize = 5;
-const TIMELINE_TAIL: usize = 15;
+use crate::report::lines::{Report, ScenarioReport, Verdict};
 
 /// A self-contained HTML page (no external scripts, styles, fonts or images: inline CSS
 /// and inline SVG only) of `report`.
@@ -36,29 +36,6 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     write_page(&mut out, report).expect("formatting into a String does not fail");
     out
-}
-
-/// Text escaped for HTML element content and double-quoted attribute values. Control
-/// characters other than newline and tab (a replay's stderr can hold anything) are written
-/// as `\xNN`, since HTML does not allow them raw and most fonts have no glyph for them.
-struct Esc<'a>(&'a str);
-
-impl Display for Esc<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '&' => f.write_str("&amp;")?,
-                '<' => f.write_str("&lt;")?,
-                '>' => f.write_str("&gt;")?,
-                '"' => f.write_str("&quot;")?,
-                '\'' => f.write_str("&#39;")?,
-                '\n' | '\t' => f.write_char(c)?,
-                '\u{0}'..='\u{1f}' | '\u{7f}' => write!(f, "\\x{:02x}", c as u32)?,
-                _ => f.write_char(c)?,
-            }
-        }
-        Ok(())
-    }
 }
 
 fn write_page(out: &mut String, report: &Report) -> fmt::Result {
@@ -136,10 +113,6 @@ fn write_page(out: &mut String, report: &Report) -> fmt::Result {
          <code>docs/results-format.md</code>.</footer>\n</body>\n</html>",
         env!("CARGO_PKG_VERSION"),
     )
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn elapsed(ms: u64) -> String {
@@ -278,444 +251,9 @@ fn write_scenario(out: &mut String, n: usize, s: &ScenarioReport) -> fmt::Result
         }
     }
     writeln!(out, "</p>")?;
-    write_chart(out, n, s)?;
-    write_failures(out, n, s)?;
+    chart::write_chart(out, n, s)?;
+    failure::write_failures(out, n, s)?;
     writeln!(out, "</section>")
-}
-
-fn write_chart(out: &mut String, n: usize, s: &ScenarioReport) -> fmt::Result {
-    let kills = &s.kills;
-    let bins = &kills.bins;
-    let unplaced = kills.unplaced;
-    let from_trials = kills.from_trials;
-    writeln!(out, "<h3>Where the kills landed</h3>")?;
-    if from_trials {
-        writeln!(
-            out,
-            "<p class=\"note\">Each trial's kill point as a fraction of its boundaries \
-             (the boundary it was killed at ÷ the boundaries of its dry run), in {KILL_BINS} bins; \
-             writers that ran to their clean exit are the last bar.</p>"
-        )?;
-    } else if kills.is_empty() {
-        return writeln!(
-            out,
-            "<p class=\"note\">No <code>trial</code> lines and no findings in these results: \
-             nothing to chart.</p>"
-        );
-    } else {
-        writeln!(
-            out,
-            "<p class=\"note\">These results have no <code>trial</code> lines (written by an older \
-             crashtest), so the chart is drawn from the findings only: it shows where the \
-             <b>failures</b> were killed; the passing trials are not counted.</p>"
-        )?;
-    }
-
-    const W: u32 = 760;
-    const H: u32 = 240;
-    const LEFT: u32 = 48;
-    const RIGHT: u32 = 12;
-    const TOP: u32 = 30;
-    const BOTTOM: u32 = 46;
-    let plot_w = W - LEFT - RIGHT;
-    let plot_h = H - TOP - BOTTOM;
-    // 20 bin slots, a gap slot, the clean-exit slot.
-    let slot = f64::from(plot_w) / (KILL_BINS + 2) as f64;
-    let slot_x = |b: usize| {
-        let s = if b == KILL_BINS { KILL_BINS + 1 } else { b };
-        f64::from(LEFT) + slot * s as f64
-    };
-    let max = bins.iter().map(|b| b[0] + b[1]).max().unwrap_or(0);
-    let ymax = nice_ceiling(max.max(1));
-    let y = |count: u64| f64::from(TOP) + f64::from(plot_h) * (1.0 - count as f64 / ymax as f64);
-
-    let passed: u64 = bins.iter().map(|b| b[0]).sum();
-    let failed: u64 = bins.iter().map(|b| b[1]).sum();
-    let text = bins
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b[0] + b[1] > 0)
-        .map(|(i, b)| {
-            if from_trials {
-                format!("{}: {} passed, {} failed", bin_label(i), b[0], b[1])
-            } else {
-                format!("{}: {} failed", bin_label(i), b[1])
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    let desc = if from_trials {
-        format!(
-            "{} trials charted, {passed} passed and {failed} failed. {text}.",
-            passed + failed
-        )
-    } else {
-        format!("{failed} failures charted. {text}.")
-    };
-
-    writeln!(
-        out,
-        "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" \
-         aria-labelledby=\"c{n}-title c{n}-desc\" xmlns=\"http://www.w3.org/2000/svg\">"
-    )?;
-    writeln!(
-        out,
-        "<title id=\"c{n}-title\">Where the kills landed in {}</title>\n<desc id=\"c{n}-desc\">{}</desc>",
-        Esc(&s.name),
-        Esc(&desc)
-    )?;
-    // Failed bars are hatched as well as red, so the two series differ without colour.
-    writeln!(
-        out,
-        "<defs><pattern id=\"hatch{n}\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" \
-         patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#d9534f\"/>\
-         <line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#8c1c18\" stroke-width=\"2\"/>\
-         </pattern></defs>"
-    )?;
-    // Grid and y axis.
-    let mid = ymax.is_multiple_of(2).then_some(ymax / 2);
-    for tick in [Some(0), mid, Some(ymax)].into_iter().flatten() {
-        let ty = y(tick);
-        writeln!(
-            out,
-            "<line class=\"grid\" x1=\"{LEFT}\" y1=\"{ty:.1}\" x2=\"{}\" y2=\"{ty:.1}\"/>\
-             <text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick}</text>",
-            W - RIGHT,
-            LEFT - 6,
-            ty + 4.0
-        )?;
-    }
-    writeln!(
-        out,
-        "<text class=\"axis\" x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" \
-         text-anchor=\"middle\">trials</text>",
-        TOP + plot_h / 2,
-        TOP + plot_h / 2
-    )?;
-    // Bars: one group per bin, with a title for hover and a transparent hit area.
-    let bar_w = slot * 0.8;
-    for (i, b) in bins.iter().enumerate() {
-        let x = slot_x(i) + slot * 0.1;
-        let title = if from_trials {
-            format!("{}: {} passed, {} failed", bin_label(i), b[0], b[1])
-        } else {
-            format!("{}: {} failed", bin_label(i), b[1])
-        };
-        write!(
-            out,
-            "<g class=\"bin\"><title>{}</title><rect class=\"hit\" x=\"{x:.1}\" y=\"{TOP}\" \
-             width=\"{bar_w:.1}\" height=\"{plot_h}\"/>",
-            Esc(&title)
-        )?;
-        if b[0] > 0 {
-            let top = y(b[0]);
-            write!(
-                out,
-                "<rect class=\"pass\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{bar_w:.1}\" height=\"{:.1}\"/>",
-                y(0) - top
-            )?;
-        }
-        if b[1] > 0 {
-            let top = y(b[0] + b[1]);
-            write!(
-                out,
-                "<rect class=\"fail\" fill=\"url(#hatch{n})\" x=\"{x:.1}\" y=\"{top:.1}\" \
-                 width=\"{bar_w:.1}\" height=\"{:.1}\"/>",
-                y(b[0]) - top
-            )?;
-        }
-        writeln!(out, "</g>")?;
-    }
-    // X axis.
-    let base = TOP + plot_h;
-    writeln!(
-        out,
-        "<line class=\"axisline\" x1=\"{LEFT}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\"/>",
-        W - RIGHT
-    )?;
-    for b in (0..=KILL_BINS).step_by(KILL_BINS / 4) {
-        let x = f64::from(LEFT) + slot * b as f64;
-        writeln!(
-            out,
-            "<text class=\"tick\" x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}%</text>",
-            base + 16,
-            b * 100 / KILL_BINS
-        )?;
-    }
-    writeln!(
-        out,
-        "<text class=\"tick\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">exit</text>",
-        slot_x(KILL_BINS) + slot / 2.0,
-        base + 16
-    )?;
-    writeln!(
-        out,
-        "<text class=\"axis\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">kill point, \
-         as a share of the trial's boundaries</text>",
-        f64::from(LEFT) + slot * KILL_BINS as f64 / 2.0,
-        base + 36
-    )?;
-    // Legend.
-    let lx = W - RIGHT - 170;
-    if from_trials {
-        writeln!(
-            out,
-            "<rect class=\"pass\" x=\"{lx}\" y=\"8\" width=\"14\" height=\"14\"/>\
-             <text class=\"legend\" x=\"{}\" y=\"20\">passed</text>",
-            lx + 20
-        )?;
-    }
-    writeln!(
-        out,
-        "<rect class=\"fail\" fill=\"url(#hatch{n})\" x=\"{}\" y=\"8\" width=\"14\" height=\"14\"/>\
-         <text class=\"legend\" x=\"{}\" y=\"20\">failed</text>",
-        lx + 85,
-        lx + 105
-    )?;
-    writeln!(out, "</svg>")?;
-    write!(
-        out,
-        "<p class=\"chart-text\"><b>As text:</b> {}",
-        Esc(&desc)
-    )?;
-    if unplaced > 0 {
-        write!(
-            out,
-            " {} without a kill position were left out.",
-            plural(unplaced, "trial", "trials")
-        )?;
-    }
-    writeln!(out, "</p>")
-}
-
-fn write_failures(out: &mut String, n: usize, s: &ScenarioReport) -> fmt::Result {
-    writeln!(out, "<h3>Failures</h3>")?;
-    let count = s.failures.len();
-    if count == 0 {
-        return writeln!(out, "<p class=\"note\">No trial failed.</p>");
-    }
-    writeln!(
-        out,
-        "<p class=\"note\">{} in {}, by first trial. Two failing trials are the same failure \
-         when they share the check that failed, the fault and the kind of call the writer was \
-         killed at. Open one for its first trial, the command that reproduces it (shrunk \
-         first), and the trials behind it.</p>",
-        plural(count as u64, "distinct failure", "distinct failures"),
-        plural(s.failed(), "failing trial", "failing trials")
-    )?;
-    if count > MAX_FAILURES {
-        writeln!(
-            out,
-            "<p class=\"note\">The first {MAX_FAILURES} are shown; {} more left out (every one \
-             is in the results file).</p>",
-            count - MAX_FAILURES
-        )?;
-    }
-    for (k, f) in s.failures.iter().take(MAX_FAILURES).enumerate() {
-        write_failure(out, n, k + 1, f)?;
-    }
-    Ok(())
-}
-
-fn write_failure(out: &mut String, n: usize, k: usize, f: &Failure) -> fmt::Result {
-    let first = f.first();
-    writeln!(
-        out,
-        "<details class=\"failure\" id=\"s{n}-f{k}\"{}>\n<summary><span class=\"tag class\">{}</span> \
-         {} · {} <span class=\"gist\">{}</span></summary>\n<div class=\"body\">",
-        if k == 1 { " open" } else { "" },
-        Esc(f.signature.class.name()),
-        Esc(&f.signature.to_string()),
-        plural(f.trials.len() as u64, "trial", "trials"),
-        Esc(first.detail().lines().next().unwrap_or(""))
-    )?;
-    writeln!(out, "<h4>Reproduce</h4>")?;
-    if let Some(shrunk) = f.shrunk() {
-        writeln!(
-            out,
-            "<p class=\"cmd-label\">shrunk ({}), the same failure in a smaller case:</p>\n\
-             <pre class=\"cmd\"><code>{}</code></pre>",
-            Esc(&shrunk.words()),
-            Esc(&shrunk.repro)
-        )?;
-        writeln!(out, "<p class=\"cmd-label\">its first trial as it ran:</p>")?;
-    }
-    match first.repro() {
-        Some(cmd) => writeln!(out, "<pre class=\"cmd\"><code>{}</code></pre>", Esc(&cmd))?,
-        None => writeln!(
-            out,
-            "<p class=\"note\">No repro command for this trial.</p>"
-        )?,
-    }
-    writeln!(out, "<h4>First trial: {}</h4>", first.trial)?;
-    write_trial(out, first)?;
-    writeln!(
-        out,
-        "<details class=\"finding\"><summary>{} behind this failure</summary>\n\
-         <table class=\"trials\"><thead><tr><th>trial</th><th>what failed</th><th>repro</th></tr></thead><tbody>",
-        plural(f.trials.len() as u64, "trial", "trials")
-    )?;
-    for t in f.trials.iter().take(MAX_TRIALS) {
-        writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            t.trial,
-            Esc(t.detail().lines().next().unwrap_or("")),
-            Esc(&t.repro().unwrap_or_default())
-        )?;
-    }
-    writeln!(out, "</tbody></table>")?;
-    if f.trials.len() > MAX_TRIALS {
-        writeln!(
-            out,
-            "<p class=\"note\">{} more, all in the results file.</p>",
-            f.trials.len() - MAX_TRIALS
-        )?;
-    }
-    writeln!(out, "</details>\n</div>\n</details>")
-}
-
-/// One failing trial: its detail, fault, what was acked and recovered, its timeline.
-fn write_trial(out: &mut String, t: &FailingTrial) -> fmt::Result {
-    writeln!(
-        out,
-        "<pre class=\"detail\">{}</pre>",
-        Esc(t.detail().trim_end())
-    )?;
-    let Some(finding) = &t.finding else {
-        return Ok(());
-    };
-    let o = &finding.outcome;
-    writeln!(out, "<dl class=\"fault\">")?;
-    write!(out, "<dt>fault</dt><dd>{}", o.fault.name())?;
-    if let Some(tear) = o.tear {
-        write!(out, ", torn after {tear} bytes")?;
-    }
-    writeln!(out, "</dd>")?;
-    match &o.kill {
-        Some(b) => {
-            write!(
-                out,
-                "<dt>kill</dt><dd>at boundary {}/{}: <code>{}</code>",
-                b.index,
-                o.boundaries,
-                Esc(&b.description)
-            )?;
-            if o.writers > 1 {
-                write!(out, " (writer {})", b.writer)?;
-            }
-            writeln!(out, "</dd>")?;
-        }
-        None => writeln!(
-            out,
-            "<dt>kill</dt><dd>after the clean exit ({} boundaries)</dd>",
-            o.boundaries
-        )?,
-    }
-    writeln!(
-        out,
-        "<dt>damage</dt><dd>{}</dd>",
-        Esc(&o.damage.to_string())
-    )?;
-    if let Some(plan) = o.overrides.plan {
-        write!(
-            out,
-            "<dt>crash state</dt><dd>chosen, not drawn: kill at {}",
-            plan.kill_at
-        )?;
-        if let Some(tear) = plan.tear {
-            write!(out, ", tear {tear}")?;
-        }
-        writeln!(out, "</dd>")?;
-    }
-    if let Some((b, of)) = &o.recovery_kill {
-        writeln!(
-            out,
-            "<dt>replay killed</dt><dd>at its boundary {}/{of}: <code>{}</code></dd>",
-            b.index,
-            Esc(&b.description)
-        )?;
-    }
-    writeln!(
-        out,
-        "<dt>run</dt><dd>{}, {}, {}</dd>\n</dl>",
-        plural(u64::from(o.writers), "writer", "writers"),
-        plural(o.tracees, "tracee", "tracees"),
-        plural(o.sent, "record sent", "records sent")
-    )?;
-    let j = &o.judgement;
-    writeln!(
-        out,
-        "<table class=\"judgement\"><thead><tr><th>acked</th><th>had to survive</th>\
-         <th>recovered</th></tr></thead><tbody><tr><td>{}</td><td>{}</td><td>{}</td></tr>\
-         </tbody></table>",
-        j.acked,
-        j.required,
-        j.recovered
-            .map_or_else(|| "— (no replay output)".to_owned(), |n| n.to_string())
-    )?;
-    write_timeline(out, &finding.timeline, o.kill.as_ref().map(|b| b.index))?;
-    if let Some(case) = &t.case {
-        writeln!(out, "<p class=\"case\">case <code>{}</code></p>", Esc(case))?;
-    }
-    Ok(())
-}
-
-/// Where a trial's kill bin is labelled: a share of its boundaries, or the clean exit.
-fn bin_label(bin: usize) -> String {
-    if bin == KILL_BINS {
-        "clean exit".to_owned()
-    } else {
-        format!("{}–{}%", bin * 100 / KILL_BINS, (bin + 1) * 100 / KILL_BINS)
-    }
-}
-
-/// The smallest of 1, 2, 5, 10, 20, 50, ... at or above `n`.
-fn nice_ceiling(n: u64) -> u64 {
-    let mut step = 1u64;
-    loop {
-        for m in [1, 2, 5] {
-            if step.saturating_mul(m) >= n {
-                return step.saturating_mul(m);
-            }
-        }
-        step = step.saturating_mul(10);
-    }
-}
-
-fn write_timeline(out: &mut String, timeline: &[String], kill_index: Option<u64>) -> fmt::Result {
-    writeln!(out, "<h4>Timeline</h4>")?;
-    if timeline.is_empty() {
-        return writeln!(out, "<p class=\"note\">No boundaries before the kill.</p>");
-    }
-    let len = timeline.len();
-    let collapse = len > TIMELINE_HEAD + TIMELINE_TAIL + 1;
-    writeln!(out, "<ol class=\"timeline\" start=\"0\">")?;
-    for (i, entry) in timeline.iter().enumerate() {
-        if collapse && i == TIMELINE_HEAD {
-            writeln!(
-                out,
-                "<li class=\"more\">… {} more</li>",
-                len - TIMELINE_HEAD - TIMELINE_TAIL
-            )?;
-        }
-        if collapse && i >= TIMELINE_HEAD && i < len - TIMELINE_TAIL {
-            continue;
-        }
-        let is_kill = i + 1 == len && kill_index.is_some();
-        writeln!(
-            out,
-            "<li value=\"{i}\"{}>{}{}</li>",
-            if is_kill { " class=\"kill\"" } else { "" },
-            Esc(entry),
-            if is_kill {
-                " <span class=\"mark\">← killed before this call</span>"
-            } else {
-                ""
-            }
-        )?;
-    }
-    writeln!(out, "</ol>")
 }
 
 const CSS: &str = r#"
@@ -798,6 +336,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::report::lines::KILL_BINS;
     use crate::report::lines::fixtures::{judged, run};
 
     fn trial(
