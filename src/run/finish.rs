@@ -2,6 +2,7 @@
 //! the one rule ([`crate::report::lines`]), write the summary, say what was found, and
 //! save one regression per distinct failure.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -131,8 +132,9 @@ pub(super) fn judge_and_summarize(
     let interrupted = process::interrupted() && tally.ran < all;
     let mut summary = Summary {
         trials: tally.ran,
-        failed: tally.failed,
-        classes: tally.classes.clone(),
+        // Counted from the lines by the judge, below.
+        failed: 0,
+        classes: BTreeMap::new(),
         distinct: 0,
         faults: tally.faults.clone(),
         killed: tally.killed,
@@ -161,6 +163,8 @@ pub(super) fn judge_and_summarize(
         .find(|s| s.name == sc.name)
         .expect("the run's own lines name its scenario");
     summary.met = judged.verdict.met();
+    summary.failed = judged.failed();
+    summary.classes = judged.classes.clone();
     summary.distinct = judged.failures.len() as u64;
     results.append_line(&line(&summary))?;
     // The summary on its own, written atomically: a reader never sees half of it.

@@ -8,7 +8,6 @@ use std::io::Write;
 use crate::case::CaseId;
 use crate::errors::TrialError;
 use crate::faults::FaultKind;
-use crate::oracle::Class;
 use crate::report::human;
 use crate::report::lines::{FindingLine, Judge, Line, Signature, TrialLine};
 use crate::results_file::ResultsFile;
@@ -43,7 +42,6 @@ impl Sink {
 pub(super) struct Tally {
     pub(super) ran: u64,
     pub(super) failed: u64,
-    pub(super) classes: BTreeMap<Class, u64>,
     pub(super) faults: BTreeMap<FaultKind, u64>,
     pub(super) killed: u64,
     pub(super) recovery_crashes: u64,
@@ -90,7 +88,6 @@ impl Tally {
             return Ok(None);
         };
         self.failed += 1;
-        *self.classes.entry(sig.class).or_default() += 1;
         let repro = human::repro_command(case);
         sink.write(Line::Finding(Box::new(FindingLine {
             scenario: sc.name.clone(),
