@@ -479,6 +479,9 @@ impl Applied {
             ),
             Op::Truncate { file, len } => self.data(at, file, DataOp::Truncate { len: *len }),
             Op::Sync { file } | Op::SyncDir { dir: file } => self.sync(at, file),
+            // The trial folder itself is there from the start: `mkdir .` or an `open(".")`
+            // that creates changes no name.
+            Op::Create { file } | Op::Mkdir { dir: file } if normalize(file) == "." => {}
             Op::Create { file } => {
                 let path = normalize(file);
                 if !self.names.contains_key(&path) {

@@ -1,10 +1,20 @@
 //! The write log: every file-changing syscall of a run that actually ran, with its data.
 //!
 //! A power-loss fault rebuilds the trial folder from it: each file as it stood at its
-//! last sync, plus some of the later writes. Paths are relative to the trial folder;
-//! a write to a file opened with `O_APPEND` carries the offset it landed at (the file's
-//! size when the tracer stopped the call), which is exact for one writer and a best guess
-//! when several writers race.
+//! last sync, plus some of the later writes. Paths are relative to the trial folder.
+//!
+//! What the tracer knows at a call's start, and what only at its return ([`OpLog`]):
+//! - A write with an explicit offset (`pwrite64`, `pwritev`) lands where it says; a
+//!   `write` lands at the fd's position, or, with `O_APPEND`, at the end of the file. With
+//!   one thread traced, the end of file at the start is where it lands. While other
+//!   threads or processes run, one of them may append first: the tracer then stops the
+//!   call again at its return, and takes the offset from the fd's position then, less
+//!   the count the call returned, and only the bytes it wrote.
+//! - A call that names files (create, mkdir, rename, unlink, truncate) may fail: the
+//!   tracer takes its return, and a failed call leaves no op.
+//! - Writes and syncs through an fd are taken at their start; one that fails (`ENOSPC`,
+//!   `EIO`) is logged as if it had run. The run that sees such a failure is the machine's
+//!   (a full disk stops the run: see `trial::machine`).
 
 use serde::{Deserialize, Serialize};
 
@@ -100,5 +110,109 @@ impl Op {
             Op::SyncDir { dir } | Op::Mkdir { dir } => dir,
             Op::Rename { to, .. } => to,
         }
+    }
+}
+
+/// The write log as the tracer builds it. A call's ops take their places when the call
+/// starts, so the log keeps the order calls began in (what a kill at a later boundary
+/// follows); a call whose result the tracer waits for is then corrected (where an
+/// `O_APPEND` write landed, how many bytes it wrote) or dropped (it failed) when it
+/// returns. A call that never returns (its thread was killed inside it) keeps the ops its
+/// start described.
+#[derive(Debug, Default)]
+pub struct OpLog {
+    slots: Vec<Option<Op>>,
+    /// Per boundary: how many slots came before it.
+    marks: Vec<usize>,
+}
+
+impl OpLog {
+    /// A boundary starts here: its own ops are the ones pushed next.
+    pub fn mark(&mut self) {
+        self.marks.push(self.slots.len());
+    }
+
+    /// Appends a call's ops; the range names their slots.
+    pub fn extend(&mut self, ops: impl IntoIterator<Item = Op>) -> std::ops::Range<usize> {
+        let start = self.slots.len();
+        self.slots.extend(ops.into_iter().map(Some));
+        start..self.slots.len()
+    }
+
+    /// The op in slot `at`, unless it was dropped.
+    pub fn get_mut(&mut self, at: usize) -> Option<&mut Op> {
+        self.slots.get_mut(at).and_then(Option::as_mut)
+    }
+
+    /// Drops the ops of a call that failed: they never happened.
+    pub fn drop(&mut self, slots: std::ops::Range<usize>) {
+        for slot in &mut self.slots[slots] {
+            *slot = None;
+        }
+    }
+
+    /// The ops that happened, in order, and per boundary how many of them came before it.
+    pub fn finish(self) -> (Vec<Op>, Vec<usize>) {
+        // kept[i]: how many ops of slots[..i] were kept.
+        let mut kept = Vec::with_capacity(self.slots.len() + 1);
+        kept.push(0);
+        for slot in &self.slots {
+            kept.push(kept.last().copied().unwrap_or(0) + usize::from(slot.is_some()));
+        }
+        let marks = self.marks.iter().map(|&m| kept[m]).collect();
+        (self.slots.into_iter().flatten().collect(), marks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(file: &str) -> Op {
+        Op::Create {
+            file: file.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_dropped_call_leaves_no_op_and_later_marks_count_only_kept_ops() {
+        let mut log = OpLog::default();
+        log.mark();
+        log.extend([create("a")]);
+        log.mark();
+        let failed = log.extend([create("b"), create("c")]);
+        log.mark();
+        log.extend([create("d")]);
+        log.drop(failed);
+        let (ops, marks) = log.finish();
+        assert_eq!(ops, vec![create("a"), create("d")]);
+        assert_eq!(marks, vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn a_corrected_op_keeps_its_place() {
+        let mut log = OpLog::default();
+        log.mark();
+        let slots = log.extend([Op::Write {
+            file: "wal".into(),
+            offset: 0,
+            data: b"abcd".to_vec(),
+        }]);
+        log.mark();
+        log.extend([create("x")]);
+        if let Some(Op::Write { offset, data, .. }) = log.get_mut(slots.start) {
+            *offset = 8;
+            data.truncate(2);
+        }
+        let (ops, marks) = log.finish();
+        assert_eq!(
+            ops[0],
+            Op::Write {
+                file: "wal".into(),
+                offset: 8,
+                data: b"ab".to_vec()
+            }
+        );
+        assert_eq!(marks, vec![0, 1]);
     }
 }

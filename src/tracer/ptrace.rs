@@ -31,7 +31,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use super::filter;
-use super::oplog::Op;
+use super::oplog::{Op, OpLog};
 use super::proc;
 use super::syscalls::{self, Data, Kind};
 use crate::errors::TraceError;
@@ -456,17 +456,48 @@ struct Loop<'a> {
     killed: Option<(u64, Vec<usize>)>,
     ends: Vec<Option<WriterEnd>>,
     /// The write log, and the ops of the stop being decided.
-    ops: Vec<Op>,
-    op_marks: Vec<usize>,
+    log: OpLog,
     stop_ops: Vec<Op>,
     stop_write: Option<WriteAt>,
+    /// What the stop being decided must wait for the call's return to know.
+    stop_wait: Option<Wait>,
+    /// The calls let run whose return the tracer waits for, by thread.
+    in_flight: HashMap<Pid, InFlight>,
     /// A torn write in flight: the thread, its writer, the bytes let through.
     tearing: Option<(Pid, usize, u64)>,
     torn: Option<u64>,
 }
 
+/// What the write log learns only when a call returns.
+#[derive(Clone, Debug)]
+enum Wait {
+    /// A write to an `O_APPEND` file while other threads or processes run: any of them may
+    /// append first, so where it landed is known only at its return (the file position
+    /// then, less the count it returns).
+    Append { fd: u64 },
+    /// A call that names files (create, mkdir, rename, unlink, truncate): it may fail
+    /// (`EEXIST`, `ENOENT`), and then it changed nothing.
+    Path {
+        name: &'static str,
+        from: Option<String>,
+        to: Option<String>,
+        flags: Option<u64>,
+        args: [u64; 6],
+    },
+}
+
+/// A call let run whose return the tracer waits for: what to learn, and its ops' slots
+/// in the log.
+#[derive(Clone, Debug)]
+struct InFlight {
+    wait: Wait,
+    slots: std::ops::Range<usize>,
+}
+
 enum Decision {
     Continue,
+    /// Let the call run and stop it again at its return.
+    Wait,
     Kill {
         writer: usize,
     },
@@ -508,10 +539,11 @@ impl<'a> Loop<'a> {
             fdinfo: proc::FdInfoDirs::default(),
             killed: None,
             ends: vec![None; n],
-            ops: Vec::new(),
-            op_marks: Vec::new(),
+            log: OpLog::default(),
             stop_ops: Vec::new(),
             stop_write: None,
+            stop_wait: None,
+            in_flight: HashMap::new(),
             tearing: None,
             torn: None,
             leaders,
@@ -562,13 +594,14 @@ impl<'a> Loop<'a> {
             };
             ends.push(end);
         }
+        let (ops, op_marks) = self.log.finish();
         Ok(Trace {
             boundaries: self.boundaries,
             acks: self.acks,
             ends,
             tracees: self.seen,
-            ops: self.ops,
-            op_marks: self.op_marks,
+            ops,
+            op_marks,
             torn: self.torn,
         })
     }
@@ -589,6 +622,7 @@ impl<'a> Loop<'a> {
         match status {
             WaitStatus::Exited(pid, code) => {
                 self.tracees.remove(&pid);
+                self.in_flight.remove(&pid);
                 self.fdinfo.forget(pid);
                 if let Some(w) = self.leaders.iter().position(|&l| l == pid) {
                     self.ends[w] = Some(WriterEnd::Exited { code });
@@ -596,6 +630,7 @@ impl<'a> Loop<'a> {
             }
             WaitStatus::Signaled(pid, signal, _) => {
                 self.tracees.remove(&pid);
+                self.in_flight.remove(&pid);
                 self.fdinfo.forget(pid);
                 if let Some(w) = self.leaders.iter().position(|&l| l == pid) {
                     self.ends[w] = Some(WriterEnd::Signaled {
@@ -608,6 +643,12 @@ impl<'a> Loop<'a> {
             {
                 match self.on_boundary(pid) {
                     Decision::Continue => restart(pid, None)?,
+                    Decision::Wait => {
+                        if ptrace::syscall(pid, None).is_err() {
+                            // Gone (a timeout's kill): nothing to wait for.
+                            self.in_flight.remove(&pid);
+                        }
+                    }
                     Decision::Kill { writer } => self.kill(writer),
                     Decision::Tear {
                         writer,
@@ -630,6 +671,11 @@ impl<'a> Loop<'a> {
                 let (_, writer, keep) = self.tearing.take().expect("checked above");
                 self.torn = Some(keep);
                 self.kill(writer);
+            }
+            WaitStatus::PtraceSyscall(pid) if self.in_flight.contains_key(&pid) => {
+                let call = self.in_flight.remove(&pid).expect("checked above");
+                self.returned(pid, call);
+                restart(pid, None)?;
             }
             WaitStatus::PtraceEvent(pid, _, event) => {
                 let new_tracee = [
@@ -655,7 +701,7 @@ impl<'a> Loop<'a> {
                         }
                     }
                 }
-                restart(pid, None)?;
+                self.resume(pid, None)?;
             }
             WaitStatus::Stopped(pid, signal) => {
                 // A new tracee starts with a SIGSTOP that is ours to swallow; it may be
@@ -678,10 +724,12 @@ impl<'a> Loop<'a> {
                     );
                     restart(pid, None)?;
                 } else {
-                    restart(pid, Some(signal))?;
+                    self.resume(pid, Some(signal))?;
                 }
             }
-            WaitStatus::PtraceSyscall(pid) | WaitStatus::Continued(pid) => restart(pid, None)?,
+            WaitStatus::PtraceSyscall(pid) | WaitStatus::Continued(pid) => {
+                self.resume(pid, None)?
+            }
             WaitStatus::StillAlive => {}
         }
         Ok(())
@@ -722,8 +770,11 @@ impl<'a> Loop<'a> {
             return Decision::Continue;
         };
         let args = seccomp.args;
+        // A call still waited for here never returned to the tracer: keep what its start said.
+        self.in_flight.remove(&tid);
         self.stop_ops.clear();
         self.stop_write = None;
+        self.stop_wait = None;
         let Some(description) = self.describe(tid, call, &args) else {
             return Decision::Continue;
         };
@@ -731,7 +782,7 @@ impl<'a> Loop<'a> {
         let writer = self.writer_of(tid);
         let write = self.stop_write;
         if self.opts.record_ops {
-            self.op_marks.push(self.ops.len());
+            self.log.mark();
         }
         let kept = self.boundaries.push(Boundary {
             index,
@@ -742,14 +793,20 @@ impl<'a> Loop<'a> {
         });
         self.keep(kept);
         if self.opts.kill_at != Some(index) {
-            self.ops.append(&mut self.stop_ops);
-            return Decision::Continue;
+            let slots = self.log.extend(self.stop_ops.drain(..));
+            return match self.stop_wait.take() {
+                Some(wait) => {
+                    self.in_flight.insert(tid, InFlight { wait, slots });
+                    Decision::Wait
+                }
+                None => Decision::Continue,
+            };
         }
         match (self.opts.tear, write) {
             (Some(keep), Some(w)) if keep < w.len => {
                 // Only the bytes let through reach the file.
                 let torn = self.stop_ops.drain(..).map(|op| op.torn(keep));
-                self.ops.extend(torn);
+                self.log.extend(torn);
                 Decision::Tear {
                     writer,
                     keep,
@@ -804,6 +861,9 @@ impl<'a> Loop<'a> {
                     Some(arg) => args[arg],
                     None => match info {
                         Some(i) if i.flags & libc::O_APPEND as u32 != 0 => {
+                            if self.opts.record_ops && self.tracees.len() > 1 {
+                                self.stop_wait = Some(Wait::Append { fd: args[0] });
+                            }
                             std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
                         }
                         Some(i) => i.pos,
@@ -887,23 +947,24 @@ impl<'a> Loop<'a> {
                 }
                 // The set of files may have changed: list them again at the next ack.
                 self.listed = None;
+                let (from_rel, to_rel) = (rel(&from), to.as_deref().and_then(rel));
+                let flag_bits = flags.map(|a| args[a]);
                 if self.opts.record_ops {
-                    let ops = path_ops(
-                        name,
-                        rel(&from),
-                        to.as_deref().and_then(rel),
-                        flags.map(|a| args[a]),
-                        args,
-                    );
+                    let ops = path_ops(name, from_rel.clone(), to_rel.clone(), flag_bits, args);
                     self.stop_ops.extend(ops);
                 }
-                self.track_path_call(
-                    name,
-                    rel(&from),
-                    to.as_deref().and_then(rel),
-                    flags.map(|a| args[a]),
-                    args,
-                );
+                if self.stop_ops.is_empty() {
+                    self.track_path_call(name, from_rel, to_rel, flag_bits, args);
+                } else {
+                    // Whether it happened is known at its return.
+                    self.stop_wait = Some(Wait::Path {
+                        name,
+                        from: from_rel,
+                        to: to_rel,
+                        flags: flag_bits,
+                        args: *args,
+                    });
+                }
                 let show = |p: &Path| rel(p).unwrap_or_else(|| p.display().to_string());
                 let mut words = show(&from);
                 if let Some(to) = &to {
@@ -919,6 +980,60 @@ impl<'a> Loop<'a> {
 }
 
 impl Loop<'_> {
+    /// Restarts a stopped tracee; one whose call is waited for stops again at its return.
+    fn resume(&self, pid: Pid, signal: Option<Signal>) -> Result<(), TraceError> {
+        if !self.in_flight.contains_key(&pid) {
+            return restart(pid, signal);
+        }
+        match ptrace::syscall(pid, signal).map_err(|e| TraceError::ptrace("restart", pid, e)) {
+            Err(TraceError::WriterGone { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// A waited-for call returned: the write log drops it if it failed, or learns where an
+    /// `O_APPEND` write landed and how much of it was written.
+    fn returned(&mut self, tid: Pid, call: InFlight) {
+        let Ok(info) = ptrace::syscall_info(tid) else {
+            return;
+        };
+        if info.op != libc::PTRACE_SYSCALL_INFO_EXIT {
+            return;
+        }
+        // SAFETY: op == PTRACE_SYSCALL_INFO_EXIT says the `exit` member is the one set.
+        let exit = unsafe { info.u.exit };
+        if exit.is_error != 0 {
+            self.log.drop(call.slots);
+            return;
+        }
+        match call.wait {
+            Wait::Append { fd } => {
+                let count = u64::try_from(exit.sval).unwrap_or(0);
+                let pos = self.fdinfo.get(tid, fd).map(|i| i.pos);
+                let Some(Op::Write { file, offset, data }) = self.log.get_mut(call.slots.start)
+                else {
+                    return;
+                };
+                if let Some(pos) = pos {
+                    *offset = pos.saturating_sub(count);
+                }
+                data.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+                let end = *offset + count;
+                self.extents
+                    .entry(file.clone())
+                    .and_modify(|e| *e = (*e).max(end))
+                    .or_insert(end);
+            }
+            Wait::Path {
+                name,
+                from,
+                to,
+                flags,
+                args,
+            } => self.track_path_call(name, from, to, flags, &args),
+        }
+    }
+
     /// The path of fd `fd` of thread `tid` and what its fdinfo says: the path from
     /// [`Loop::names`] when the file was seen since the last name change, else resolved.
     fn fd_file(&mut self, tid: Pid, fd: u64) -> Option<(PathBuf, Option<proc::FdInfo>)> {
@@ -1161,6 +1276,14 @@ mod tests {
     use crate::tracer::run_piped;
 
     fn run_traced(argv: &[&str], kill_at: Option<u64>) -> (Trace, tempfile::TempDir, String) {
+        run_traced_with(argv, kill_at, false)
+    }
+
+    fn run_traced_with(
+        argv: &[&str],
+        kill_at: Option<u64>,
+        record_ops: bool,
+    ) -> (Trace, tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         let canonical = dir.path().canonicalize().unwrap();
         let mut files = GlobSetBuilder::new();
@@ -1174,7 +1297,7 @@ mod tests {
             kill_at,
             kill_scope: KillScope::All,
             tear: None,
-            record_ops: false,
+            record_ops,
             timeout: Duration::from_secs(20),
         };
         let run = run_piped(
@@ -1303,6 +1426,74 @@ mod tests {
             "the extent follows a rename"
         );
         assert_eq!(at(3, "q.log"), Some(0), "O_TRUNC empties it");
+    }
+
+    /// See issue 12: only effects that happened enter the write log. A `mkdir` of a folder
+    /// that exists, a `rename` or `unlink` of a name that is not there, an exclusive
+    /// create of a name that is: each fails and leaves no op.
+    #[test]
+    fn calls_that_fail_leave_nothing_in_the_write_log() {
+        let script = [
+            "import os",
+            "os.mkdir('d')",
+            "for call in (lambda: os.mkdir('d'), lambda: os.mkdir('.'),",
+            "             lambda: os.rename('nope', 'x'), lambda: os.unlink('nope'),",
+            "             lambda: os.open('d', os.O_CREAT | os.O_EXCL | os.O_WRONLY)):",
+            "    try: call()",
+            "    except OSError: pass",
+            "os.close(os.open('a.log', os.O_CREAT | os.O_WRONLY))",
+        ]
+        .join("\n");
+        let script = script.as_str();
+        let (trace, _dir, _) = run_traced_with(&["python3", "-c", script], None, true);
+        assert_eq!(
+            trace.boundaries.len(),
+            7,
+            "every call is a boundary, failed or not"
+        );
+        assert_eq!(
+            trace.ops,
+            vec![
+                Op::Mkdir { dir: "d".into() },
+                Op::Create {
+                    file: "a.log".into()
+                }
+            ]
+        );
+        assert_eq!(trace.op_marks, vec![0, 1, 1, 1, 1, 1, 1]);
+    }
+
+    /// See issue 12: two processes appending to one file with `O_APPEND` and no lock. Where
+    /// each write landed is known only at its return; the write log must rebuild the very
+    /// file they wrote.
+    #[test]
+    fn concurrent_o_append_writes_are_logged_where_they_landed() {
+        let script = [
+            "import os",
+            "pid = os.fork()",
+            "tag = b'c' if pid == 0 else b'p'",
+            "fd = os.open('w.log', os.O_CREAT | os.O_WRONLY | os.O_APPEND)",
+            "for i in range(300):",
+            "    os.write(fd, tag + b'%04d|' % i)",
+            "if pid == 0: os._exit(0)",
+            "os.waitpid(pid, 0)",
+        ]
+        .join("\n");
+        let script = script.as_str();
+        let (trace, dir, _) = run_traced_with(&["python3", "-c", script], None, true);
+        let real = std::fs::read(dir.path().join("w.log")).unwrap();
+        let mut rebuilt = Vec::new();
+        for op in &trace.ops {
+            if let Op::Write { offset, data, .. } = op {
+                let end = *offset as usize + data.len();
+                if rebuilt.len() < end {
+                    rebuilt.resize(end, 0);
+                }
+                rebuilt[*offset as usize..end].copy_from_slice(data);
+            }
+        }
+        assert_eq!(real.len(), 3600);
+        assert!(rebuilt == real, "the write log rebuilt another file");
     }
 
     /// Runs `argv` traced, killing it at boundary `kill_at` with the write there torn
