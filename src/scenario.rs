@@ -168,6 +168,31 @@ pub struct FaultWeights {
     /// `bit-flip = 1`: flip one bit, or zero one `sector`, inside a file. Judged for safety
     /// only: recovery may stop there but must not return a corrupted record.
     pub bit_flip: u32,
+    /// `persistence = "ext4-ordered"`: the file system whose promises a power loss keeps;
+    /// default `"posix"`.
+    pub persistence: Persistence,
+}
+
+/// Which file system's promises a power loss follows: `[faults] persistence`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Persistence {
+    /// The weakest reading of POSIX: only what was fsynced survives, names only through an
+    /// fsync of their folder (`faults::power`, rules 1 to 6).
+    #[default]
+    Posix,
+    /// Linux ext4 mounted `data=ordered` (its default), with `auto_da_alloc` (also the
+    /// default): `faults::power`, rules E1 to E5.
+    Ext4Ordered,
+}
+
+impl std::fmt::Display for Persistence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Persistence::Posix => "posix",
+            Persistence::Ext4Ordered => "ext4-ordered",
+        })
+    }
 }
 
 /// The `[checks]` table: the oracle's checks beyond one replay.
@@ -583,6 +608,8 @@ struct RawFaults {
     power_loss: u32,
     #[serde(default)]
     bit_flip: u32,
+    #[serde(default)]
+    persistence: Persistence,
 }
 
 impl TryFrom<RawFaults> for FaultWeights {
@@ -597,6 +624,7 @@ impl TryFrom<RawFaults> for FaultWeights {
             garbage_tail,
             power_loss,
             bit_flip,
+            persistence,
         } = raw;
         let w = FaultWeights {
             kill,
@@ -606,8 +634,12 @@ impl TryFrom<RawFaults> for FaultWeights {
             garbage_tail,
             power_loss,
             bit_flip,
+            persistence,
         };
-        if w == FaultWeights::default() {
+        if w == (FaultWeights {
+            persistence,
+            ..FaultWeights::default()
+        }) {
             return Err(
                 "every fault weight is 0: give at least one of kill, truncate, torn, zero-tail, \
                         garbage-tail, power-loss, bit-flip a weight above 0",
@@ -1101,7 +1133,7 @@ mod tests {
     #[test]
     fn every_fault_kind_checks_and_sector_parse() {
         let text = format!(
-            "sector = 4096\n{CRC}[faults]\ntorn = 1\nzero-tail = 2\ngarbage-tail = 3\npower-loss = 4\nbit-flip = 5\n[checks]\nresume = true\nrecovery-crash = true\n"
+            "sector = 4096\n{CRC}[faults]\ntorn = 1\nzero-tail = 2\ngarbage-tail = 3\npower-loss = 4\nbit-flip = 5\npersistence = \"ext4-ordered\"\n[checks]\nresume = true\nrecovery-crash = true\n"
         );
         let s = parse(&text).unwrap();
         assert_eq!(s.sector, 4096);
@@ -1114,7 +1146,8 @@ mod tests {
                 zero_tail: 2,
                 garbage_tail: 3,
                 power_loss: 4,
-                bit_flip: 5
+                bit_flip: 5,
+                persistence: Persistence::Ext4Ordered,
             }
         );
         assert_eq!(

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::FaultKind;
 use super::power::{self, PowerLoss};
 use crate::errors::TrialError;
+use crate::scenario::Persistence;
 use crate::seed::{below, between};
 use crate::snapshot::Snapshot;
 use crate::tracer::{Op, file_sizes};
@@ -126,8 +127,8 @@ impl fmt::Display for Damage {
             Damage::PowerLoss(p) => {
                 write!(
                     f,
-                    "power loss: kept {} of {} unsynced writes",
-                    p.kept_writes, p.unsynced_writes
+                    "power loss ({}): kept {} of {} unsynced writes",
+                    p.profile, p.kept_writes, p.unsynced_writes
                 )?;
                 if let Some((file, keep)) = &p.torn {
                     write!(f, ", the last torn to {keep} bytes in {file}")?;
@@ -140,6 +141,9 @@ impl fmt::Display for Damage {
                 }
                 if !p.unmodelled.is_empty() {
                     write!(f, " (not modelled: {})", p.unmodelled.join(", "))?;
+                }
+                if !p.relied_on.is_empty() {
+                    write!(f, "; relied on: {}", p.relied_on.join("; "))?;
                 }
                 Ok(())
             }
@@ -181,6 +185,8 @@ pub struct Context<'a> {
     pub ops: &'a [Op],
     /// The folder before the crash run (for a power loss).
     pub initial: &'a Snapshot,
+    /// Whose promises a power loss keeps.
+    pub persistence: Persistence,
 }
 
 /// Applies the damage of `kind` (which happens after the kill) to the trial folder `dir`,
@@ -196,7 +202,8 @@ pub fn apply(
         move |source| TrialError::Io { what, path, source }
     };
     if kind == FaultKind::PowerLoss {
-        let (state, report) = power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, rng);
+        let (state, report) =
+            power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, ctx.persistence, rng);
         state
             .write_into(dir)
             .map_err(io("rebuild after a power loss", dir))?;
@@ -312,6 +319,7 @@ mod tests {
             sector: 512,
             ops: &[],
             initial: EMPTY.get_or_init(Snapshot::default),
+            persistence: Persistence::Posix,
         }
     }
 

@@ -117,6 +117,7 @@ mod tests {
             garbage_tail: 1,
             power_loss: 1,
             bit_flip: 1,
+            persistence: crate::scenario::Persistence::Posix,
         };
         let picks: std::collections::BTreeSet<_> = (0..300)
             .map(|_| FaultKind::choose(&mut rng, &all))

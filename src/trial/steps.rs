@@ -180,6 +180,7 @@ impl<'a> Trial<'a> {
             sector: sc.sector,
             ops: &run.trace.ops,
             initial: &Snapshot::default(),
+            persistence: sc.faults.persistence,
         };
         let crashed = if keep { Some(snapshot(dir)?) } else { None };
         self.outcome.damage = faults::apply(self.fault, &mut self.rng, dir, &ctx)?;
