@@ -50,6 +50,7 @@ fn traced_builtin(
 #[test]
 fn a_power_loss_built_from_the_write_log_equals_the_real_folder_when_all_was_synced() {
     use crashtest::faults::power::{after_kill, after_power_loss};
+    use crashtest::scenario::Persistence;
     use crashtest::snapshot::Snapshot;
     let records: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 100 * i as usize + 3]).collect();
     let (dry, _) = traced_builtin("crc", &records, None);
@@ -64,10 +65,16 @@ fn a_power_loss_built_from_the_write_log_equals_the_real_folder_when_all_was_syn
             real,
             "kill at {k:?}: the write log replays to the real folder"
         );
-        for seed in 0..20 {
+        for (seed, profile) in
+            (0..20).flat_map(|s| [(s, Persistence::Posix), (s, Persistence::Ext4Ordered)])
+        {
             let mut rng = crashtest::seed::Seed(seed).trial_rng(0);
-            let (state, report) = after_power_loss(&Snapshot::default(), &trace.ops, 512, &mut rng);
-            assert_eq!(state, real, "kill at {k:?}, seed {seed}: {report:?}");
+            let (state, report) =
+                after_power_loss(&Snapshot::default(), &trace.ops, 512, profile, &mut rng);
+            assert_eq!(
+                state, real,
+                "kill at {k:?}, seed {seed}, {profile}: {report:?}"
+            );
             assert_eq!(report.unsynced_writes, 0);
         }
     }
@@ -75,7 +82,14 @@ fn a_power_loss_built_from_the_write_log_equals_the_real_folder_when_all_was_syn
     assert_eq!(after_kill(&Snapshot::default(), &trace.ops), real);
     let lost = (0..20).any(|seed| {
         let mut rng = crashtest::seed::Seed(seed).trial_rng(0);
-        after_power_loss(&Snapshot::default(), &trace.ops, 512, &mut rng).0 != real
+        after_power_loss(
+            &Snapshot::default(),
+            &trace.ops,
+            512,
+            Persistence::Posix,
+            &mut rng,
+        )
+        .0 != real
     });
     assert!(lost, "nothing synced: some power loss must lose something");
 }
