@@ -68,6 +68,12 @@ pub enum Damage {
     PowerLoss(PowerLoss),
     /// A fault was drawn that needs a file, but no file matched the target's `files`.
     NoFile,
+    /// A power loss was drawn, but the write log cannot rebuild the folder (a call it
+    /// cannot model, or bytes it never saw): the trial is judged as the kill it was.
+    NotModelled {
+        /// Why, naming the call or the file.
+        why: String,
+    },
 }
 
 impl Damage {
@@ -148,6 +154,9 @@ impl fmt::Display for Damage {
                 Ok(())
             }
             Damage::NoFile => f.write_str("none (no file matched `files`)"),
+            Damage::NotModelled { why } => {
+                write!(f, "none: no power loss, judged as a kill: {why}")
+            }
         }
     }
 }
@@ -202,6 +211,10 @@ pub fn apply(
         move |source| TrialError::Io { what, path, source }
     };
     if kind == FaultKind::PowerLoss {
+        let real = Snapshot::read(dir).map_err(io("read the crashed folder", dir))?;
+        if let Some(why) = power::unmodelled(ctx.initial, ctx.ops, &real) {
+            return Ok(Damage::NotModelled { why });
+        }
         let (state, report) =
             power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, ctx.persistence, rng);
         state

@@ -233,6 +233,12 @@ pub(super) fn say_what_was_found(
     );
     let _ = write!(out, "{}", human::failures_block(&fin.judged));
     let _ = writeln!(out, "results: {}", fin.results.display());
+    if let (n @ 1.., Some(why)) = &tally.not_modelled {
+        let _ = writeln!(
+            out,
+            "note: {n} power-loss trial(s) were judged as kills, since the write log cannot rebuild the folder: {why}"
+        );
+    }
     if summary.trials > 0 && tally.max_boundaries == 0 {
         let _ = writeln!(
             out,

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use crate::case::CaseId;
 use crate::errors::TrialError;
-use crate::faults::FaultKind;
+use crate::faults::{Damage, FaultKind};
 use crate::report::human;
 use crate::report::lines::{FindingLine, Judge, Line, Signature, TrialLine};
 use crate::results_file::ResultsFile;
@@ -50,6 +50,8 @@ pub(super) struct Tally {
     shown: BTreeSet<Signature>,
     /// Distinct failures handed to [`Tally::print`] so far.
     pub(super) printed: usize,
+    /// Power-loss trials judged as kills, and the first one's reason.
+    pub(super) not_modelled: (u64, Option<String>),
 }
 
 /// What to print for a trial that ended: a failing trial's signature and its finding in
@@ -72,6 +74,10 @@ impl Tally {
         self.killed += u64::from(outcome.kill.is_some());
         self.recovery_crashes += u64::from(outcome.recovery_kill.is_some());
         self.max_boundaries = self.max_boundaries.max(outcome.boundaries);
+        if let Damage::NotModelled { why } = &outcome.damage {
+            self.not_modelled.0 += 1;
+            self.not_modelled.1.get_or_insert_with(|| why.clone());
+        }
         // Synced with the next finding, or within a second: a finding is synced at once.
         sink.write_unsynced(Line::Trial(TrialLine {
             scenario: sc.name.clone(),

@@ -38,6 +38,25 @@ pub enum Op {
         /// Its new length.
         len: u64,
     },
+    /// `file` grown to at least `len` bytes, with zeros; never shrunk (fallocate mode 0).
+    Extend {
+        /// The file.
+        file: String,
+        /// The length it has at least now.
+        len: u64,
+    },
+    /// `len` bytes of `file` from `offset` read as zeros (fallocate's `PUNCH_HOLE` and
+    /// `ZERO_RANGE`); the file grows to `offset + len` unless `keep_size`.
+    Zero {
+        /// The file.
+        file: String,
+        /// The first byte zeroed.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+        /// `FALLOC_FL_KEEP_SIZE`: the zeroed range stops at the file's size.
+        keep_size: bool,
+    },
     /// `file` was synced (fsync, fdatasync): its data is durable up to here.
     Sync {
         /// The file.
@@ -71,8 +90,8 @@ pub enum Op {
         file: String,
     },
     /// A call whose effect on data the log cannot model (copy_file_range, sendfile,
-    /// fallocate, sync_file_range, syncfs, link, symlink): a power-loss state built from
-    /// this log may not match reality for `file`.
+    /// fallocate's collapse and insert ranges, syncfs, link, symlink, io_uring_setup): a
+    /// power-loss state built from this log may not match reality for `file`.
     Unmodelled {
         /// The file or directory.
         file: String,
@@ -103,6 +122,8 @@ impl Op {
         match self {
             Op::Write { file, .. }
             | Op::Truncate { file, .. }
+            | Op::Extend { file, .. }
+            | Op::Zero { file, .. }
             | Op::Sync { file }
             | Op::Create { file }
             | Op::Remove { file }
@@ -110,6 +131,36 @@ impl Op {
             Op::SyncDir { dir } | Op::Mkdir { dir } => dir,
             Op::Rename { to, .. } => to,
         }
+    }
+}
+
+/// The op of `fallocate(fd, mode, offset, len)` on `file`: `None` for a change no reader
+/// sees (`KEEP_SIZE` alone preallocates), `Unmodelled` for modes that move data.
+pub fn fallocate(file: &str, mode: u64, offset: u64, len: u64) -> Option<Op> {
+    let keep_size = mode & libc::FALLOC_FL_KEEP_SIZE as u64 != 0;
+    let zeroes = mode & (libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE) as u64 != 0;
+    let known = (libc::FALLOC_FL_KEEP_SIZE
+        | libc::FALLOC_FL_PUNCH_HOLE
+        | libc::FALLOC_FL_ZERO_RANGE) as u64;
+    let file = file.to_owned();
+    if mode & !known != 0 {
+        return Some(Op::Unmodelled {
+            file,
+            syscall: format!("fallocate mode {mode:#x}"),
+        });
+    }
+    match (zeroes, keep_size) {
+        (true, _) => Some(Op::Zero {
+            file,
+            offset,
+            len,
+            keep_size,
+        }),
+        (false, true) => None,
+        (false, false) => Some(Op::Extend {
+            file,
+            len: offset.saturating_add(len),
+        }),
     }
 }
 

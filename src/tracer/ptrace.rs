@@ -31,7 +31,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use super::filter;
-use super::oplog::{Op, OpLog};
+use super::oplog::{self, Op, OpLog};
 use super::proc;
 use super::syscalls::{self, Data, Kind};
 use crate::errors::TraceError;
@@ -475,6 +475,9 @@ enum Wait {
     /// append first, so where it landed is known only at its return (the file position
     /// then, less the count it returns).
     Append { fd: u64 },
+    /// A call that may well fail (fallocate: `EOPNOTSUPP` on some file systems, where the
+    /// C library writes zeros instead): a failed one changed nothing.
+    Fails,
     /// A call that names files (create, mkdir, rename, unlink, truncate): it may fail
     /// (`EEXIST`, `ENOENT`), and then it changed nothing.
     Path {
@@ -832,6 +835,15 @@ impl<'a> Loop<'a> {
         };
         let name = call.name;
         match call.kind {
+            Kind::Notice => {
+                if self.opts.record_ops {
+                    self.log.extend([Op::Unmodelled {
+                        file: ".".to_owned(),
+                        syscall: format!("{name}: writes and syncs through io_uring are not seen"),
+                    }]);
+                }
+                None
+            }
             Kind::Write { data, offset } => {
                 let len = match data {
                     Data::Buffer => args[2],
@@ -899,18 +911,30 @@ impl<'a> Loop<'a> {
                 let (path, _) = self.fd_file(tid, args[fd])?;
                 let file = rel(&path)?;
                 if self.opts.record_ops {
-                    self.stop_ops.push(match name {
-                        "fsync" | "fdatasync" if path.is_dir() => Op::SyncDir { dir: file.clone() },
-                        "fsync" | "fdatasync" => Op::Sync { file: file.clone() },
-                        "ftruncate" => Op::Truncate {
+                    let op = match name {
+                        "fsync" | "fdatasync" if path.is_dir() => {
+                            Some(Op::SyncDir { dir: file.clone() })
+                        }
+                        "fsync" | "fdatasync" => Some(Op::Sync { file: file.clone() }),
+                        "ftruncate" => Some(Op::Truncate {
                             file: file.clone(),
                             len: args[1],
-                        },
-                        _ => Op::Unmodelled {
+                        }),
+                        // Starts writeback and promises nothing (sync_file_range(2): "there
+                        // are no guarantees that the data will be available after a crash"):
+                        // the data stays unsynced.
+                        "sync_file_range" => None,
+                        "fallocate" => {
+                            // It may fail (EOPNOTSUPP, ENOSPC): known at its return.
+                            self.stop_wait = Some(Wait::Fails);
+                            oplog::fallocate(&file, args[1], args[2], args[3])
+                        }
+                        _ => Some(Op::Unmodelled {
                             file: file.clone(),
                             syscall: name.to_owned(),
-                        },
-                    });
+                        }),
+                    };
+                    self.stop_ops.extend(op);
                 }
                 match name {
                     "ftruncate" => {
@@ -1024,6 +1048,7 @@ impl Loop<'_> {
                     .and_modify(|e| *e = (*e).max(end))
                     .or_insert(end);
             }
+            Wait::Fails => {}
             Wait::Path {
                 name,
                 from,

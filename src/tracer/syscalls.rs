@@ -29,6 +29,9 @@ pub enum Kind {
         /// The argument holding open flags, if any.
         flags: Option<usize>,
     },
+    /// Never a boundary, but the write log must know it happened: after `io_uring_setup`
+    /// the writer can write and sync files through a ring the tracer does not see.
+    Notice,
 }
 
 /// Where a write's data lies.
@@ -138,6 +141,11 @@ pub const TRACED: &[Syscall] = &[
     two(libc::SYS_renameat, "renameat", (Some(0), 1), (Some(2), 3)),
     two(libc::SYS_renameat2, "renameat2", (Some(0), 1), (Some(2), 3)),
     two(libc::SYS_linkat, "linkat", (Some(0), 1), (Some(2), 3)),
+    Syscall {
+        nr: libc::SYS_io_uring_setup,
+        name: "io_uring_setup",
+        kind: Kind::Notice,
+    },
     #[cfg(target_arch = "x86_64")]
     open(libc::SYS_open, "open", None, 0, Some(1)),
     #[cfg(target_arch = "x86_64")]
