@@ -351,9 +351,7 @@ pub fn unmodelled(initial: &Snapshot, ops: &[Op], real: &Snapshot) -> Option<Str
         Op::Unmodelled { file, syscall } => Some((file, syscall)),
         _ => None,
     }) {
-        return Some(format!(
-            "the write log holds {syscall}({file}), whose effect it cannot model"
-        ));
+        return Some(crate::tracer::oplog::unmodelled_words(file, syscall));
     }
     let built = after_kill(initial, ops);
     let files = built.files.keys().chain(real.files.keys());

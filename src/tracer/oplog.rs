@@ -134,6 +134,15 @@ impl Op {
     }
 }
 
+/// Why an [`Op::Unmodelled`] call leaves the write log short, in words.
+pub fn unmodelled_words(file: &str, syscall: &str) -> String {
+    if syscall == "io_uring_setup" {
+        "the writer set up io_uring (io_uring_setup): the tracer does not see the writes and syncs it submits".to_owned()
+    } else {
+        format!("the write log holds {syscall}({file}), whose effect it cannot model")
+    }
+}
+
 /// The op of `fallocate(fd, mode, offset, len)` on `file`: `None` for a change no reader
 /// sees (`KEEP_SIZE` alone preallocates), `Unmodelled` for modes that move data.
 pub fn fallocate(file: &str, mode: u64, offset: u64, len: u64) -> Option<Op> {

@@ -839,7 +839,7 @@ impl<'a> Loop<'a> {
                 if self.opts.record_ops {
                     self.log.extend([Op::Unmodelled {
                         file: ".".to_owned(),
-                        syscall: format!("{name}: writes and syncs through io_uring are not seen"),
+                        syscall: name.to_owned(),
                     }]);
                 }
                 None

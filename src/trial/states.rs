@@ -47,9 +47,7 @@ pub fn modelled(trace: &Trace) -> Result<(), String> {
         Op::Unmodelled { file, syscall } => Some((file, syscall)),
         _ => None,
     }) {
-        Some((file, syscall)) => Err(format!(
-            "the write log holds {syscall}({file}), whose effect it cannot model"
-        )),
+        Some((file, syscall)) => Err(crate::tracer::oplog::unmodelled_words(file, syscall)),
         None => Ok(()),
     }
 }
