@@ -105,7 +105,7 @@ fn replay() -> std::io::Result<()> {
 
 fn hex(line: &str) -> std::io::Result<Vec<u8>> {
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "a line that is not hex");
-    if line.len() % 2 != 0 {
+    if !line.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..line.len())
