@@ -1,6 +1,6 @@
 //! fjall as a crashtest target (protocol v1, through `crashtest-target`).
 //!
-//! Usage: `CRASHTEST_DIR=DIR zoo-fjall write|replay buffer|sync-data|sync-all`
+//! Usage: `CRASHTEST_DIR=DIR zoo-fjall write|replay buffer|sync-data|sync-all [plain-create]`
 //!
 //! The log is the keyspace `log` of the database in `$CRASHTEST_DIR/db`: key the
 //! record's sequence number (u64, big-endian so that keys sort in log order), value its
@@ -14,9 +14,16 @@
 //! - `sync-all`: `Database::persist(PersistMode::SyncAll)`, "Flushes data + metadata
 //!   using `fsync`": the ack promises "fsync".
 //!
-//! Replay opens the database (recovery replays the journal and cuts a torn tail) and
-//! reads the keyspace in key order.
+//! Both open the database with `Database::builder(..).open()`, whose recovery replays
+//! the journal. A database that does not exist yet is first made in a folder of its own,
+//! closed, renamed into place, and the parent synced: fjall's open, killed while it
+//! creates a database, leaves a folder that it refuses ever after (finding 3 in
+//! ../README.md); the keyspace is made there too, and `keyspaces/` synced, since fjall
+//! never syncs that folder after adding a keyspace to it (finding 4). `plain-create`
+//! skips all that, to show the findings. Replay reads the keyspace in key order.
 
+use std::fs::File;
+use std::path::Path;
 use std::process::ExitCode;
 
 use crashtest_target::{Error, dir, serve_with};
@@ -30,20 +37,52 @@ struct Log {
 }
 
 fn main() -> ExitCode {
-    let persist = match std::env::args().nth(2).as_deref() {
-        Some("buffer") => None,
-        Some("sync-data") => Some(PersistMode::SyncData),
-        Some("sync-all") => Some(PersistMode::SyncAll),
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mode, plain) = match args[..] {
+        [mode] => (mode, false),
+        [mode, "plain-create"] => (mode, true),
+        _ => ("", false),
+    };
+    let persist = match mode {
+        "buffer" => None,
+        "sync-data" => Some(PersistMode::SyncData),
+        "sync-all" => Some(PersistMode::SyncAll),
         _ => {
-            eprintln!("usage: CRASHTEST_DIR=DIR zoo-fjall write|replay buffer|sync-data|sync-all");
+            eprintln!(
+                "usage: CRASHTEST_DIR=DIR zoo-fjall write|replay buffer|sync-data|sync-all [plain-create]"
+            );
             return ExitCode::from(2);
         }
     };
-    serve_with(open, |log, record| append(log, persist, record), replay)
+    serve_with(
+        || open(&dir(), plain),
+        |log, record| append(log, persist, record),
+        replay,
+    )
 }
 
-fn open() -> Result<Log, Error> {
-    let db = Database::builder(dir().join("db")).open()?;
+/// Opens the database `db` in `folder`, making it first unless `plain` (see the top).
+fn open(folder: &Path, plain: bool) -> Result<Log, Error> {
+    let path = folder.join("db");
+    if !plain && !path.exists() {
+        let fresh = folder.join("db.new");
+        // Left by a crash during an earlier try: never renamed, so nothing in it counts.
+        if fresh.exists() {
+            std::fs::remove_dir_all(&fresh)?;
+        }
+        {
+            let db = Database::builder(&fresh).open()?;
+            db.keyspace("log", KeyspaceCreateOptions::default)?;
+            // Dropping the database stops its threads and syncs its journal.
+        }
+        // fjall syncs a new keyspace's own folder, not its name in keyspaces/
+        // (finding 4 in ../README.md).
+        File::open(fresh.join("keyspaces"))?.sync_all()?;
+        std::fs::rename(&fresh, &path)?;
+        File::open(folder)?.sync_all()?;
+    }
+    let db = Database::builder(path).open()?;
     let log = db.keyspace("log", KeyspaceCreateOptions::default)?;
     let next = match log.last_key_value() {
         Some(last) => u64::from_be_bytes(last.key()?.as_ref().try_into()?) + 1,
