@@ -102,8 +102,8 @@ fn fjall_sync_all_survives_kill_and_torn_writes() {
 
 #[test]
 fn fjall_sync_all_survives_power_loss_posix_and_ext4_ordered() {
-    assert_passes("fjall/sync-all-power-posix.toml", 30);
-    assert_passes("fjall/sync-all-power-ext4.toml", 30);
+    assert_passes("fjall/sync-all-power-posix.toml", 20);
+    assert_passes("fjall/sync-all-power-ext4.toml", 20);
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn redb_and_fjall_lose_acked_records_when_a_new_name_is_lost() {
     );
     assert_finds(
         "fjall/finding-keyspace-dir-sync.toml",
-        60,
+        20,
         &["lost-ack", "replay-failed"],
     );
 }
