@@ -18,3 +18,4 @@ mod states;
 mod support;
 mod targets;
 mod verdict;
+mod zoo_rust;
