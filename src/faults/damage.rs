@@ -196,6 +196,8 @@ pub struct Context<'a> {
     pub initial: &'a Snapshot,
     /// Whose promises a power loss keeps.
     pub persistence: Persistence,
+    /// Ranges of `ops` whose calls may not have run (see [`crate::tracer::Trace::unsure`]).
+    pub unsure: &'a [std::ops::Range<usize>],
 }
 
 /// Applies the damage of `kind` (which happens after the kill) to the trial folder `dir`,
@@ -212,11 +214,12 @@ pub fn apply(
     };
     if kind == FaultKind::PowerLoss {
         let real = Snapshot::read(dir).map_err(io("read the crashed folder", dir))?;
-        if let Some(why) = power::unmodelled(ctx.initial, ctx.ops, &real) {
-            return Ok(Damage::NotModelled { why });
-        }
+        let ops = match power::what_happened(ctx.initial, ctx.ops, ctx.unsure, &real) {
+            Ok(ops) => ops,
+            Err(why) => return Ok(Damage::NotModelled { why }),
+        };
         let (state, report) =
-            power::after_power_loss(ctx.initial, ctx.ops, ctx.sector, ctx.persistence, rng);
+            power::after_power_loss(ctx.initial, &ops, ctx.sector, ctx.persistence, rng);
         state
             .write_into(dir)
             .map_err(io("rebuild after a power loss", dir))?;
@@ -333,6 +336,7 @@ mod tests {
             ops: &[],
             initial: EMPTY.get_or_init(Snapshot::default),
             persistence: Persistence::Posix,
+            unsure: &[],
         }
     }
 

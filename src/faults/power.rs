@@ -342,25 +342,60 @@ fn ext4_ordered(
 /// (`i_disksize`) grows only over pages whose data is written (rule E3).
 const PAGE: u64 = 4096;
 
-/// Why a power loss cannot be built from `ops` when the kill left the folder `real`: the
-/// first call in the log the model cannot apply, or else the first file where the log
-/// does not rebuild what the kill left (bytes it never saw: stored through `mmap`, or
-/// written by io_uring). `None`: the log accounts for every byte.
-pub fn unmodelled(initial: &Snapshot, ops: &[Op], real: &Snapshot) -> Option<String> {
+/// The write log of what happened before a kill that left the folder `real`, from the
+/// tracer's `ops`, of which the calls in `unsure` (other threads' calls let run just
+/// before the kill) may not have run: the ops less those unsure calls that did not
+/// happen, chosen so that the log rebuilds `real` exactly. Or why no power loss can be
+/// built from it: a call the model cannot apply, or a file the log does not rebuild
+/// (bytes it never saw: stored through `mmap`, written by io_uring, or a write cut short
+/// by the kill in another thread).
+pub fn what_happened(
+    initial: &Snapshot,
+    ops: &[Op],
+    unsure: &[std::ops::Range<usize>],
+    real: &Snapshot,
+) -> Result<Vec<Op>, String> {
     if let Some((file, syscall)) = ops.iter().find_map(|op| match op {
         Op::Unmodelled { file, syscall } => Some((file, syscall)),
         _ => None,
     }) {
-        return Some(crate::tracer::oplog::unmodelled_words(file, syscall));
+        return Err(crate::tracer::oplog::unmodelled_words(file, syscall));
     }
-    let built = after_kill(initial, ops);
-    let files = built.files.keys().chain(real.files.keys());
-    let differs = files
-        .filter(|f| built.files.get(*f) != real.files.get(*f))
-        .min()?;
-    Some(format!(
-        "{differs} holds bytes the write log never saw (written through mmap or io_uring?)"
-    ))
+    // Each unsure call ran or did not: 2^n logs, n the threads in flight (a handful).
+    let unsure = &unsure[..unsure.len().min(10)];
+    let mut first_differs = None;
+    for ran in (0..1u32 << unsure.len()).rev() {
+        let skipped = |i: usize| {
+            unsure
+                .iter()
+                .enumerate()
+                .any(|(b, r)| ran & (1 << b) == 0 && r.contains(&i))
+        };
+        let log: Vec<Op> = (0..ops.len())
+            .filter(|&i| !skipped(i))
+            .map(|i| ops[i].clone())
+            .collect();
+        let built = after_kill(initial, &log);
+        let files = built.files.keys().chain(real.files.keys());
+        match files
+            .filter(|f| built.files.get(*f) != real.files.get(*f))
+            .min()
+        {
+            None if built.dirs == real.dirs => return Ok(log),
+            differs => {
+                first_differs.get_or_insert(differs.cloned());
+            }
+        }
+    }
+    let why = if unsure.is_empty() {
+        "(written through mmap or io_uring?)"
+    } else {
+        "(written through mmap or io_uring, or a write in another thread cut short by the kill?)"
+    };
+    Err(match first_differs.flatten() {
+        Some(file) => format!("{file} holds bytes the write log never saw {why}"),
+        None => format!("the folders differ from what the write log rebuilds {why}"),
+    })
 }
 
 /// The state with every op applied (what the page cache holds after SIGKILL).
@@ -1250,6 +1285,38 @@ mod tests {
         assert!(all.iter().all(|(s, _)| s.files.contains_key("a")));
         assert!(all.iter().any(|(s, _)| !s.files.contains_key("b")));
         assert!(all.iter().any(|(s, _)| s.files.contains_key("b")));
+    }
+
+    /// A call another thread was let run just before the kill may or may not have run:
+    /// the log keeps it when the folder shows it, drops it when not, and says why when the
+    /// folder matches neither (the write was cut short).
+    #[test]
+    fn an_unsure_call_is_kept_or_dropped_as_the_folder_shows() {
+        let ops = [
+            create("wal"),
+            write("wal", 0, b"first"),
+            write("wal", 5, b"second"),
+        ];
+        let unsure = vec![std::ops::Range { start: 2, end: 3 }];
+        let mut real = after_kill(&Snapshot::default(), &ops);
+        assert_eq!(
+            what_happened(&Snapshot::default(), &ops, &unsure, &real),
+            Ok(ops.to_vec())
+        );
+        real.files.insert("wal".into(), b"first".to_vec());
+        assert_eq!(
+            what_happened(&Snapshot::default(), &ops, &unsure, &real),
+            Ok(ops[..2].to_vec())
+        );
+        real.files.insert("wal".into(), b"firstsec".to_vec());
+        let why = what_happened(&Snapshot::default(), &ops, &unsure, &real).unwrap_err();
+        assert!(
+            why.starts_with("wal holds bytes the write log never saw"),
+            "{why}"
+        );
+        assert!(why.contains("cut short by the kill"), "{why}");
+        // Without unsure calls, no guess is made.
+        assert!(what_happened(&Snapshot::default(), &ops, &[], &real).is_err());
     }
 
     #[test]

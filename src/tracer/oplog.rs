@@ -184,6 +184,8 @@ pub struct OpLog {
     slots: Vec<Option<Op>>,
     /// Per boundary: how many slots came before it.
     marks: Vec<usize>,
+    /// The slots of calls that may or may not have run when the kill came.
+    unsure: Vec<std::ops::Range<usize>>,
 }
 
 impl OpLog {
@@ -211,8 +213,15 @@ impl OpLog {
         }
     }
 
-    /// The ops that happened, in order, and per boundary how many of them came before it.
-    pub fn finish(self) -> (Vec<Op>, Vec<usize>) {
+    /// The ops in `slots` may or may not have happened: their call had not returned to
+    /// the tracer when the kill came (another thread's, let run a moment before).
+    pub fn unsure(&mut self, slots: std::ops::Range<usize>) {
+        self.unsure.push(slots);
+    }
+
+    /// The ops that happened (and those that may have), in order; per boundary how many
+    /// of them came before it; and the ranges of those that may not have happened.
+    pub fn finish(self) -> (Vec<Op>, Vec<usize>, Vec<std::ops::Range<usize>>) {
         // kept[i]: how many ops of slots[..i] were kept.
         let mut kept = Vec::with_capacity(self.slots.len() + 1);
         kept.push(0);
@@ -220,7 +229,15 @@ impl OpLog {
             kept.push(kept.last().copied().unwrap_or(0) + usize::from(slot.is_some()));
         }
         let marks = self.marks.iter().map(|&m| kept[m]).collect();
-        (self.slots.into_iter().flatten().collect(), marks)
+        let mut unsure: Vec<std::ops::Range<usize>> = self
+            .unsure
+            .iter()
+            .map(|r| kept[r.start]..kept[r.end])
+            .filter(|r| !r.is_empty())
+            .collect();
+        unsure.sort_by_key(|r| r.start);
+        unsure.dedup();
+        (self.slots.into_iter().flatten().collect(), marks, unsure)
     }
 }
 
@@ -244,7 +261,7 @@ mod tests {
         log.mark();
         log.extend([create("d")]);
         log.drop(failed);
-        let (ops, marks) = log.finish();
+        let (ops, marks, _) = log.finish();
         assert_eq!(ops, vec![create("a"), create("d")]);
         assert_eq!(marks, vec![0, 1, 1]);
     }
@@ -264,7 +281,7 @@ mod tests {
             *offset = 8;
             data.truncate(2);
         }
-        let (ops, marks) = log.finish();
+        let (ops, marks, _) = log.finish();
         assert_eq!(
             ops[0],
             Op::Write {

@@ -162,6 +162,9 @@ pub struct Trace {
     pub op_marks: Vec<usize>,
     /// Bytes of the kill boundary's write that were let through (a torn write).
     pub torn: Option<u64>,
+    /// Ranges of [`Trace::ops`] whose calls may not have run: other threads' calls let go
+    /// just before the kill, whose return the tracer never saw.
+    pub unsure: Vec<std::ops::Range<usize>>,
     /// How many threads and processes were traced, all writers together.
     pub tracees: usize,
 }
@@ -463,6 +466,9 @@ struct Loop<'a> {
     stop_wait: Option<Wait>,
     /// The calls let run whose return the tracer waits for, by thread.
     in_flight: HashMap<Pid, InFlight>,
+    /// Per thread, the log slots of the last call it was let run with ops: until its next
+    /// stop, that call may still be under way.
+    last_slots: HashMap<Pid, std::ops::Range<usize>>,
     /// A torn write in flight: the thread, its writer, the bytes let through.
     tearing: Option<(Pid, usize, u64)>,
     torn: Option<u64>,
@@ -547,6 +553,7 @@ impl<'a> Loop<'a> {
             stop_write: None,
             stop_wait: None,
             in_flight: HashMap::new(),
+            last_slots: HashMap::new(),
             tearing: None,
             torn: None,
             leaders,
@@ -597,7 +604,7 @@ impl<'a> Loop<'a> {
             };
             ends.push(end);
         }
-        let (ops, op_marks) = self.log.finish();
+        let (ops, op_marks, unsure) = self.log.finish();
         Ok(Trace {
             boundaries: self.boundaries,
             acks: self.acks,
@@ -606,6 +613,7 @@ impl<'a> Loop<'a> {
             ops,
             op_marks,
             torn: self.torn,
+            unsure,
         })
     }
 
@@ -626,6 +634,7 @@ impl<'a> Loop<'a> {
             WaitStatus::Exited(pid, code) => {
                 self.tracees.remove(&pid);
                 self.in_flight.remove(&pid);
+                self.last_slots.remove(&pid);
                 self.fdinfo.forget(pid);
                 if let Some(w) = self.leaders.iter().position(|&l| l == pid) {
                     self.ends[w] = Some(WriterEnd::Exited { code });
@@ -634,6 +643,7 @@ impl<'a> Loop<'a> {
             WaitStatus::Signaled(pid, signal, _) => {
                 self.tracees.remove(&pid);
                 self.in_flight.remove(&pid);
+                self.last_slots.remove(&pid);
                 self.fdinfo.forget(pid);
                 if let Some(w) = self.leaders.iter().position(|&l| l == pid) {
                     self.ends[w] = Some(WriterEnd::Signaled {
@@ -652,7 +662,7 @@ impl<'a> Loop<'a> {
                             self.in_flight.remove(&pid);
                         }
                     }
-                    Decision::Kill { writer } => self.kill(writer),
+                    Decision::Kill { writer } => self.kill(writer, pid),
                     Decision::Tear {
                         writer,
                         keep,
@@ -665,7 +675,7 @@ impl<'a> Loop<'a> {
                             // The shortened write runs; the kill comes at its exit stop.
                             self.tearing = Some((pid, writer, keep));
                         } else {
-                            self.kill(writer);
+                            self.kill(writer, pid);
                         }
                     }
                 }
@@ -673,10 +683,11 @@ impl<'a> Loop<'a> {
             WaitStatus::PtraceSyscall(pid) if self.tearing.is_some_and(|(t, ..)| t == pid) => {
                 let (_, writer, keep) = self.tearing.take().expect("checked above");
                 self.torn = Some(keep);
-                self.kill(writer);
+                self.kill(writer, pid);
             }
             WaitStatus::PtraceSyscall(pid) if self.in_flight.contains_key(&pid) => {
                 let call = self.in_flight.remove(&pid).expect("checked above");
+                self.last_slots.remove(&pid);
                 self.returned(pid, call);
                 restart(pid, None)?;
             }
@@ -738,8 +749,19 @@ impl<'a> Loop<'a> {
         Ok(())
     }
 
-    /// SIGKILLs the writers the scope says, after a stop at the last boundary.
-    fn kill(&mut self, writer: usize) {
+    /// SIGKILLs the writers the scope says, after thread `at` stopped at the last
+    /// boundary. The calls other threads of theirs were let run since their last stop may
+    /// or may not have happened: the log marks them unsure.
+    fn kill(&mut self, writer: usize, at: Pid) {
+        for (tid, slots) in &self.last_slots {
+            let taken = match self.opts.kill_scope {
+                KillScope::All => true,
+                KillScope::One => self.tracees.get(tid).is_some_and(|t| t.writer == writer),
+            };
+            if *tid != at && taken {
+                self.log.unsure(slots.clone());
+            }
+        }
         let took = match self.opts.kill_scope {
             KillScope::All => {
                 kill_group(self.leaders[0]);
@@ -775,6 +797,8 @@ impl<'a> Loop<'a> {
         let args = seccomp.args;
         // A call still waited for here never returned to the tracer: keep what its start said.
         self.in_flight.remove(&tid);
+        // Its last call has returned.
+        self.last_slots.remove(&tid);
         self.stop_ops.clear();
         self.stop_write = None;
         self.stop_wait = None;
@@ -797,6 +821,9 @@ impl<'a> Loop<'a> {
         self.keep(kept);
         if self.opts.kill_at != Some(index) {
             let slots = self.log.extend(self.stop_ops.drain(..));
+            if !slots.is_empty() {
+                self.last_slots.insert(tid, slots.clone());
+            }
             return match self.stop_wait.take() {
                 Some(wait) => {
                     self.in_flight.insert(tid, InFlight { wait, slots });

@@ -173,6 +173,7 @@ pub fn cut(
             op_marks,
             torn,
             tracees: trace.tracees,
+            unsure: Vec::new(),
         },
         stdout_len,
         state,
@@ -305,6 +306,7 @@ mod tests {
             ],
             op_marks: vec![0, 1, 2, 3, 4],
             torn: None,
+            unsure: Vec::new(),
             tracees: 1,
         };
         (trace, vec![10])

@@ -181,6 +181,7 @@ impl<'a> Trial<'a> {
             ops: &run.trace.ops,
             initial: &Snapshot::default(),
             persistence: sc.faults.persistence,
+            unsure: &run.trace.unsure,
         };
         let crashed = if keep { Some(snapshot(dir)?) } else { None };
         self.outcome.damage = faults::apply(self.fault, &mut self.rng, dir, &ctx)?;
