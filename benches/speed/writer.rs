@@ -284,6 +284,7 @@ fn run_crashtest_traced(
         kill_at: None,
         kill_scope: KillScope::All,
         tear: None,
+        sector: 512,
         record_ops: false,
         timeout: WRITER_TIMEOUT,
     };

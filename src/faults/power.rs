@@ -63,11 +63,14 @@
 //!   directly out to the main file system prior to its metadata being committed to the
 //!   journal", ext4.rst on `data=ordered`; ALICE Table 1: appends are atomic, never
 //!   garbage). With delayed allocation, data is not ordered with other files' operations
-//!   (ALICE: append -> any op is not ordered on ext4-ordered). So a file's unsynced data
-//!   ops land as a prefix in log order, of any length (drawn uniformly), and the last
-//!   write kept may stop at a page (4096 bytes, or `sector` if larger) boundary: the size
-//!   on disk grows only over pages whose data is on disk. No write is dropped while a later
-//!   one lands, nothing is reordered, and no garbage or zeros appear past written data.
+//!   (ALICE: append -> any op is not ordered on ext4-ordered). So a file's unsynced
+//!   appends and size changes land as a prefix in log order, of any length (drawn
+//!   uniformly): the size on disk grows only over pages whose data is on disk, so no
+//!   garbage or zeros appear past written data. Overwrites of bytes its last sync made
+//!   durable are not journaled and reach the disk in whatever order writeback takes:
+//!   each lands or not (1/2), as under `posix`. The last write kept may stop at a
+//!   boundary: a `sector` one for an overwrite, a page (4096 bytes, or `sector` if
+//!   larger) for an append.
 //! - E4. Replace-via-rename is safe: "If auto_da_alloc is enabled, ext4 will detect the
 //!   replace-via-rename and replace-via-truncate patterns and force that any delayed
 //!   allocation blocks are allocated such that at the next journal commit, in the default
@@ -89,8 +92,8 @@
 //! appear: the initial files sorted by path, then as the log creates them) one draw per
 //! pending op, then the reorder draw; then the tear (one draw, then `j`); then one draw per
 //! unsettled name change, in log order. Under `ext4-ordered`: the name cut (one draw),
-//! then per file in id order its prefix length (one draw), then the tear (one draw, then
-//! `j`). Changing the order is a breaking change for saved repro commands.
+//! then per file in id order its prefix length (one draw) and one draw per overwrite in
+//! log order, then the tear (one draw, then `j`). Changing the order is a breaking change for saved repro commands.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -287,26 +290,42 @@ fn ext4_ordered(
         }
     }
 
-    // E3: a file's unsynced data ops land as a prefix in log order; the last write kept
-    // may stop at a page boundary.
-    let mut landed: BTreeMap<FileId, usize> = BTreeMap::new();
+    // E3: a file's unsynced overwrites of what its last sync made durable land each or
+    // not; its other data ops (appends, size changes) land as a prefix in log order. The
+    // last write kept may stop at a sector (an overwrite) or a page (an append).
+    let mut landed: BTreeMap<FileId, Vec<bool>> = BTreeMap::new();
     for (&id, inode) in &applied.inodes {
-        let drawn = below(rng, inode.pending.len() as u64 + 1) as usize;
-        let kept = drawn.max(forced.get(&id).copied().unwrap_or(0));
+        let durable = inode.durable.len() as u64;
+        let overwrite = |p: &Pending| match &p.op {
+            DataOp::Write { offset, data } => offset + data.len() as u64 <= durable,
+            _ => false,
+        };
+        let ordered = inode.pending.iter().filter(|p| !overwrite(p)).count();
+        let prefix = below(rng, ordered as u64 + 1) as usize;
+        let forced = forced.get(&id).copied().unwrap_or(0);
+        let mut seen = 0;
+        let mut kept = Vec::with_capacity(inode.pending.len());
         for (k, pending) in inode.pending.iter().enumerate() {
+            let keep = if overwrite(pending) {
+                below(rng, 2) == 1 || k < forced
+            } else {
+                seen += 1;
+                seen <= prefix || k < forced
+            };
             let write = matches!(pending.op, DataOp::Write { .. });
             report.unsynced_writes += u64::from(write);
-            report.kept_writes += u64::from(write && k < kept);
+            report.kept_writes += u64::from(write && keep);
+            kept.push(keep);
         }
         landed.insert(id, kept);
     }
     let last_write = landed
         .iter()
-        .filter_map(|(&id, &kept)| {
+        .filter_map(|(&id, kept)| {
             let pending = &applied.inodes[&id].pending;
-            let k = (0..kept)
+            let k = (0..kept.len())
                 .rev()
-                .find(|&k| matches!(pending[k].op, DataOp::Write { .. }))?;
+                .find(|&k| kept[k] && matches!(pending[k].op, DataOp::Write { .. }))?;
             let unforced = k >= forced.get(&id).copied().unwrap_or(0);
             unforced.then_some((pending[k].at, id, k))
         })
@@ -315,9 +334,16 @@ fn ext4_ordered(
     if let Some((_, id, k)) = last_write
         && below(rng, 2) == 0
     {
-        let pending = &applied.inodes[&id].pending[k];
+        let inode = &applied.inodes[&id];
+        let pending = &inode.pending[k];
         if let DataOp::Write { offset, data } = &pending.op {
-            let j = tear_point(rng, *offset, data.len() as u64, sector.max(PAGE));
+            let len = data.len() as u64;
+            let grain = if offset + len <= inode.durable.len() as u64 {
+                sector
+            } else {
+                sector.max(PAGE)
+            };
+            let j = tear_point(rng, *offset, len, grain);
             report.torn = Some((pending.name.clone(), offset + j));
             tear = Some((id, k, to_usize(j)));
         }
@@ -325,7 +351,10 @@ fn ext4_ordered(
     let mut contents: BTreeMap<FileId, Vec<u8>> = BTreeMap::new();
     for (&id, inode) in &applied.inodes {
         let mut content = inode.durable.clone();
-        for (k, pending) in inode.pending.iter().enumerate().take(landed[&id]) {
+        for (k, pending) in inode.pending.iter().enumerate() {
+            if !landed[&id][k] {
+                continue;
+            }
             match (&pending.op, tear) {
                 (DataOp::Write { offset, data }, Some((tid, tk, j))) if (tid, tk) == (id, k) => {
                     write_at(&mut content, *offset, &data[..j]);
@@ -1228,6 +1257,31 @@ mod tests {
         assert!(
             lengths.contains(&0) && lengths.contains(&15000) && lengths.len() > 4,
             "{lengths:?}"
+        );
+    }
+
+    /// E3: overwrites of durable bytes are not ordered: a later one may land while an
+    /// earlier one does not (bbolt's page writes, under `NoSync`).
+    #[test]
+    fn ext4_ordered_overwrites_land_in_any_subset() {
+        let ops = [
+            create("db"),
+            write("db", 0, &[0; 8192]),
+            sync("db"),
+            sync_dir("."),
+            write("db", 0, b"A"),
+            write("db", 4096, b"B"),
+        ];
+        let mut seen = BTreeSet::new();
+        for (state, _) in ext4(&ops, 1, 200) {
+            let db = &state.files["db"];
+            assert_eq!(db.len(), 8192);
+            seen.insert((db[0], db[4096]));
+        }
+        assert_eq!(
+            seen.len(),
+            4,
+            "every subset of the two overwrites: {seen:?}"
         );
     }
 

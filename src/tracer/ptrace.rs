@@ -54,6 +54,11 @@ pub struct TraceOptions<'a> {
     /// Tear the write at the kill boundary: let only its first `tear` bytes happen, let
     /// the call return, then kill. Ignored when the kill boundary is not a write.
     pub tear: Option<u64>,
+    /// The granularity of a tear: the bytes let through end on a `sector` boundary of the
+    /// file (or are none). A writer that does not make the same calls every run (a
+    /// background thread) may meet the kill boundary at another write than the one the
+    /// tear was drawn for: the cut is moved back to a boundary of the write it meets.
+    pub sector: u64,
     /// Record every file-changing call that ran, with its data ([`Trace::ops`]).
     pub record_ops: bool,
     /// Kill the writer if it has not ended by then.
@@ -834,6 +839,7 @@ impl<'a> Loop<'a> {
         }
         match (self.opts.tear, write) {
             (Some(keep), Some(w)) if keep < w.len => {
+                let keep = sector_cut(w.offset, keep, self.opts.sector);
                 // Only the bytes let through reach the file.
                 let torn = self.stop_ops.drain(..).map(|op| op.torn(keep));
                 self.log.extend(torn);
@@ -1223,6 +1229,14 @@ fn path_ops(
     }
 }
 
+/// The most bytes, at most `keep`, that a write at file offset `offset` can let through
+/// and end on a `sector` boundary of the file: 0 when no boundary comes first.
+fn sector_cut(offset: u64, keep: u64, sector: u64) -> u64 {
+    let sector = sector.max(1);
+    let end = (offset + keep) / sector * sector;
+    end.saturating_sub(offset)
+}
+
 /// Shortens the write `call` stopped at (arguments `args`) to its first `keep` bytes, by
 /// rewriting its length register (and, for a vectored write, its iovec array).
 fn set_write_len(
@@ -1349,6 +1363,7 @@ mod tests {
             kill_at,
             kill_scope: KillScope::All,
             tear: None,
+            sector: 512,
             record_ops,
             timeout: Duration::from_secs(20),
         };
@@ -1480,6 +1495,17 @@ mod tests {
         assert_eq!(at(3, "q.log"), Some(0), "O_TRUNC empties it");
     }
 
+    /// See issue 12: a tear drawn for one write and met at another (a writer whose
+    /// background thread adds a call) still ends on a sector boundary of the file.
+    #[test]
+    fn a_tear_is_moved_back_to_a_sector_boundary_of_the_write_it_meets() {
+        assert_eq!(sector_cut(0, 1000, 512), 512);
+        assert_eq!(sector_cut(1000, 24, 512), 24, "1024 is a boundary");
+        assert_eq!(sector_cut(1000, 23, 512), 0, "no boundary before 1023");
+        assert_eq!(sector_cut(700, 2000, 512), 2560 - 700);
+        assert_eq!(sector_cut(5, 7, 1), 7, "any byte");
+    }
+
     /// See issue 12: only effects that happened enter the write log. A `mkdir` of a folder
     /// that exists, a `rename` or `unlink` of a name that is not there, an exclusive
     /// create of a name that is: each fails and leaves no op.
@@ -1566,6 +1592,7 @@ mod tests {
             kill_at: Some(kill_at),
             kill_scope: KillScope::All,
             tear: Some(tear),
+            sector: 1,
             record_ops: true,
             timeout: Duration::from_secs(20),
         };
@@ -1636,6 +1663,7 @@ mod tests {
             kill_at: None,
             kill_scope: KillScope::All,
             tear: None,
+            sector: 512,
             record_ops: false,
             timeout: Duration::from_millis(300),
         };

@@ -166,6 +166,7 @@ mod tests {
             kill_at: None,
             kill_scope: KillScope::All,
             tear: None,
+            sector: 512,
             record_ops: false,
             timeout: Duration::from_secs(20),
         };

@@ -94,6 +94,7 @@ pub(crate) fn run_traced(
         kill_at: kill.map(|k| k.at),
         kill_scope: env.scenario.crash,
         tear: kill.and_then(|k| k.tear),
+        sector: env.scenario.sector,
         record_ops,
         timeout: env.scenario.timeout,
     };

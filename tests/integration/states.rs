@@ -26,6 +26,7 @@ fn traced_builtin(
         kill_at,
         kill_scope: KillScope::All,
         tear: None,
+        sector: 512,
         record_ops: true,
         timeout: std::time::Duration::from_secs(20),
     };

@@ -35,7 +35,14 @@ fn run(scenario: &str, trials: u32) -> (Sandbox, Run) {
     let sb = Sandbox::new();
     let path = format!("harness/zoo/rust/{scenario}");
     let trials = trials.to_string();
-    let args = ["run", &path, "--trials", &trials, "--no-regressions", "--no-shrink"];
+    let args = [
+        "run",
+        &path,
+        "--trials",
+        &trials,
+        "--no-regressions",
+        "--no-shrink",
+    ];
     let run = sb.crashtest(&args);
     (sb, run)
 }
