@@ -21,12 +21,20 @@ those are yours, in sys.argv[2:]); then:
           then exits 0.
 
 An exception, in either role, exits 1 with its message on stderr (crashtest quotes it in
-the finding). `open` and `close` are optional hooks, called once per process before the
-first call and after the last (open an engine once, not once per record).
+the finding); a missing role or $CRASHTEST_DIR exits 2 with a usage line. Two optional
+hooks open an engine once per process rather than once per record:
+
+    serve(append, replay, open=connect, close=disconnect)
+
+open() runs before the first append (or the replay), close() after the end of stdin (or
+the replay's last record); each role is a process of its own.
 
 Where things are: path("wal.log") is a file in the trial's folder ($CRASHTEST_DIR, the
 only place the log may keep files); writer() is this writer's index (0 .. writers()-1,
 None in replay) and writers() how many run at once. Standard library only, Python 3.7+.
+Kept in another folder than your script, import it by a path relative to the script:
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "client"))
 """
 
 import os
@@ -55,7 +63,8 @@ def serve(append, replay, open=None, close=None):
     """Run the role named by sys.argv[1] ("write" or "replay") and exit."""
     role = sys.argv[1] if len(sys.argv) > 1 else ""
     if role not in ("write", "replay") or not os.environ.get("CRASHTEST_DIR"):
-        sys.exit(f"usage: CRASHTEST_DIR=DIR {sys.argv[0]} write|replay")
+        print(f"usage: CRASHTEST_DIR=DIR {sys.argv[0]} write|replay", file=sys.stderr)
+        sys.exit(2)
     try:
         if open:
             open()
