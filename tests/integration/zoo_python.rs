@@ -16,7 +16,9 @@ fn python_engines() {
     let out = Command::new("python3")
         .args(["-c", "import rocksdict, plyvel"])
         .output()
-        .unwrap_or_else(|e| panic!("this test needs python3 on PATH (harness/deps installs it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("this test needs python3 on PATH (harness/deps installs it): {e}")
+        });
     assert!(
         out.status.success(),
         "the zoo needs rocksdict and plyvel: run harness/zoo/clients/python/deps\n{}",
@@ -58,7 +60,15 @@ fn zoo_scenario_passes(scenario: &str, trials: &str, faults: &[&str]) {
 fn zoo_scenario_finds(scenario: &str, trials: &str, why: &[&str]) {
     let sb = Sandbox::new().with_real_python3();
     python_engines();
-    let run = sb.crashtest(&["run", scenario, "--trials", trials, "--jobs", "2", "--no-shrink"]);
+    let run = sb.crashtest(&[
+        "run",
+        scenario,
+        "--trials",
+        trials,
+        "--jobs",
+        "2",
+        "--no-shrink",
+    ]);
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
     let name = run.summary()["scenario"].as_str().unwrap().to_owned();
     assert!(
@@ -90,8 +100,16 @@ fn rocksdb_without_sync_loses_nothing_to_a_process_crash() {
 
 #[test]
 fn rocksdb_survives_power_loss_on_ext4_ordered() {
-    zoo_scenario_passes("harness/zoo/rocksdb/sync-ext4-ordered.toml", "8", &["power-loss"]);
-    zoo_scenario_passes("harness/zoo/rocksdb/nosync-ext4-ordered.toml", "8", &["power-loss"]);
+    zoo_scenario_passes(
+        "harness/zoo/rocksdb/sync-ext4-ordered.toml",
+        "8",
+        &["power-loss"],
+    );
+    zoo_scenario_passes(
+        "harness/zoo/rocksdb/nosync-ext4-ordered.toml",
+        "8",
+        &["power-loss"],
+    );
 }
 
 #[test]
@@ -108,15 +126,31 @@ fn leveldb_without_sync_loses_nothing_to_a_process_crash() {
 /// the folder, and the first MANIFEST never synced, leave a database that does not open.
 #[test]
 fn leveldb_cannot_open_its_database_after_some_power_losses() {
-    zoo_scenario_finds("harness/zoo/leveldb/sync-power-loss.toml", "8", &LEVELDB_WHY);
-    zoo_scenario_finds("harness/zoo/leveldb/nosync-power-loss.toml", "8", &LEVELDB_WHY);
+    zoo_scenario_finds(
+        "harness/zoo/leveldb/sync-power-loss.toml",
+        "8",
+        &LEVELDB_WHY,
+    );
+    zoo_scenario_finds(
+        "harness/zoo/leveldb/nosync-power-loss.toml",
+        "8",
+        &LEVELDB_WHY,
+    );
 }
 
 /// The same finding on ext4 data=ordered: only the first MANIFEST, never synced, is left.
 #[test]
 fn leveldb_cannot_open_its_database_after_some_power_losses_on_ext4_ordered() {
-    zoo_scenario_finds("harness/zoo/leveldb/sync-ext4-ordered.toml", "8", &LEVELDB_WHY);
-    zoo_scenario_finds("harness/zoo/leveldb/nosync-ext4-ordered.toml", "8", &LEVELDB_WHY);
+    zoo_scenario_finds(
+        "harness/zoo/leveldb/sync-ext4-ordered.toml",
+        "8",
+        &LEVELDB_WHY,
+    );
+    zoo_scenario_finds(
+        "harness/zoo/leveldb/nosync-ext4-ordered.toml",
+        "8",
+        &LEVELDB_WHY,
+    );
 }
 
 /// Why LevelDB 1.22's open fails after those power losses: CURRENT names a MANIFEST that
@@ -193,5 +227,8 @@ serve(append, replay)
     );
     let out = python("remove").output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("usage:"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("usage:"),
+        "{out:?}"
+    );
 }
