@@ -18,4 +18,6 @@ mod states;
 mod support;
 mod targets;
 mod verdict;
+mod zoo_go;
+mod zoo_python;
 mod zoo_rust;
