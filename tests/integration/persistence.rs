@@ -4,35 +4,47 @@
 
 use crate::support::{self, Sandbox};
 
+/// A scenario named `name` in the sandbox: its `writer` and `replay` argv, `settings`
+/// (seed, trials, records, ...: top-level lines) and `tables` (`[faults]`, `[checks]`);
+/// durability "fsync" on `wal.log`, expect pass. Returns its path.
+fn scenario(
+    sb: &Sandbox,
+    name: &str,
+    (writer, replay): (&[&str], &[&str]),
+    settings: &str,
+    tables: &str,
+) -> String {
+    let writers: u32 = settings
+        .lines()
+        .find_map(|l| l.strip_prefix("writers = "))
+        .map_or(1, |n| n.parse().unwrap());
+    let text = format!(
+        "name = \"{name}\"\n{settings}\ntimeout = \"10s\"\nexpect = \"pass\"\n\n\
+         [target]\nwriter = {writer:?}\nreplay = {replay:?}\ndurability = \"fsync\"\n\
+         files = [\"wal.log\"]\nmax_writers = {writers}\n\n{tables}\n"
+    );
+    let path = sb.scenario(&format!("{name}.toml"), &text);
+    path.to_str().unwrap().to_owned()
+}
+
 /// `harness/targets/example_wal.py` (one `O_APPEND` write and an fsync per record, no
 /// lock) under `faults`, with `writers` writers and the given `persistence`.
 fn example_scenario(sb: &Sandbox, writers: u32, persistence: &str, faults: &str) -> String {
     let script = support::root().join("harness/targets/example_wal.py");
-    let text = format!(
-        r#"name = "example-{writers}-{persistence}"
-seed = 3
-trials = 80
-records = 12
-writers = {writers}
-crash = "all"
-payload = {{ min = 0, max = 200 }}
-timeout = "10s"
-expect = "pass"
-
-[target]
-writer = ["python3", {script:?}, "write"]
-replay = ["python3", {script:?}, "replay"]
-durability = "fsync"
-files = ["wal.log"]
-max_writers = {writers}
-
-[faults]
-persistence = "{persistence}"
-{faults}
-"#
-    );
-    let path = sb.scenario(&format!("example-{writers}-{persistence}.toml"), &text);
-    path.to_str().unwrap().to_owned()
+    let script = script.to_str().unwrap();
+    scenario(
+        sb,
+        &format!("example-{writers}-{persistence}"),
+        (
+            &["python3", script, "write"],
+            &["python3", script, "replay"],
+        ),
+        &format!(
+            "seed = 3\ntrials = 80\nrecords = 12\nwriters = {writers}\ncrash = \"all\"\n\
+             payload = {{ min = 0, max = 200 }}"
+        ),
+        &format!("[faults]\npersistence = \"{persistence}\"\n{faults}"),
+    )
 }
 
 /// Two writer processes append to one log with `O_APPEND` and no lock: correct on Linux.
@@ -175,30 +187,18 @@ else:
         print(p.hex()); off += 8 + n
 "#,
     );
-    let scenario = sb.scenario(
-        "prealloc.toml",
-        &format!(
-            r#"name = "prealloc"
-seed = 5
-trials = 60
-records = 10
-payload = {{ min = 100, max = 3000 }}
-timeout = "10s"
-expect = "pass"
-
-[target]
-writer = ["python3", {writer:?}, "write"]
-replay = ["python3", {writer:?}, "replay"]
-durability = "fsync"
-files = ["wal.log"]
-max_writers = 1
-
-[faults]
-power-loss = 1
-"#
+    let writer = writer.to_str().unwrap();
+    let scenario = scenario(
+        &sb,
+        "prealloc",
+        (
+            &["python3", writer, "write"],
+            &["python3", writer, "replay"],
         ),
+        "seed = 5\ntrials = 60\nrecords = 10\npayload = { min = 100, max = 3000 }",
+        "[faults]\npower-loss = 1",
     );
-    let run = sb.crashtest(&["run", scenario.to_str().unwrap(), "--no-regressions"]);
+    let run = sb.crashtest(&["run", &scenario, "--no-regressions"]);
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
     assert_eq!(run.summary()["failed"], 0, "{}", run.summary());
     assert!(
@@ -232,34 +232,15 @@ fn an_io_uring_writer_gets_no_false_alarm() {
         .unwrap()
         .join("examples/uring_wal");
     assert!(wal.exists(), "{}", wal.display());
-    let scenario = sb.scenario(
-        "uring.toml",
-        &format!(
-            r#"name = "uring"
-seed = 1
-trials = 60
-records = 8
-payload = {{ min = 0, max = 256 }}
-timeout = "10s"
-expect = "pass"
-
-[target]
-writer = [{wal:?}, "write"]
-replay = [{wal:?}, "replay"]
-durability = "fsync"
-files = ["wal.log"]
-max_writers = 1
-
-[checks]
-resume = true
-
-[faults]
-kill = 1
-power-loss = 2
-"#
-        ),
+    let wal = wal.to_str().unwrap();
+    let scenario = scenario(
+        &sb,
+        "uring",
+        (&[wal, "write"], &[wal, "replay"]),
+        "seed = 1\ntrials = 60\nrecords = 8\npayload = { min = 0, max = 256 }",
+        "[checks]\nresume = true\n\n[faults]\nkill = 1\npower-loss = 2",
     );
-    let run = sb.crashtest(&["run", scenario.to_str().unwrap(), "--no-regressions"]);
+    let run = sb.crashtest(&["run", &scenario, "--no-regressions"]);
     if run.stderr().contains("io_uring") && run.code() != 0 {
         panic!("io_uring refused here? {}", run.stderr());
     }
