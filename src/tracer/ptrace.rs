@@ -958,9 +958,12 @@ impl<'a> Loop<'a> {
                         // the data stays unsynced.
                         "sync_file_range" => None,
                         "fallocate" => {
-                            // It may fail (EOPNOTSUPP, ENOSPC): known at its return.
-                            self.stop_wait = Some(Wait::Fails);
-                            oplog::fallocate(&file, args[1], args[2], args[3])
+                            let op = oplog::fallocate(&file, args[1], args[2], args[3]);
+                            if op.is_some() {
+                                // It may fail (EOPNOTSUPP, ENOSPC): known at its return.
+                                self.stop_wait = Some(Wait::Fails);
+                            }
+                            op
                         }
                         _ => Some(Op::Unmodelled {
                             file: file.clone(),
