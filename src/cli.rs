@@ -86,7 +86,7 @@ struct RunArgs {
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<Seed>,
     /// Override the scenario's trial count; with --budget, the most trials to run.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_trials)]
     trials: Option<u64>,
     /// Stop starting trials after this long, e.g. --budget 90s (overrides the
     /// scenario's `budget`); the run reports how many ran.
@@ -97,7 +97,7 @@ struct RunArgs {
     #[arg(long)]
     shard: Option<Shard>,
     /// Trials run at once (default: the number of CPUs).
-    #[arg(long, short)]
+    #[arg(long, short, allow_negative_numbers = true, value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Folder for results files.
     #[arg(long, default_value = "results")]
@@ -183,11 +183,35 @@ struct ReportArgs {
     output: PathBuf,
 }
 
-/// `--budget`: a humantime duration; the error says what one looks like.
+/// `--budget`: a humantime duration above zero; the error says what one looks like.
 fn parse_budget(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| {
-        format!("budget '{text}' is not a duration ({e}); write it like 90s, 5m or 1h 30m")
-    })
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(format!(
+            "budget '{text}' runs no trial; give a time above 0, like 90s"
+        )),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "budget '{text}' is not a duration ({e}); write it like 90s, 5m or 1h 30m"
+        )),
+    }
+}
+
+/// `--trials`: a count of at least 1, as a scenario's `trials` must be.
+fn parse_trials(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("a run needs at least 1 trial".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a trial count (1, 2, ...)")),
+    }
+}
+
+/// `--jobs`: at least 1 trial at a time.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("at least 1 job must run the trials".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a number of jobs (1, 2, ...)")),
+    }
 }
 
 /// Runs the parsed command line; returns the exit code.

@@ -333,6 +333,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
+    #[serde(default, deserialize_with = "name")]
     name: Option<String>,
     description: Option<String>,
     seed: Option<Seed>,
@@ -484,11 +485,27 @@ fn table<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::E
 
 fn budget<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map(Some).map_err(|e| {
-        de::Error::custom(format!(
+    match humantime::parse_duration(&text) {
+        Ok(b) if b.is_zero() => Err(de::Error::custom(format!(
+            "budget '{text}' runs no trial; give a time above 0, like \"90s\""
+        ))),
+        Ok(b) => Ok(Some(b)),
+        Err(e) => Err(de::Error::custom(format!(
             "budget '{text}' is not a duration ({e}); write it like \"90s\" or \"5m\""
-        ))
-    })
+        ))),
+    }
+}
+
+/// `name`: it names the results files, so it is a file name: not empty, no `/`, no NUL,
+/// not `.` or `..`.
+fn name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(de::Error::custom(format!(
+            "name {name:?} names the results files, so it must be a file name: no '/', not empty, '.' or '..'"
+        )));
+    }
+    Ok(Some(name))
 }
 
 fn default_faults() -> FaultWeights {
@@ -1218,6 +1235,21 @@ mod tests {
             1,
             10,
             "invalid type: string",
+        );
+    }
+
+    /// See issue 13: a budget of nothing runs nothing, and a name that is not a file name
+    /// would put results outside the results folder.
+    #[test]
+    fn refuses_a_zero_budget_and_a_name_that_is_not_a_file_name() {
+        assert_refused(&format!("budget = \"0s\"\n{CRC}"), 1, 10, "runs no trial");
+        for bad in ["../x", "a/b", "..", ".", ""] {
+            let text = format!("name = {bad:?}\n{CRC}");
+            assert_refused(&text, 1, 8, "must be a file name");
+        }
+        assert_eq!(
+            parse(&format!("name = \"x..y\"\n{CRC}")).unwrap().name,
+            "x..y"
         );
     }
 

@@ -790,6 +790,19 @@ fn cli_refuses_bad_input_with_one_clear_error_and_exit_2() {
         ),
         (&["run", smoke, "--trials", "-1"], &["--trials", "'-1'"]),
         (
+            &["run", smoke, "--trials", "0"],
+            &["--trials", "at least 1 trial"],
+        ),
+        (
+            &["run", smoke, "--jobs", "0"],
+            &["--jobs", "at least 1 job"],
+        ),
+        (&["run", smoke, "--jobs", "-2"], &["--jobs", "'-2'"]),
+        (
+            &["run", smoke, "--budget", "0s"],
+            &["--budget", "runs no trial"],
+        ),
+        (
             &["run", smoke, "--budget", "ten"],
             &["--budget", "'ten'", "90s"],
         ),
