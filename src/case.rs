@@ -127,7 +127,7 @@ mod tests {
             "s.toml@7/2/r3/p16/k5",
             "s.toml@7/2/k5t512/ftorn",
             "s.toml@7/2/k5/fpower-loss",
-            "weird@name.toml@18446744073709551615/9/p0",
+            "weird@name.toml@9223372036854775807/9/p0",
         ] {
             let id: CaseId = text.parse().unwrap();
             assert_eq!(id.to_string(), text);

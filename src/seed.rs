@@ -28,6 +28,9 @@ use serde::{Deserialize, Serialize};
 pub struct Seed(pub u64);
 
 impl Seed {
+    /// The largest seed: 2^63 - 1, the largest integer a scenario file can hold.
+    pub const MAX: Seed = Seed(i64::MAX as u64);
+
     /// The decision stream of trial `trial` of a run with this seed.
     pub fn trial_rng(self, trial: u64) -> ChaCha8Rng {
         self.stream(0, trial)
@@ -72,10 +75,16 @@ impl fmt::Display for Seed {
 impl FromStr for Seed {
     type Err = String;
 
+    /// The range is what a scenario file can hold (TOML integers are signed 64-bit), so
+    /// that every seed a command line or a case id names can also be written in one.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse::<u64>().map(Seed).map_err(|_| {
-            format!("seed '{s}' must be a decimal integer in 0..=18446744073709551615")
-        })
+        match s.parse::<u64>() {
+            Ok(n) if n <= Seed::MAX.0 => Ok(Seed(n)),
+            _ => Err(format!(
+                "seed '{s}' must be a decimal integer in 0..={}",
+                Seed::MAX.0
+            )),
+        }
     }
 }
 
@@ -122,9 +131,11 @@ mod tests {
 
     #[test]
     fn seed_round_trips_through_text() {
-        for s in [0u64, 7, u64::MAX] {
+        for s in [0u64, 7, Seed::MAX.0] {
             assert_eq!(Seed(s).to_string().parse::<Seed>(), Ok(Seed(s)));
         }
+        let err = "9223372036854775808".parse::<Seed>().unwrap_err();
+        assert!(err.contains("0..=9223372036854775807"), "{err}");
         let err = "0x12".parse::<Seed>().unwrap_err();
         assert!(err.contains("decimal"), "{err}");
     }

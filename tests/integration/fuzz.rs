@@ -356,7 +356,7 @@ fn fault() -> impl Strategy<Value = FaultKind> {
 fn case_id() -> impl Strategy<Value = CaseId> {
     (
         ".{1,12}",
-        any::<u64>(),
+        0..=Seed::MAX.0,
         any::<u64>(),
         proptest::option::of(any::<u32>()),
         proptest::option::of(any::<u32>()),
@@ -783,6 +783,10 @@ fn cli_refuses_bad_input_with_one_clear_error_and_exit_2() {
         (
             &["run", smoke, "--seed", "-1"],
             &["--seed", "'-1'", "decimal"],
+        ),
+        (
+            &["run", smoke, "--seed", "9223372036854775808"],
+            &["--seed", "0..=9223372036854775807"],
         ),
         (
             &["run", smoke, "--seed", "0x10"],
