@@ -228,6 +228,13 @@ pub fn run(cli: Cli) -> ExitCode {
 impl RunArgs {
     /// The scenario, read once, with the flags that override it applied.
     fn scenario(&self) -> Option<Scenario> {
+        if let Some(why) = not_a_folder(&self.results) {
+            eprintln!(
+                "crashtest: error: --results {}: {why}",
+                self.results.display()
+            );
+            return None;
+        }
         let mut sc = load(&self.scenario)?;
         sc.seed = self.seed.unwrap_or(sc.seed);
         sc.trials = self.trials.unwrap_or(sc.trials);
@@ -460,6 +467,22 @@ fn say(text: &str) {
 }
 
 /// Prints an error once, with its causes as `caused by:` lines.
+/// Why `path` cannot be a folder to write into: it, or the nearest of its parents that
+/// exists, is a file. `None` when it is a folder or can be made one (what the disk then
+/// says is the machine's business, exit 3).
+fn not_a_folder(path: &std::path::Path) -> Option<String> {
+    let mut at = Some(path);
+    while let Some(p) = at {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => return None,
+            Ok(_) if p == path => return Some("a file, not a folder".to_owned()),
+            Ok(_) => return Some(format!("{} is a file, not a folder", p.display())),
+            Err(_) => at = p.parent().filter(|p| !p.as_os_str().is_empty()),
+        }
+    }
+    None
+}
+
 fn report_error(err: &dyn std::error::Error) {
     let mut text = format!("crashtest: error: {err}\n");
     let mut source = err.source();

@@ -798,6 +798,14 @@ fn cli_refuses_bad_input_with_one_clear_error_and_exit_2() {
             &["--trials", "at least 1 trial"],
         ),
         (
+            &["run", smoke, "--results", "empty.toml"],
+            &["--results empty.toml", "a file, not a folder"],
+        ),
+        (
+            &["run", smoke, "--results", "empty.toml/x"],
+            &["--results empty.toml/x", "empty.toml is a file"],
+        ),
+        (
             &["run", smoke, "--jobs", "0"],
             &["--jobs", "at least 1 job"],
         ),
