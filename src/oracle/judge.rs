@@ -62,7 +62,11 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
             WriterEnd::TimedOut => {
                 return Err(fail(
                     Class::Hang,
-                    format!("{who}the writer made no progress within the timeout and was killed"),
+                    format!(
+                        "{who}the writer was still running at the timeout, after acking {} of the {} records sent, and was killed",
+                        acked[w].count,
+                        wr.sent.count()
+                    ),
                 ));
             }
             WriterEnd::Exited { code } if *code != 0 => {
@@ -217,6 +221,12 @@ mod tests {
             .judge();
         violation(&j, Class::Hang);
         assert_eq!(counts(&j), (1, 1, None));
+        // See issue 13: what happened, not "no progress".
+        let detail = &j.violation.as_ref().unwrap().detail;
+        assert!(
+            detail.contains("still running at the timeout, after acking 1 of the 3 records"),
+            "{detail}"
+        );
     }
 
     #[test]

@@ -62,8 +62,7 @@ pub fn judge_resume(
     match writer.status {
         None => {
             return fail(
-                "a writer started on the recovered folder made no progress within the timeout"
-                    .into(),
+                "a writer started on the recovered folder was still running at the timeout".into(),
             );
         }
         Some(status) if !status.success() => {

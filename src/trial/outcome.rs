@@ -69,6 +69,10 @@ impl TrialOutcome {
                 "boundary {}/{}: {}",
                 b.index, self.boundaries, b.description
             ),
+            None if self.violation().is_some_and(|v| v.class == Class::Hang) => format!(
+                "none (the writer was still running at the timeout, after {} boundaries)",
+                self.boundaries
+            ),
             None => format!("none (clean exit after {} boundaries)", self.boundaries),
         };
         match self.tear {

@@ -22,6 +22,16 @@ durability = "fsync"
     let run = sb.crashtest(&["run", hang.to_str().unwrap()]);
     assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
     assert_eq!(run.summary()["classes"]["hang"], 2, "{}", run.summary());
+    // See issue 13: a writer that hung is not said to have exited cleanly.
+    assert!(
+        run.stdout()
+            .contains("none (the writer was still running at the timeout, after")
+            && run
+                .stdout()
+                .contains("after acking 0 of the 3 records sent"),
+        "{}",
+        run.stdout()
+    );
     let replay_hang = sb.scenario(
         "replay-hang.toml",
         r#"
