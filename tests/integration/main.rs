@@ -13,6 +13,7 @@ mod fuzz;
 mod layout;
 mod persistence;
 mod preflight;
+mod readme;
 mod specimens;
 mod states;
 mod support;
