@@ -65,6 +65,12 @@ pub(super) fn shrink_failures(
             shrunk.push((job, found));
         }
     });
+    if process::interrupted() {
+        let _ = writeln!(
+            out,
+            "shrinking interrupted: a failure not shrunk yet is kept as it was found"
+        );
+    }
     for (job, found) in shrunk {
         let Some((over, outcome)) = found else {
             continue;
@@ -129,7 +135,8 @@ pub(super) fn judge_and_summarize(
     } = sink;
     let sc = &envs.main().scenario;
     let all = jobs.list.len() as u64;
-    let interrupted = process::interrupted() && tally.ran < all;
+    // Interrupted while trials ran, or while their failures were shrunk.
+    let interrupted = process::interrupted();
     let mut summary = Summary {
         trials: tally.ran,
         // Counted from the lines by the judge, below.

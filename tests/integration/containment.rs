@@ -451,3 +451,85 @@ fn a_long_run_keeps_memory_flat_and_descriptors_constant() {
         "descriptors leaked: {fds_early} early, {fds_late} late"
     );
 }
+
+/// See issue 13: Ctrl-C while the failures are shrunk stops the shrink, says so, and the
+/// run ends interrupted (exit 130, `"interrupted": true`), not as a finished run.
+#[test]
+fn sigint_while_shrinking_ends_the_run_interrupted() {
+    use std::io::BufRead;
+    let sb = Sandbox::new();
+    // Every trial fails (the replay does once a record was written), and every shrink
+    // candidate runs a writer that takes a fifth of a second a record: the shrink is under
+    // way when the first FAIL line is out.
+    let failing = sb.scenario(
+        "failing.toml",
+        r#"
+trials = 1
+records = 6
+timeout = "20s"
+[target]
+writer = ["sh", "-c", "cd $CRASHTEST_DIR; n=0; while read -r l; do sleep 0.2; echo x >> log; echo $n; n=$((n+1)); done"]
+replay = ["sh", "-c", "if [ -s $CRASHTEST_DIR/log ]; then exit 1; fi"]
+durability = "fsync"
+"#,
+    );
+    let work = sb.work();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+        .args(["run", failing.to_str().unwrap(), "--jobs", "1", "--results"])
+        .arg(sb.results())
+        .arg("--work-dir")
+        .arg(&work)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "no FAIL line: {seen}"
+        );
+        seen.push_str(&line);
+        if line.starts_with("FAIL trial 0") {
+            break;
+        }
+    }
+    // The trial's processes are gone when its FAIL line is out; a writer in the work
+    // folder now is a shrink candidate's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while support::processes_in(&work).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shrinking never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sent = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("shrinking interrupted"), "{seen}{rest}");
+    // A shrink candidate in flight is a writer run of about a second: the exit comes
+    // within a few of them, not after the whole shrink (dozens of candidates).
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    let results = std::fs::read_dir(sb.results())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a results file");
+    let text = std::fs::read_to_string(results).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(summary["failed"], 1, "the finding is kept: {summary}");
+    assert!(support::processes_in(&work).is_empty());
+}
