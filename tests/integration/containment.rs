@@ -111,13 +111,7 @@ durability = "fsync"
         0,
         "run folder removed"
     );
-    let results = std::fs::read_dir(sb.results())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("a results file");
-    let text = std::fs::read_to_string(results).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let summary = last_summary(&sb.results());
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["interrupted"], true);
     assert_eq!(
@@ -522,14 +516,19 @@ durability = "fsync"
     // A shrink candidate in flight is a writer run of about a second: the exit comes
     // within a few of them, not after the whole shrink (dozens of candidates).
     assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
-    let results = std::fs::read_dir(sb.results())
+    let summary = last_summary(&sb.results());
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(summary["failed"], 1, "the finding is kept: {summary}");
+    assert!(support::processes_in(&work).is_empty());
+}
+
+/// The last line of the one results file in `results`: the run's summary.
+fn last_summary(results: &std::path::Path) -> serde_json::Value {
+    let file = std::fs::read_dir(results)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
         .expect("a results file");
-    let text = std::fs::read_to_string(results).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["interrupted"], true, "{summary}");
-    assert_eq!(summary["failed"], 1, "the finding is kept: {summary}");
-    assert!(support::processes_in(&work).is_empty());
+    let text = std::fs::read_to_string(file).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
