@@ -1042,12 +1042,10 @@ impl<'a> Loop<'a> {
 impl Loop<'_> {
     /// Restarts a stopped tracee; one whose call is waited for stops again at its return.
     fn resume(&self, pid: Pid, signal: Option<Signal>) -> Result<(), TraceError> {
-        if !self.in_flight.contains_key(&pid) {
-            return restart(pid, signal);
-        }
-        match ptrace::syscall(pid, signal).map_err(|e| TraceError::ptrace("restart", pid, e)) {
-            Err(TraceError::WriterGone { .. }) => Ok(()),
-            other => other,
+        if self.in_flight.contains_key(&pid) {
+            gone_is_fine(pid, ptrace::syscall(pid, signal))
+        } else {
+            restart(pid, signal)
         }
     }
 
@@ -1294,7 +1292,12 @@ fn set_arg(tid: Pid, index: usize, value: u64) -> Result<(), TraceError> {
 /// Restarts a stopped tracee, delivering `signal`. A tracee that vanished meanwhile (it
 /// was SIGKILLed) is fine: its exit is reaped by the loop.
 fn restart(pid: Pid, signal: Option<Signal>) -> Result<(), TraceError> {
-    match ptrace::cont(pid, signal).map_err(|e| TraceError::ptrace("restart", pid, e)) {
+    gone_is_fine(pid, ptrace::cont(pid, signal))
+}
+
+/// The result of restarting `pid`, where a tracee gone meanwhile is no error.
+fn gone_is_fine(pid: Pid, restarted: nix::Result<()>) -> Result<(), TraceError> {
+    match restarted.map_err(|e| TraceError::ptrace("restart", pid, e)) {
         Err(TraceError::WriterGone { .. }) => Ok(()),
         other => other,
     }
