@@ -407,7 +407,10 @@ impl FailingTrial {
     pub fn repro(&self) -> Option<String> {
         match (&self.finding, &self.case) {
             (Some(f), _) => Some(f.repro.clone()),
-            (None, Some(case)) => Some(format!("crashtest repro {case}")),
+            (None, Some(case)) => Some(match case.parse::<crate::case::CaseId>() {
+                Ok(id) => crate::report::human::repro_command(&id),
+                Err(_) => format!("{} repro {case}", crate::report::human::program()),
+            }),
             (None, None) => None,
         }
     }

@@ -17,6 +17,72 @@ fn a_scenario_that_does_not_meet_its_expectation_exits_1() {
     assert!(run.stdout().contains("NOT OK"), "{}", run.stdout());
 }
 
+/// The repro line a run prints is pasted into a shell, in the folder the run was started
+/// from, as it is: with crashtest installed on PATH and without.
+#[test]
+fn printed_repro_lines_paste_into_a_shell_as_they_are() {
+    let sb = Sandbox::new();
+    let bin = sb.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_crashtest"), bin.join("crashtest")).unwrap();
+    let inherited = std::env::var_os("PATH").unwrap_or_default();
+    let installed =
+        std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&inherited)))
+            .unwrap();
+    // Without: a PATH that holds no crashtest at all.
+    let bare = std::env::join_paths(
+        std::env::split_paths(&inherited).filter(|d| !d.join("crashtest").exists()),
+    )
+    .unwrap();
+    for (path, installed) in [(bare, false), (installed, true)] {
+        let run = sb.crashtest_in(
+            &sb.work(),
+            &[
+                "run",
+                "scenarios/seed-prefix.toml",
+                "--no-shrink",
+                "--jobs",
+                "1",
+            ],
+            |cmd| {
+                cmd.env("PATH", &path);
+            },
+        );
+        assert_eq!(run.code(), 0, "{}", run.stdout());
+        let stdout = run.stdout();
+        let line = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("repro: "))
+            .unwrap_or_else(|| panic!("no repro line:\n{stdout}"));
+        assert_eq!(
+            line.starts_with("crashtest repro "),
+            installed,
+            "installed: {installed}: {line}"
+        );
+        let pasted = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{line} --work-dir \"$1\"",))
+            .arg("sh")
+            .arg(sb.work())
+            .current_dir(support::root())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            pasted.status.code(),
+            Some(1),
+            "`{line}` (installed: {installed}) reproduces the failing trial:\n{}{}",
+            String::from_utf8_lossy(&pasted.stdout),
+            String::from_utf8_lossy(&pasted.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&pasted.stdout).contains("[replay-failed]"),
+            "{}",
+            String::from_utf8_lossy(&pasted.stdout)
+        );
+    }
+}
+
 #[test]
 fn repro_reproduces_the_boundary_fault_and_verdict() {
     let sb = Sandbox::new();
@@ -301,7 +367,7 @@ fn failures_shrink_reproduce_from_junit_and_are_replayed_as_regressions() {
     let body = failure.text().unwrap();
     let line = body
         .lines()
-        .find(|l| l.starts_with("crashtest repro "))
+        .find(|l| l.contains("crashtest repro "))
         .expect("a repro command");
     let args: Vec<&str> = line.split_whitespace().skip(1).collect();
     assert_eq!(sb.crashtest(&args).code(), 1, "{line}");

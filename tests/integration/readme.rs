@@ -50,3 +50,51 @@ fn the_readmes_scenario_quotes_equal_the_files_they_quote() {
         );
     }
 }
+
+/// The long options `crashtest SUB --help` lists, `--help` aside.
+fn options_of(sub: &str) -> Vec<String> {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_crashtest"))
+        .args([sub, "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success(), "crashtest {sub} --help");
+    let mut options: Vec<String> = String::from_utf8(help.stdout)
+        .unwrap()
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_alphanumeric())
+                .to_owned()
+        })
+        .filter(|w| w != "--help")
+        .collect();
+    options.sort();
+    options.dedup();
+    options
+}
+
+/// The README's usage of each command (its bullet under "## Commands") names every
+/// option the command takes, so a user reading it sees all there is.
+#[test]
+fn the_readmes_command_list_names_every_option() {
+    let readme = std::fs::read_to_string(support::root().join("README.md")).unwrap();
+    let commands = readme
+        .split("\n## Commands\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Commands section");
+    for sub in ["run", "repro", "merge", "report"] {
+        let usage = commands
+            .split("\n- ")
+            .find(|bullet| bullet.starts_with(&format!("`crashtest {sub} ")))
+            .unwrap_or_else(|| panic!("no bullet for crashtest {sub}"));
+        let options = options_of(sub);
+        assert!(!options.is_empty(), "crashtest {sub} --help lists options");
+        for option in options {
+            assert!(
+                usage.contains(&option),
+                "the README's usage of `crashtest {sub}` does not name {option}:\n{usage}"
+            );
+        }
+    }
+}
