@@ -520,7 +520,9 @@ fn repro(
     work_dir: Option<PathBuf>,
 ) -> Result<bool, crate::errors::TrialError> {
     let (_guard, work) = run::make_work(work_dir.as_ref())?;
-    crate::run::preflight::check(&sc, &exe, &work)?;
+    for note in crate::run::preflight::check(&sc, &exe, &work)?.0 {
+        println!("note: {note}");
+    }
     let files = run::compile_files(&sc.target.files);
     let env = TrialEnv {
         scenario: sc,

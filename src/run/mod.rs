@@ -131,7 +131,7 @@ pub fn run(
     let started = Instant::now();
     let (_work_guard, work) = make_work(opts.work_dir.as_ref())?;
     // The target, once, before any trial or results line: a setup mistake is one error.
-    preflight::check(&scenario, &opts.exe, &work)?;
+    let notes = preflight::check(&scenario, &opts.exe, &work)?;
     let env = TrialEnv {
         files: compile_files(&scenario.target.files),
         scenario,
@@ -152,6 +152,9 @@ pub fn run(
     let jobs = jobs::plan(&env, opts, out)?;
     sink.write(run_line(&env, opts, &jobs))?;
     jobs.announce(&env, opts, out);
+    for note in notes.0 {
+        let _ = writeln!(out, "note: {note}");
+    }
     let envs = jobs::Envs::new(&env, &jobs.list);
     let mut ended = pool::run_all(&jobs, &envs, opts, started, &mut sink, out);
     finish::shrink_failures(&mut ended, &envs, opts, &mut sink, out)?;

@@ -41,13 +41,23 @@ use crate::process::{self, Finished};
 use crate::protocol::Role;
 use crate::scenario::Scenario;
 use crate::target::TargetKind;
-use crate::tracer::WriterEnd;
+use crate::tracer::{Execed, WriterEnd};
 use crate::trial::machine::{blame_machine, exhausted, full, machine_failed_start};
 use crate::trial::{self, TrialEnv};
 
+/// What the check saw that the user should hear once, though nothing failed: a `note:`
+/// line each.
+#[derive(Debug, Default)]
+pub struct Notes(pub Vec<String>);
+
+/// More programs than this, started by a writer given no records, is a wrapper (a version
+/// manager's shim runs a dozen or more to find an interpreter); `#!/usr/bin/env python3`
+/// runs two, a shell that execs the writer two.
+pub const WRAPPER_PROGRAMS: usize = 3;
+
 /// Runs the scenario's target once, on no records, in a fresh folder of the run folder
 /// `work` (see the module docs). `exe` serves the built-in targets.
-pub fn check(scenario: &Scenario, exe: &Path, work: &Path) -> Result<(), TrialError> {
+pub fn check(scenario: &Scenario, exe: &Path, work: &Path) -> Result<Notes, TrialError> {
     let env = TrialEnv {
         scenario: scenario.clone(),
         exe: exe.to_owned(),
@@ -82,8 +92,42 @@ pub fn check(scenario: &Scenario, exe: &Path, work: &Path) -> Result<(), TrialEr
         path: dir.clone(),
         source,
     });
-    result?;
-    cleanup
+    let notes = result?;
+    cleanup?;
+    Ok(notes)
+}
+
+/// The note for a writer that started many programs on no records: each trial pays
+/// for starting and tracing them all again. Names the program the writer's own process
+/// ended up running, when that is not the one `writer` names: the path to put there.
+fn wrapper_note(writer: &Program, execs: &[Execed], tracees: usize) -> Option<String> {
+    if execs.len() <= WRAPPER_PROGRAMS {
+        return None;
+    }
+    let named = writer
+        .path
+        .canonicalize()
+        .unwrap_or_else(|_| writer.path.clone());
+    let last = execs
+        .iter()
+        .rev()
+        .find(|e| e.by_writer)
+        .map(|e| &e.program)
+        .filter(|p| **p != named);
+    let mut note = format!(
+        "the writer started {} programs on no records ({tracees} threads and processes traced), \
+         and every trial starts and traces them all again",
+        execs.len(),
+    );
+    if let Some(last) = last {
+        note.push_str(&format!(
+            ": `{key}` runs `{}`, a wrapper that ends up running {}: put that path in `{key}` to skip it",
+            writer.path.display(),
+            last.display(),
+            key = writer.key,
+        ));
+    }
+    Some(note)
 }
 
 /// A program of the target: the scenario key that names it and its resolved path.
@@ -198,7 +242,7 @@ fn run_both(
     dir: &Path,
     writer: &Program,
     replay: &Program,
-) -> Result<(), TrialError> {
+) -> Result<Notes, TrialError> {
     let sc = &env.scenario;
     let protocol = |program: &Program, what: String, wanted, stderr: &process::Captured| {
         let tail = stderr.tail(400).trim().to_owned();
@@ -233,6 +277,11 @@ fn run_both(
         }
         Err(other) => return Err(other.into()),
     };
+    let notes = Notes(
+        wrapper_note(writer, &run.trace.execs, run.trace.tracees)
+            .into_iter()
+            .collect(),
+    );
     let (stdout, stderr) = (&run.stdouts[0], &run.stderrs[0]);
     let ended = match &run.trace.ends[0] {
         WriterEnd::Exited { code: 0 } | WriterEnd::TimedOut | WriterEnd::Killed { .. } => None,
@@ -314,7 +363,7 @@ fn run_both(
             &done.stderr,
         ));
     }
-    Ok(())
+    Ok(notes)
 }
 
 /// The first line of `out`, quoted and cut short, for a message.

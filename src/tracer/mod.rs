@@ -10,6 +10,7 @@ pub mod syscalls;
 
 pub use oplog::Op;
 pub use ptrace::{
-    AckMark, Boundary, KillScope, Trace, TraceOptions, Traced, WriteAt, WriterEnd, file_sizes,
+    AckMark, Boundary, Execed, KillScope, Trace, TraceOptions, Traced, WriteAt, WriterEnd,
+    file_sizes,
 };
 pub use run::{Piped, run_piped, run_piped_with};

@@ -172,6 +172,20 @@ pub struct Trace {
     pub unsure: Vec<std::ops::Range<usize>>,
     /// How many threads and processes were traced, all writers together.
     pub tracees: usize,
+    /// Every program a traced process started (`execve`), in order.
+    pub execs: Vec<Execed>,
+}
+
+/// One `execve` a traced process made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execed {
+    /// The writer whose tree made it.
+    pub writer: usize,
+    /// Whether the writer's own process made it (a wrapper that execs down to the real
+    /// program does), rather than a child it started.
+    pub by_writer: bool,
+    /// The program now running, as `/proc/PID/exe` names it.
+    pub program: PathBuf,
 }
 
 /// Writers started under the tracer, each stopped before its first instruction. They
@@ -462,6 +476,7 @@ struct Loop<'a> {
     fdinfo: proc::FdInfoDirs,
     /// The boundary killed at, and the writers the kill took.
     killed: Option<(u64, Vec<usize>)>,
+    execs: Vec<Execed>,
     ends: Vec<Option<WriterEnd>>,
     /// The write log, and the ops of the stop being decided.
     log: OpLog,
@@ -552,6 +567,7 @@ impl<'a> Loop<'a> {
             names: HashMap::new(),
             fdinfo: proc::FdInfoDirs::default(),
             killed: None,
+            execs: Vec::new(),
             ends: vec![None; n],
             log: OpLog::default(),
             stop_ops: Vec::new(),
@@ -619,6 +635,7 @@ impl<'a> Loop<'a> {
             op_marks,
             torn: self.torn,
             unsure,
+            execs: self.execs,
         })
     }
 
@@ -704,6 +721,17 @@ impl<'a> Loop<'a> {
                 ]
                 .iter()
                 .any(|e| *e as i32 == event);
+                if event == Event::PTRACE_EVENT_EXEC as i32 {
+                    // Rare (once per program started) and cheap: one readlink.
+                    if let Ok(program) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+                        let writer = self.writer_of(pid);
+                        self.execs.push(Execed {
+                            writer,
+                            by_writer: self.leaders.get(writer) == Some(&pid),
+                            program,
+                        });
+                    }
+                }
                 if new_tracee && let Ok(new) = ptrace::getevent(pid) {
                     let writer = self.writer_of(pid);
                     let new = Pid::from_raw(new as i32);

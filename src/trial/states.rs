@@ -173,6 +173,7 @@ pub fn cut(
             op_marks,
             torn,
             tracees: trace.tracees,
+            execs: trace.execs.clone(),
             unsure: Vec::new(),
         },
         stdout_len,
@@ -308,6 +309,7 @@ mod tests {
             torn: None,
             unsure: Vec::new(),
             tracees: 1,
+            execs: Vec::new(),
         };
         (trace, vec![10])
     }

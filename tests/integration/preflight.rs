@@ -339,3 +339,67 @@ kill = 1
         "no regression saved"
     );
 }
+
+/// Issue 13, item 9: a writer reached through a wrapper (a version manager's shim runs a
+/// dozen programs to find the interpreter, in every trial) is named once, with the program
+/// it ends up running; a writer named directly gets no such note.
+#[test]
+fn a_writer_behind_a_wrapper_script_is_named_with_the_program_it_runs() {
+    let sb = Sandbox::new();
+    // The interpreter as the kernel runs it, through whatever PATH holds.
+    let real = std::process::Command::new("python3")
+        .args(["-c", "import os; print(os.path.realpath('/proc/self/exe'))"])
+        .output()
+        .expect("python3 on PATH");
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_owned();
+    let bin = sb.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let shim = bin.join("python3");
+    std::fs::write(
+        &shim,
+        format!("#!/bin/sh\nfor i in 1 2 3 4 5; do /bin/true; done\nexec {real} \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let example = crate::support::root().join("harness/targets/example_wal.py");
+    let scenario = |name: &str, python: &str| {
+        target(
+            &sb,
+            name,
+            &format!(r#"["{python}", "{}", "write"]"#, example.display()),
+            &format!(r#"["{python}", "{}", "replay"]"#, example.display()),
+        )
+    };
+    let path = std::env::join_paths(
+        std::iter::once(bin.clone())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let wrapped = scenario("wrapped.toml", "python3");
+    let run = sb.crashtest_in(&sb.work(), &["run", wrapped.to_str().unwrap()], |cmd| {
+        cmd.env("PATH", &path);
+    });
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let notes: Vec<String> = run
+        .stdout()
+        .lines()
+        .filter(|l| l.starts_with("note: the writer started"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(notes.len(), 1, "said once: {}", run.stdout());
+    assert!(
+        notes[0].contains(&format!("`{}`", shim.display()))
+            && notes[0].contains(&format!("ends up running {real}:")),
+        "names the wrapper and the program to use: {}",
+        notes[0]
+    );
+
+    let direct = scenario("direct.toml", &real);
+    let run = sb.crashtest(&["run", direct.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        !run.stdout().contains("note: the writer started"),
+        "{}",
+        run.stdout()
+    );
+}
