@@ -1,11 +1,16 @@
 //! [`judge`]: the four demands, checked on one trial in the order the module lists them.
 //! The first that fails is the verdict; the counts reached before it are kept.
 
+use std::os::unix::process::ExitStatusExt;
+
+use nix::sys::signal::Signal;
+
 use super::acks::{count_acks, marks_of_acks};
 use super::evidence::Evidence;
 use super::prefix::{interleaved, positional};
 use super::replay::count_records;
 use super::verdict::{Class, Judgement, Violation};
+use crate::process::Limits;
 use crate::tracer::WriterEnd;
 
 /// Judges one trial.
@@ -72,7 +77,12 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
             WriterEnd::Exited { code } if *code != 0 => {
                 return Err(fail(
                     Class::TargetError,
-                    format!("{who}the writer exited with status {code}: {}", stderr()),
+                    ended(
+                        &ev.limits,
+                        format!("{who}the writer exited with status {code}"),
+                        None,
+                        &stderr(),
+                    ),
                 ));
             }
             WriterEnd::Exited { .. } if acked[w].count < wr.sent.count() => {
@@ -88,7 +98,12 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
             WriterEnd::Signaled { signal } => {
                 return Err(fail(
                     Class::TargetError,
-                    format!("{who}the writer died of {signal}: {}", stderr()),
+                    ended(
+                        &ev.limits,
+                        format!("{who}the writer died of {signal}"),
+                        Some(signal),
+                        &stderr(),
+                    ),
                 ));
             }
             _ => {}
@@ -111,9 +126,15 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
     };
     if !status.success() {
         let stderr = ev.replay.stderr.tail(400);
+        let signal = status.signal().and_then(|s| Signal::try_from(s).ok());
         return Err(fail(
             Class::ReplayFailed,
-            format!("replay {status}: {}", stderr.trim_end()),
+            ended(
+                &ev.limits,
+                format!("replay {status}"),
+                signal.map(Signal::as_str),
+                stderr.trim_end(),
+            ),
         ));
     }
     // Every line is read once to check it before any is compared, as a whole parse would.
@@ -156,6 +177,22 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
         ));
     }
     Ok(())
+}
+
+/// How a target process ended (`how`), the `[limits]` key that may have ended it when
+/// its `signal` or what it `said` points at one, then what it said (if anything): `the
+/// writer died of SIGXFSZ ([limits] file-size = "1MiB" ended it: ...): <stderr>`. The
+/// hint comes before the stderr, which may run over many lines.
+pub(crate) fn ended(limits: &Limits, how: String, signal: Option<&str>, said: &str) -> String {
+    let hint = limits
+        .suspect(signal, said)
+        .map(|hint| format!(" ({hint})"))
+        .unwrap_or_default();
+    if said.is_empty() {
+        format!("{how}{hint}")
+    } else {
+        format!("{how}{hint}: {said}")
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +264,46 @@ mod tests {
             detail.contains("still running at the timeout, after acking 1 of the 3 records"),
             "{detail}"
         );
+    }
+
+    // See issue 13: a failure a [limits] key explains says so, before the stderr.
+    #[test]
+    fn a_failure_a_limit_explains_names_the_limit() {
+        let small = Limits {
+            file_size: Some(1 << 20),
+            address_space: Some(512 << 20),
+            ..Limits::default()
+        };
+        let died = WriterEnd::Signaled {
+            signal: "SIGXFSZ".into(),
+        };
+        let j = Trial::sent(3).limits(small).writer_ends(died, "").judge();
+        assert_eq!(
+            violation(&j, Class::TargetError),
+            "the writer died of SIGXFSZ ([limits] file-size = \"1MiB\" ended it: SIGXFSZ is what a write past it gets)"
+        );
+        let j = Trial::sent(3)
+            .limits(small)
+            .writer_ends(
+                WriterEnd::Exited { code: 1 },
+                "OSError: [Errno 27] File too large",
+            )
+            .judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "the writer exited with status 1 ([limits] file-size = \"1MiB\" may have ended it: its stderr says \"File too large\"): OSError",
+        );
+        let mut trial = Trial::sent(3).limits(small).replays_prefix(3);
+        trial.replay.status = exit(1);
+        trial.replay.stderr = Captured::new(b"Traceback ...\nMemoryError\n".to_vec(), false);
+        assert_mentions(
+            violation(&trial.judge(), Class::ReplayFailed),
+            "replay exit status: 1 ([limits] address-space = \"512MiB\" may have ended it: its stderr says \"MemoryError\"): Traceback",
+        );
+        // Without the limit in force, nothing is said of it.
+        let j = trial.limits(Limits::NONE).judge();
+        let detail = violation(&j, Class::ReplayFailed);
+        assert!(!detail.contains("[limits]"), "{detail}");
     }
 
     #[test]
@@ -391,6 +468,7 @@ mod tests {
                 durability: Durability::Fsync,
                 damage: &Damage::None,
                 replay: &replay,
+                limits: crate::process::Limits::default(),
             };
             (judge(&ev), judge_stable(&replay, &replay))
         });

@@ -34,8 +34,10 @@ use super::filter;
 use super::oplog::{self, Op, OpLog};
 use super::proc;
 use super::syscalls::{self, Data, Kind};
-use crate::errors::TraceError;
-use crate::process::{self, GroupGuard, Limits, POLL, interrupted, kill_group, kill_process};
+use crate::errors::{ExecError, TraceError};
+use crate::process::{
+    self, GroupGuard, Limit, Limits, POLL, interrupted, kill_group, kill_process,
+};
 use crate::snapshot;
 use crate::spill::Spill;
 
@@ -191,7 +193,8 @@ impl Traced {
     ///
     /// Each child execs by itself at the end of `pre_exec`: std's own exec path reports a
     /// failure by writing to a pipe, a write the filter would stop with nobody yet waiting
-    /// for it. Here a failed exec prints to stderr (never stopped) and exits 127.
+    /// for it. Here a failed exec exits with its errno as the status, which the first wait
+    /// tells apart from the stop after a successful exec.
     pub fn spawn(cmds: &mut [Command]) -> Result<Traced, TraceError> {
         Traced::spawn_limited(cmds, Limits::NONE)
     }
@@ -202,6 +205,7 @@ impl Traced {
         let mut started: Option<Traced> = None;
         for cmd in cmds.iter_mut() {
             let exec = Exec::prepare(cmd)?;
+            let path = exec.resolved.clone();
             cmd.process_group(started.as_ref().map_or(0, |t| t.pgid.as_raw()));
             // SAFETY: the closure runs in the forked child and makes only raw syscalls
             // (prctl, ptrace, seccomp, execve, write, _exit) on memory prepared before the
@@ -220,9 +224,9 @@ impl Traced {
                         exec.argv_ptrs.as_ptr(),
                         exec.envp_ptrs.as_ptr(),
                     );
-                    let msg = b"crashtest: the writer could not be executed\n";
-                    libc::write(2, msg.as_ptr().cast(), msg.len());
-                    libc::_exit(127);
+                    // Reading errno allocates nothing; it is 1..=133, a valid status.
+                    let errno = std::io::Error::last_os_error().raw_os_error();
+                    libc::_exit(errno.unwrap_or(libc::EINVAL));
                 });
             }
             let program = cmd.get_program().to_owned();
@@ -240,19 +244,31 @@ impl Traced {
                 _same_thread: PhantomData,
             });
             traced.children.push(child);
-            // After a successful execve a PTRACE_TRACEME child stops with SIGTRAP.
-            match waitpid(pid, Some(WaitPidFlag::__WALL)) {
-                Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-                Ok(WaitStatus::Exited(_, 127)) => {
-                    return Err(spawn_error(std::io::Error::other(
-                        "execve failed (not an executable?)",
-                    )));
+            // After a successful execve a PTRACE_TRACEME child stops with SIGTRAP. Before
+            // it, the child can only exit with a failed execve's errno, or die while the
+            // kernel loads the program.
+            let failed = match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => None,
+                Ok(WaitStatus::Exited(_, errno)) => Some(exec_failed(path, errno, &limits)),
+                Ok(WaitStatus::Signaled(_, signal, _)) => Some(died_loading(signal, &limits)),
+                Ok(WaitStatus::Stopped(_, signal)) => {
+                    // The signal that ends a failed load, reported to its tracer first.
+                    kill_process(pid);
+                    let flags = Some(WaitPidFlag::__WALL);
+                    while let Ok(WaitStatus::Stopped(..)) | Err(Errno::EINTR) = waitpid(pid, flags)
+                    {
+                    }
+                    Some(died_loading(signal, &limits))
                 }
                 other => {
                     return Err(TraceError::Internal {
                         what: format!("writer {pid} did not stop at exec: {other:?}"),
                     });
                 }
+            };
+            if let Some(why) = failed {
+                process::reaped(pid.as_raw() as u32);
+                return Err(spawn_error(why));
             }
             let options = Options::PTRACE_O_EXITKILL
                 | Options::PTRACE_O_TRACESYSGOOD
@@ -345,6 +361,8 @@ impl Traced {
 
 /// An execve prepared before the fork: program resolved on PATH, argv and envp as C arrays.
 struct Exec {
+    /// The program, resolved.
+    resolved: PathBuf,
     path: CString,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
@@ -360,30 +378,25 @@ unsafe impl Sync for Exec {}
 impl Exec {
     fn prepare(cmd: &Command) -> Result<Exec, TraceError> {
         let program = cmd.get_program();
-        let not_found = |why: &str| TraceError::Spawn {
+        let spawn_error = |source| TraceError::Spawn {
             program: program.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, why.to_owned()),
+            source,
         };
         let cstr = |s: &std::ffi::OsStr| {
-            CString::new(s.as_bytes()).map_err(|_| not_found("argument holds a NUL byte"))
+            CString::new(s.as_bytes()).map_err(|_| {
+                spawn_error(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "argument holds a NUL byte",
+                ))
+            })
         };
-        let path = if program.as_bytes().contains(&b'/') {
-            let cwd = cmd
-                .get_current_dir()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let path = cwd.join(program);
-            if !is_executable(&path) {
-                return Err(not_found("no such executable file"));
-            }
-            path
-        } else {
-            let dirs = std::env::var_os("PATH").unwrap_or_default();
-            std::env::split_paths(&dirs)
-                .map(|d| d.join(program))
-                .find(|p| is_executable(p))
-                .ok_or_else(|| not_found("not found on PATH"))?
-        };
+        let path = process::find_program(cmd).map_err(|why| {
+            let kind = match why {
+                ExecError::NotExecutable { .. } => std::io::ErrorKind::PermissionDenied,
+                _ => std::io::ErrorKind::NotFound,
+            };
+            spawn_error(std::io::Error::new(kind, why))
+        })?;
         let argv: Vec<CString> = std::iter::once(program)
             .chain(cmd.get_args())
             .map(cstr)
@@ -412,6 +425,7 @@ impl Exec {
         };
         Ok(Exec {
             path: cstr(path.as_os_str())?,
+            resolved: path,
             argv_ptrs: ptrs(&argv),
             _argv: argv,
             envp_ptrs: ptrs(&envp),
@@ -420,9 +434,41 @@ impl Exec {
     }
 }
 
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+/// Why exec of the program at `path` failed with `errno`, in the target's words where the
+/// errno can be explained: permission denied for a file that passed the check before the
+/// fork, a missing interpreter, no room within `[limits] address-space`. Any other errno is
+/// passed on as it is, for the caller to judge (a machine out of memory, for one).
+fn exec_failed(path: PathBuf, errno: i32, limits: &Limits) -> std::io::Error {
+    use std::io::{Error, ErrorKind};
+    let source = Error::from_raw_os_error(errno);
+    match errno {
+        libc::EACCES => Error::new(
+            ErrorKind::PermissionDenied,
+            ExecError::NotExecutable {
+                path,
+                what: "exec refused it: a file system mounted noexec, or an interpreter it names that may not be run",
+            },
+        ),
+        libc::ENOENT => Error::new(ErrorKind::NotFound, ExecError::NoInterpreter { path }),
+        libc::ENOMEM => match limits.setting(Limit::AddressSpace) {
+            Some(setting) => Error::other(ExecError::NoRoom { setting, source }),
+            None => source,
+        },
+        _ => source,
+    }
+}
+
+/// A program that died of `signal` before its first instruction: the kernel failed to
+/// map it, which under `[limits] address-space` is the limit's doing.
+fn died_loading(signal: Signal, limits: &Limits) -> std::io::Error {
+    let why = match limits.setting(Limit::AddressSpace) {
+        Some(setting) => format!(": the kernel could not map it within [limits] {setting}"),
+        None => " (the kernel could not map it: out of memory?)".to_owned(),
+    };
+    std::io::Error::other(ExecError::DiedLoading {
+        signal: signal.as_str().to_owned(),
+        why,
+    })
 }
 
 /// What the loop knows of one traced thread or process.
@@ -1682,5 +1728,59 @@ mod tests {
         let mut cmd = Command::new("/nonexistent/writer");
         let err = Traced::spawn(std::slice::from_mut(&mut cmd)).err().unwrap();
         assert!(matches!(err, TraceError::Spawn { .. }), "{err}");
+    }
+
+    /// The words of a writer that could not be started (`cmd` within `limits`).
+    fn start_error(cmd: &mut Command, limits: Limits) -> String {
+        let err = Traced::spawn_limited(std::slice::from_mut(cmd), limits)
+            .err()
+            .expect("the writer must not start");
+        assert!(matches!(err, TraceError::Spawn { .. }), "{err}");
+        crate::errors::chain(&err)
+    }
+
+    // See issue 13: a file that is there but not executable is not "no such file".
+    #[test]
+    fn a_writer_that_is_not_executable_or_lacks_its_interpreter_says_so() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.sh");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let words = start_error(&mut Command::new(&plain), Limits::NONE);
+        assert!(
+            words.contains(&format!("{} exists but is not executable", plain.display())),
+            "{words}"
+        );
+        let orphan = dir.path().join("orphan.sh");
+        std::fs::write(&orphan, "#!/nonexistent/interpreter\n").unwrap();
+        std::fs::set_permissions(&orphan, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let words = start_error(&mut Command::new(&orphan), Limits::NONE);
+        assert!(
+            words.contains("exists, but the interpreter it names does not"),
+            "{words}"
+        );
+        let words = start_error(&mut Command::new(dir.path().join("none")), Limits::NONE);
+        assert!(words.ends_with("none does not exist"), "{words}");
+    }
+
+    // See issue 13: a program its address-space limit cannot hold dies while the kernel
+    // loads it; that is the target's limit, not an internal error of the tracer.
+    #[test]
+    fn a_writer_too_large_for_its_address_space_names_the_limit() {
+        // This test binary is far larger than 2 MiB: its segments cannot be mapped.
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let limits = Limits {
+            address_space: Some(2 << 20),
+            ..Limits::NONE
+        };
+        let words = start_error(&mut cmd, limits);
+        assert!(
+            words.contains("before its first instruction")
+                && words.contains("[limits] address-space = \"2MiB\""),
+            "{words}"
+        );
+        assert!(!words.contains("please report"), "{words}");
     }
 }

@@ -20,7 +20,7 @@ use crashtest::case::CaseId;
 use crashtest::errors::ScenarioError;
 use crashtest::faults::{Damage, FaultKind};
 use crashtest::oracle::{self, Evidence, WriterEvidence};
-use crashtest::process::{Captured, Finished};
+use crashtest::process::{Captured, Finished, Limits};
 use crashtest::protocol::Durability;
 use crashtest::report::lines::{Judge, ReadError, Report, Scope, Verdict};
 use crashtest::run::Shard;
@@ -561,6 +561,7 @@ proptest! {
         damage in damage(),
         replay in finished(),
         again in finished(),
+        limits in prop_oneof![Just(Limits::default()), Just(Limits::NONE)],
     ) {
         let j = oracle::judge(&Evidence {
             writers: writers
@@ -576,13 +577,14 @@ proptest! {
             durability,
             damage: &damage,
             replay: &replay,
+            limits,
         });
         prop_assert!(j.required <= j.acked, "{j:?}");
         prop_assert!(j.violation.is_some() || j.recovered.is_some(), "{j:?}");
         // The checks after the first replay read the same kinds of output.
         if oracle::replayed(&replay).is_ok() {
             let _ = oracle::judge_stable(&replay, &again);
-            let _ = oracle::judge_resume(&replay, &writers[0].sent, &again, &replay);
+            let _ = oracle::judge_resume(&replay, &writers[0].sent, &again, &replay, &limits);
         }
     }
 }
