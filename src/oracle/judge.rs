@@ -64,13 +64,17 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
         let who = who(w);
         let stderr = || wr.stderr.tail(400).trim_end().to_owned();
         match wr.end {
-            WriterEnd::TimedOut => {
+            WriterEnd::TimedOut {
+                last_boundary,
+                in_calls,
+            } => {
                 return Err(fail(
                     Class::Hang,
                     format!(
-                        "{who}the writer was still running at the timeout, after acking {} of the {} records sent, and was killed",
+                        "{who}the writer was still running at the timeout, after acking {} of the {} records sent, and was killed; {}",
                         acked[w].count,
-                        wr.sent.count()
+                        wr.sent.count(),
+                        doing(last_boundary.as_deref(), in_calls)
                     ),
                 ));
             }
@@ -195,6 +199,30 @@ pub(crate) fn ended(limits: &Limits, how: String, signal: Option<&str>, said: &s
     }
 }
 
+/// What a writer killed at its timeout was doing: its last boundary and the calls its
+/// threads were in (see [`WriterEnd::TimedOut`]).
+fn doing(last_boundary: Option<&str>, in_calls: &[String]) -> String {
+    let last = match last_boundary {
+        Some(call) => format!("its last boundary was {call}"),
+        None => "it had reached no boundary".to_owned(),
+    };
+    let state = |call: &String| {
+        if call == "running" {
+            "running (in no system call)".to_owned()
+        } else {
+            format!("in {call}")
+        }
+    };
+    match in_calls {
+        [] => last,
+        [only] => format!("{last}; at the timeout it was {}", state(only)),
+        many => format!(
+            "{last}; at the timeout its threads were: {}",
+            many.iter().map(state).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -251,18 +279,34 @@ mod tests {
 
     #[test]
     fn a_writer_that_timed_out_hangs() {
+        let end = WriterEnd::TimedOut {
+            last_boundary: Some("fsync(wal.log)".into()),
+            in_calls: vec!["read".into()],
+        };
         let j = Trial::sent(3)
             .acks(1)
-            .writer_ends(WriterEnd::TimedOut, "")
+            .writer_ends(end, "")
             .replays_prefix(3)
             .judge();
         violation(&j, Class::Hang);
         assert_eq!(counts(&j), (1, 1, None));
-        // See issue 13: what happened, not "no progress".
+        // See issue 13: what happened, not "no progress", and what it was doing.
         let detail = &j.violation.as_ref().unwrap().detail;
         assert!(
-            detail.contains("still running at the timeout, after acking 1 of the 3 records"),
+            detail.contains("still running at the timeout, after acking 1 of the 3 records")
+                && detail.ends_with(
+                    "its last boundary was fsync(wal.log); at the timeout it was in read"
+                ),
             "{detail}"
+        );
+        let end = WriterEnd::TimedOut {
+            last_boundary: None,
+            in_calls: vec!["running".into(), "futex".into()],
+        };
+        let j = Trial::sent(3).writer_ends(end, "").judge();
+        assert_mentions(
+            violation(&j, Class::Hang),
+            "it had reached no boundary; at the timeout its threads were: running (in no system call), in futex",
         );
     }
 

@@ -181,7 +181,9 @@ fn run_both(
     };
     let (stdout, stderr) = (&run.stdouts[0], &run.stderrs[0]);
     let ended = match &run.trace.ends[0] {
-        WriterEnd::Exited { code: 0 } | WriterEnd::TimedOut | WriterEnd::Killed { .. } => None,
+        WriterEnd::Exited { code: 0 } | WriterEnd::TimedOut { .. } | WriterEnd::Killed { .. } => {
+            None
+        }
         WriterEnd::Exited { code } => Some((format!("exited with status {code}"), None)),
         WriterEnd::Signaled { signal } => Some((format!("died of {signal}"), Some(signal))),
         WriterEnd::Interrupted => return Err(TrialError::Interrupted),

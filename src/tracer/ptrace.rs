@@ -140,7 +140,16 @@ pub enum WriterEnd {
         boundary: u64,
     },
     /// It ran past its timeout and was killed.
-    TimedOut,
+    TimedOut {
+        /// Its last boundary, in words (`fsync(wal.log)`); `None` when it made none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_boundary: Option<String>,
+        /// The system calls its threads were in at the timeout, each named once (`running`
+        /// for a thread in none), read from `/proc` just before the kill; empty when they
+        /// could not be read.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        in_calls: Vec<String>,
+    },
     /// crashtest was interrupted (SIGINT/SIGTERM) and killed it.
     Interrupted,
 }
@@ -302,6 +311,15 @@ impl Traced {
         let pgid = self.pgid;
         let deadline = Instant::now() + opts.timeout;
         let stopped = &stopped;
+        let leaders: Vec<Pid> = self
+            .children
+            .iter()
+            .map(|c| Pid::from_raw(c.id() as i32))
+            .collect();
+        // Per writer, the calls its threads were in at the timeout.
+        let calls_at_timeout = std::sync::Mutex::new(vec![Vec::new(); leaders.len()]);
+        let in_calls = &calls_at_timeout;
+        let watched = &leaders;
         let result = std::thread::scope(|scope| {
             // The watchdog: kills the group at the deadline or on an interrupt.
             scope.spawn(move || {
@@ -314,6 +332,9 @@ impl Traced {
                     let why = if interrupted() {
                         STOPPED_BY_INTERRUPT
                     } else if Instant::now() >= deadline {
+                        // What each writer was doing, read while it still is.
+                        let calls = watched.iter().map(|&l| proc::calls_in(l)).collect();
+                        *in_calls.lock().unwrap_or_else(|e| e.into_inner()) = calls;
                         STOPPED_BY_TIMEOUT
                     } else {
                         continue;
@@ -323,12 +344,7 @@ impl Traced {
                     return;
                 }
             });
-            let leaders: Vec<Pid> = self
-                .children
-                .iter()
-                .map(|c| Pid::from_raw(c.id() as i32))
-                .collect();
-            let result = Loop::new(leaders, opts).run();
+            let result = Loop::new(leaders.clone(), opts).run();
             drop(done);
             result
         });
@@ -342,18 +358,36 @@ impl Traced {
         // Anything the writers left behind outside their group ends now.
         process::kill_orphans();
         let mut trace = result?;
-        let forced = match stopped.load(Ordering::SeqCst) {
-            STOPPED_BY_TIMEOUT => Some(WriterEnd::TimedOut),
-            STOPPED_BY_INTERRUPT => Some(WriterEnd::Interrupted),
-            _ => None,
-        };
-        if let Some(forced) = forced {
+        let stopped = stopped.load(Ordering::SeqCst);
+        if stopped == NOT_STOPPED {
+            return Ok(trace);
+        }
+        let mut in_calls = calls_at_timeout
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        let several = trace.ends.len() > 1;
+        for (w, end) in trace.ends.iter_mut().enumerate() {
             // Writers that had finished by themselves keep their end.
-            for end in &mut trace.ends {
-                if !matches!(end, WriterEnd::Exited { .. }) {
-                    *end = forced.clone();
-                }
+            if matches!(end, WriterEnd::Exited { .. }) {
+                continue;
             }
+            *end = if stopped == STOPPED_BY_INTERRUPT {
+                WriterEnd::Interrupted
+            } else {
+                let last_boundary = if several {
+                    trace
+                        .boundaries
+                        .iter()
+                        .filter(|b| b.writer as usize == w)
+                        .last()
+                } else {
+                    trace.boundaries.last().cloned()
+                };
+                WriterEnd::TimedOut {
+                    last_boundary: last_boundary.map(|b| b.description),
+                    in_calls: in_calls.get_mut(w).map(std::mem::take).unwrap_or_default(),
+                }
+            };
         }
         Ok(trace)
     }
@@ -1720,7 +1754,56 @@ mod tests {
             timeout: Duration::from_millis(300),
         };
         let trace = traced.run(&opts).unwrap();
-        assert_eq!(trace.ends[0], WriterEnd::TimedOut);
+        assert!(
+            matches!(trace.ends[0], WriterEnd::TimedOut { .. }),
+            "{:?}",
+            trace.ends
+        );
+    }
+
+    /// The end of a writer run by `sh -c script` and killed at a timeout of 300 ms.
+    fn timed_out(script: &str) -> WriterEnd {
+        let dir = tempfile::tempdir().unwrap();
+        let files = GlobSetBuilder::new().build().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script])
+            .env("DIR", dir.path())
+            .stdout(Stdio::null());
+        let traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
+        let opts = TraceOptions {
+            dir: &dir.path().canonicalize().unwrap(),
+            files: &files,
+            kill_at: None,
+            kill_scope: KillScope::All,
+            tear: None,
+            sector: 512,
+            record_ops: false,
+            timeout: Duration::from_millis(300),
+        };
+        traced.run(&opts).unwrap().ends.remove(0)
+    }
+
+    // See issue 13: a hang says its last boundary and what it was doing at the timeout.
+    #[test]
+    fn a_timed_out_writer_says_its_last_boundary_and_the_call_it_was_in() {
+        // sh waits for the sleep it forked (the command after it keeps sh from exec'ing).
+        let end = timed_out("echo x > \"$DIR/wal\"; sleep 30; true");
+        assert_eq!(
+            end,
+            WriterEnd::TimedOut {
+                last_boundary: Some("write(wal, off=0, len=2)".into()),
+                in_calls: vec!["wait4".into()],
+            }
+        );
+        // A loop that makes no call is running at the timeout, and made no boundary.
+        let end = timed_out("while :; do :; done");
+        assert_eq!(
+            end,
+            WriterEnd::TimedOut {
+                last_boundary: None,
+                in_calls: vec!["running".into()],
+            }
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl Ended {
             WriterEnd::Signaled { signal } => Some(Ended::Signaled {
                 signal: signal.clone(),
             }),
-            WriterEnd::TimedOut => Some(Ended::TimedOut),
+            WriterEnd::TimedOut { .. } => Some(Ended::TimedOut),
             // An interrupted trial is dropped, never reported.
             WriterEnd::Interrupted => None,
         })

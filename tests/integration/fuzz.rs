@@ -472,7 +472,14 @@ fn writer() -> impl Strategy<Value = Writer> {
             any::<i32>().prop_map(|code| WriterEnd::Exited { code }),
             ".{0,8}".prop_map(|signal| WriterEnd::Signaled { signal }),
             any::<u64>().prop_map(|boundary| WriterEnd::Killed { boundary }),
-            Just(WriterEnd::TimedOut),
+            (
+                proptest::option::of(".{0,12}"),
+                prop::collection::vec(".{0,8}", 0..3)
+            )
+                .prop_map(|(last_boundary, in_calls)| WriterEnd::TimedOut {
+                    last_boundary,
+                    in_calls
+                }),
             Just(WriterEnd::Interrupted),
         ],
     )
