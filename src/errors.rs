@@ -222,6 +222,63 @@ impl TraceError {
     }
 }
 
+/// Why a target's program never ran its first instruction: the cause of a
+/// [`TraceError::Spawn`] (or of a replay that could not start) that is the target's
+/// doing, so a trial reports it as its verdict and the check before the first trial as a
+/// setup error, never as crashtest's failure.
+#[derive(Debug, Error)]
+pub enum ExecError {
+    /// Nothing is there.
+    #[error("{path} does not exist", path = .path.display())]
+    NoSuchFile {
+        /// The program, resolved against the cwd it runs in.
+        path: PathBuf,
+    },
+    /// A bare name that no folder of `PATH` holds as an executable file.
+    #[error("{program} is not a program in any folder of PATH")]
+    NotOnPath {
+        /// argv\[0\].
+        program: String,
+    },
+    /// Something is there, but exec may not run it.
+    #[error("{path} exists but is not executable ({what})", path = .path.display())]
+    NotExecutable {
+        /// The program, resolved.
+        path: PathBuf,
+        /// What it is instead, and what would fix it.
+        what: &'static str,
+    },
+    /// exec said ENOENT for a program that is there: what it names to run it is not.
+    #[error(
+        "{path} exists, but the interpreter it names does not (its #! line, or the dynamic loader it was linked for)",
+        path = .path.display()
+    )]
+    NoInterpreter {
+        /// The program, resolved.
+        path: PathBuf,
+    },
+    /// exec refused for want of memory, within the scenario's `[limits] address-space`.
+    #[error("exec found no room to load it within [limits] {setting}")]
+    NoRoom {
+        /// The limit as the scenario writes it, e.g. `address-space = "2MiB"`.
+        setting: String,
+        /// exec's errno (ENOMEM).
+        #[source]
+        source: io::Error,
+    },
+    /// The kernel gave up loading the program past the point where exec can still fail,
+    /// and the process died of `signal` (SIGSEGV) before its first instruction: what a
+    /// program too large for its address space gets.
+    #[error("it died of {signal} while the kernel loaded it, before its first instruction{why}")]
+    DiedLoading {
+        /// The signal's name.
+        signal: String,
+        /// `: the kernel could not map it within [limits] address-space = "2MiB"`, or the
+        /// words for no limit.
+        why: String,
+    },
+}
+
 /// Why a traced run with its pipes ([`crate::tracer::run_piped`]) failed. `E` is what
 /// its loop fails with: a [`TraceError`] for the tracer's own.
 #[derive(Debug, Error)]

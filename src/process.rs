@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::errors::ExecError;
 use crate::spill::ByteLog;
 
 /// Set by SIGINT/SIGTERM once [`catch_interrupts`] ran: stop starting trials, end the
@@ -98,24 +100,200 @@ impl Limits {
 
     /// Sets the limits on the calling process. Runs between fork and exec: setrlimit is
     /// async-signal-safe and nothing here allocates.
+    ///
+    /// The CPU limit's hard value is a second above its soft one where the machine allows
+    /// it: at the soft limit the kernel sends SIGXCPU, at the hard one SIGKILL, so a target
+    /// that runs out of CPU time dies of SIGXCPU, which names the limit, rather than of a
+    /// SIGKILL that could be anyone's.
     pub fn apply(&self) -> io::Result<()> {
-        let set = |resource, value: Option<u64>| -> io::Result<()> {
+        let set = |resource, value: Option<u64>, headroom: u64| -> io::Result<()> {
             let Some(v) = value else { return Ok(()) };
-            let lim = libc::rlimit {
+            let mut lim = libc::rlimit {
                 rlim_cur: v as libc::rlim_t,
-                rlim_max: v as libc::rlim_t,
+                rlim_max: v.saturating_add(headroom) as libc::rlim_t,
             };
             // SAFETY: a valid resource and a pointer to a live rlimit.
-            if unsafe { libc::setrlimit(resource, &lim) } != 0 {
-                return Err(io::Error::last_os_error());
+            if unsafe { libc::setrlimit(resource, &lim) } == 0 {
+                return Ok(());
             }
-            Ok(())
+            // Above a hard limit this process may not raise: without the headroom.
+            lim.rlim_max = lim.rlim_cur;
+            // SAFETY: as above.
+            if headroom > 0 && unsafe { libc::setrlimit(resource, &lim) } == 0 {
+                return Ok(());
+            }
+            Err(io::Error::last_os_error())
         };
-        set(libc::RLIMIT_AS, self.address_space)?;
-        set(libc::RLIMIT_FSIZE, self.file_size)?;
-        set(libc::RLIMIT_CPU, self.cpu_seconds)?;
-        set(libc::RLIMIT_NOFILE, self.open_files)?;
-        set(libc::RLIMIT_NPROC, self.processes)
+        set(libc::RLIMIT_AS, self.address_space, 0)?;
+        set(libc::RLIMIT_FSIZE, self.file_size, 0)?;
+        set(libc::RLIMIT_CPU, self.cpu_seconds, 1)?;
+        set(libc::RLIMIT_NOFILE, self.open_files, 0)?;
+        set(libc::RLIMIT_NPROC, self.processes, 0)
+    }
+
+    /// One limit as the scenario's `[limits]` table writes it, e.g. `address-space =
+    /// "2MiB"`; `None` when it is off ("unlimited").
+    pub fn setting(&self, limit: Limit) -> Option<String> {
+        let bytes = |v: u64| match v.trailing_zeros() {
+            30.. => format!("\"{}GiB\"", v >> 30),
+            20.. => format!("\"{}MiB\"", v >> 20),
+            10.. => format!("\"{}KiB\"", v >> 10),
+            _ => v.to_string(),
+        };
+        let value = match limit {
+            Limit::AddressSpace => bytes(self.address_space?),
+            Limit::FileSize => bytes(self.file_size?),
+            Limit::Cpu => format!("\"{}s\"", self.cpu_seconds?),
+            Limit::OpenFiles => self.open_files?.to_string(),
+            Limit::Processes => self.processes?.to_string(),
+        };
+        Some(format!("{} = {value}", limit.key()))
+    }
+
+    /// Which of these limits may have ended a target process that died of `signal` (its
+    /// name, e.g. `SIGXFSZ`) or failed saying `said` (the end of its stderr), in words for
+    /// its finding: `[limits] file-size = "1MiB" ended it: ...`. `None` when no sign points
+    /// at a limit in force.
+    ///
+    /// Two signals are the kernel's own word for a limit: SIGXFSZ (a write past
+    /// RLIMIT_FSIZE) and SIGXCPU (CPU time past RLIMIT_CPU; see [`Limits::apply`]). Past
+    /// those, a limit is only suspected from what the target said: the words runtimes
+    /// print when an allocation, a write or an open is refused ([`SIGNS`]). A process that
+    /// dies of SIGSEGV on a NULL its allocator returned says nothing, and gets no hint.
+    pub fn suspect(&self, signal: Option<&str>, said: &str) -> Option<String> {
+        let certain = match signal {
+            Some("SIGXFSZ") => Some((Limit::FileSize, "SIGXFSZ is what a write past it gets")),
+            Some("SIGXCPU") => Some((
+                Limit::Cpu,
+                "SIGXCPU is what a process gets for using that much CPU time",
+            )),
+            _ => None,
+        };
+        if let Some((limit, why)) = certain
+            && let Some(setting) = self.setting(limit)
+        {
+            return Some(format!("[limits] {setting} ended it: {why}"));
+        }
+        let said = said.to_ascii_lowercase();
+        SIGNS.iter().find_map(|&(limit, words)| {
+            let setting = self.setting(limit)?;
+            said.contains(&words.to_ascii_lowercase()).then(|| {
+                format!("[limits] {setting} may have ended it: its stderr says \"{words}\"")
+            })
+        })
+    }
+}
+
+/// One limit of [`Limits`], by its key in the scenario's `[limits]` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// `address-space`: RLIMIT_AS.
+    AddressSpace,
+    /// `file-size`: RLIMIT_FSIZE.
+    FileSize,
+    /// `cpu`: RLIMIT_CPU.
+    Cpu,
+    /// `open-files`: RLIMIT_NOFILE.
+    OpenFiles,
+    /// `processes`: RLIMIT_NPROC.
+    Processes,
+}
+
+impl Limit {
+    /// Its key in `[limits]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Limit::AddressSpace => "address-space",
+            Limit::FileSize => "file-size",
+            Limit::Cpu => "cpu",
+            Limit::OpenFiles => "open-files",
+            Limit::Processes => "processes",
+        }
+    }
+}
+
+/// What runtimes print when a limit refuses them (matched in any case): an allocation
+/// refused under RLIMIT_AS (Python, Go and Node, glibc's strerror, the dynamic loader,
+/// C++, Rust, Java), a write past RLIMIT_FSIZE where SIGXFSZ is ignored (Python ignores
+/// it), an open past RLIMIT_NOFILE, a fork past RLIMIT_NPROC.
+const SIGNS: &[(Limit, &str)] = &[
+    (Limit::AddressSpace, "MemoryError"),
+    (Limit::AddressSpace, "out of memory"),
+    (Limit::AddressSpace, "Cannot allocate memory"),
+    (Limit::AddressSpace, "failed to map segment"),
+    (Limit::AddressSpace, "bad_alloc"),
+    (Limit::AddressSpace, "memory allocation of"),
+    (Limit::FileSize, "File too large"),
+    (Limit::OpenFiles, "Too many open files"),
+    (Limit::Processes, "Resource temporarily unavailable"),
+];
+
+/// Finds the program `cmd` runs, as exec will: relative to its cwd when the name holds a
+/// `/`, else the first executable file of that name in a folder of `PATH`. A program that
+/// is missing, or there but not executable, is an [`ExecError`] that says which.
+pub fn find_program(cmd: &Command) -> Result<PathBuf, ExecError> {
+    let program = cmd.get_program();
+    if program.as_encoded_bytes().contains(&b'/') {
+        let cwd = cmd.get_current_dir().unwrap_or(Path::new(""));
+        // Components drop the `.` of `./writer`, so the path reads as the file's.
+        let path: PathBuf = cwd.join(program).components().collect();
+        return match executable(&path) {
+            Ok(()) => Ok(path),
+            Err(None) => Err(ExecError::NoSuchFile { path }),
+            Err(Some(what)) => Err(ExecError::NotExecutable { path, what }),
+        };
+    }
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    let mut refused = None;
+    for dir in std::env::split_paths(&dirs) {
+        let path = dir.join(program);
+        match executable(&path) {
+            Ok(()) => return Ok(path),
+            Err(Some(what)) => {
+                refused.get_or_insert(ExecError::NotExecutable { path, what });
+            }
+            Err(None) => {}
+        }
+    }
+    Err(refused.unwrap_or_else(|| ExecError::NotOnPath {
+        program: program.to_string_lossy().into_owned(),
+    }))
+}
+
+/// `Ok` for a file this process may execute; `Err(None)` when nothing is there,
+/// `Err(Some(what))` when something is, but not an executable file.
+pub fn executable(path: &Path) -> Result<(), Option<&'static str>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Err(None);
+        }
+        // Something is there but cannot be looked at (a folder on the way without search
+        // permission): exec would fail the same way.
+        Err(_) => {
+            return Err(Some(
+                "it cannot be reached: a folder on the way refuses access",
+            ));
+        }
+    };
+    if meta.is_dir() {
+        return Err(Some("it is a folder"));
+    }
+    if !meta.is_file() {
+        return Err(Some("it is not a regular file"));
+    }
+    // access(2) asks with this process's real ids, as exec will check: root needs one
+    // execute bit, anyone else the bit that applies to them.
+    match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(Some(
+            "no execute permission: chmod +x it, or put its interpreter first in the argv",
+        )),
     }
 }
 
@@ -537,5 +715,124 @@ mod tests {
         assert!(done.status.is_none(), "a hang is reported as no status");
         // The backgrounded child held stdout: reading it to EOF proves it died too.
         assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_limit_is_written_as_the_scenario_writes_it() {
+        let limits = Limits {
+            address_space: Some(2 << 20),
+            file_size: Some(1000),
+            cpu_seconds: Some(300),
+            open_files: Some(64),
+            processes: None,
+        };
+        let setting = |l| limits.setting(l);
+        assert_eq!(
+            setting(Limit::AddressSpace).as_deref(),
+            Some("address-space = \"2MiB\"")
+        );
+        assert_eq!(
+            setting(Limit::FileSize).as_deref(),
+            Some("file-size = 1000")
+        );
+        assert_eq!(setting(Limit::Cpu).as_deref(), Some("cpu = \"300s\""));
+        assert_eq!(
+            setting(Limit::OpenFiles).as_deref(),
+            Some("open-files = 64")
+        );
+        assert_eq!(setting(Limit::Processes), None);
+        assert_eq!(
+            Limits::default().setting(Limit::AddressSpace).as_deref(),
+            Some("address-space = \"4GiB\"")
+        );
+    }
+
+    // See issue 13: a target that a limit ended is told so, naming the limit's key.
+    #[test]
+    fn the_signs_of_a_limit_point_at_its_key() {
+        let limits = Limits::default();
+        let hint = |signal, said| limits.suspect(signal, said);
+        assert_eq!(
+            hint(Some("SIGXFSZ"), "").as_deref(),
+            Some("[limits] file-size = \"1GiB\" ended it: SIGXFSZ is what a write past it gets")
+        );
+        assert!(
+            hint(Some("SIGXCPU"), "")
+                .unwrap()
+                .starts_with("[limits] cpu = \"300s\" ended it")
+        );
+        for said in [
+            "MemoryError",
+            "fatal error: runtime: out of memory",
+            "sh: error while loading shared libraries: libc.so.6: failed to map segment from shared object",
+            "memory allocation of 4294967296 bytes failed",
+            "std::bad_alloc",
+            "write: cannot allocate memory",
+        ] {
+            assert!(
+                hint(None, said).is_some_and(
+                    |h| h.starts_with("[limits] address-space = \"4GiB\" may have ended it")
+                ),
+                "{said}"
+            );
+        }
+        assert!(
+            hint(None, "OSError: [Errno 27] File too large")
+                .unwrap()
+                .contains("file-size")
+        );
+        assert!(
+            hint(None, "open: Too many open files")
+                .unwrap()
+                .contains("open-files")
+        );
+        // Nothing points at a limit: a plain segfault, a protocol error.
+        assert_eq!(hint(Some("SIGSEGV"), ""), None);
+        assert_eq!(hint(None, "error: short record at offset 4"), None);
+        // A limit that is off ended nothing; processes is off by default.
+        assert_eq!(Limits::NONE.suspect(Some("SIGXFSZ"), "MemoryError"), None);
+        assert_eq!(hint(None, "fork: Resource temporarily unavailable"), None);
+    }
+
+    // See issue 13: with the CPU limit's hard value above its soft one, a target that uses
+    // up its CPU time dies of SIGXCPU, which names the limit, not of an anonymous SIGKILL.
+    #[test]
+    fn a_target_out_of_cpu_time_dies_of_sigxcpu() {
+        use std::os::unix::process::ExitStatusExt;
+        let limits = Limits {
+            cpu_seconds: Some(1),
+            ..Limits::NONE
+        };
+        let done = run(
+            Command::new("sh").args(["-c", "while :; do :; done"]),
+            b"",
+            Duration::from_secs(60),
+            limits,
+        )
+        .unwrap();
+        let status = done.status.expect("ended by its limit, not by the timeout");
+        assert_eq!(status.signal(), Some(libc::SIGXCPU), "{status}");
+    }
+
+    #[test]
+    fn a_missing_a_plain_and_a_folder_program_are_told_apart() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let script = dir.path().join("script");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(executable(&dir.path().join("nothing")), Err(None));
+        assert_eq!(executable(&plain.join("below-a-file")), Err(None));
+        assert!(
+            executable(&plain)
+                .unwrap_err()
+                .unwrap()
+                .contains("chmod +x")
+        );
+        assert_eq!(executable(dir.path()), Err(Some("it is a folder")));
+        assert_eq!(executable(&script), Ok(()));
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::faults::Damage;
-use crate::process::{Captured, Finished};
+use crate::process::{Captured, Finished, Limits};
 use crate::protocol::Durability;
 use crate::spill::Spill;
 use crate::tracer::{AckMark, WriterEnd};
@@ -52,6 +52,9 @@ pub struct Evidence<'a> {
     pub damage: &'a Damage,
     /// The replay's run.
     pub replay: &'a Finished,
+    /// The resource limits the target ran within: a failure one of them may explain says
+    /// so.
+    pub limits: Limits,
 }
 
 /// One writer's part of the evidence.

@@ -1,11 +1,16 @@
 //! [`judge`]: the four demands, checked on one trial in the order the module lists them.
 //! The first that fails is the verdict; the counts reached before it are kept.
 
+use std::os::unix::process::ExitStatusExt;
+
+use nix::sys::signal::Signal;
+
 use super::acks::{count_acks, marks_of_acks};
 use super::evidence::Evidence;
 use super::prefix::{interleaved, positional};
 use super::replay::count_records;
 use super::verdict::{Class, Judgement, Violation};
+use crate::process::Limits;
 use crate::tracer::WriterEnd;
 
 /// Judges one trial.
@@ -59,20 +64,29 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
         let who = who(w);
         let stderr = || wr.stderr.tail(400).trim_end().to_owned();
         match wr.end {
-            WriterEnd::TimedOut => {
+            WriterEnd::TimedOut {
+                last_boundary,
+                in_calls,
+            } => {
                 return Err(fail(
                     Class::Hang,
                     format!(
-                        "{who}the writer was still running at the timeout, after acking {} of the {} records sent, and was killed",
+                        "{who}the writer was still running at the timeout, after acking {} of the {} records sent, and was killed; {}",
                         acked[w].count,
-                        wr.sent.count()
+                        wr.sent.count(),
+                        doing(last_boundary.as_deref(), in_calls)
                     ),
                 ));
             }
             WriterEnd::Exited { code } if *code != 0 => {
                 return Err(fail(
                     Class::TargetError,
-                    format!("{who}the writer exited with status {code}: {}", stderr()),
+                    ended(
+                        &ev.limits,
+                        format!("{who}the writer exited with status {code}"),
+                        None,
+                        &stderr(),
+                    ),
                 ));
             }
             WriterEnd::Exited { .. } if acked[w].count < wr.sent.count() => {
@@ -88,7 +102,12 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
             WriterEnd::Signaled { signal } => {
                 return Err(fail(
                     Class::TargetError,
-                    format!("{who}the writer died of {signal}: {}", stderr()),
+                    ended(
+                        &ev.limits,
+                        format!("{who}the writer died of {signal}"),
+                        Some(signal),
+                        &stderr(),
+                    ),
                 ));
             }
             _ => {}
@@ -111,9 +130,15 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
     };
     if !status.success() {
         let stderr = ev.replay.stderr.tail(400);
+        let signal = status.signal().and_then(|s| Signal::try_from(s).ok());
         return Err(fail(
             Class::ReplayFailed,
-            format!("replay {status}: {}", stderr.trim_end()),
+            ended(
+                &ev.limits,
+                format!("replay {status}"),
+                signal.map(Signal::as_str),
+                stderr.trim_end(),
+            ),
         ));
     }
     // Every line is read once to check it before any is compared, as a whole parse would.
@@ -156,6 +181,46 @@ fn check(ev: &Evidence<'_>, j: &mut Judgement) -> Result<(), Violation> {
         ));
     }
     Ok(())
+}
+
+/// How a target process ended (`how`), the `[limits]` key that may have ended it when
+/// its `signal` or what it `said` points at one, then what it said (if anything): `the
+/// writer died of SIGXFSZ ([limits] file-size = "1MiB" ended it: ...): <stderr>`. The
+/// hint comes before the stderr, which may run over many lines.
+pub(crate) fn ended(limits: &Limits, how: String, signal: Option<&str>, said: &str) -> String {
+    let hint = limits
+        .suspect(signal, said)
+        .map(|hint| format!(" ({hint})"))
+        .unwrap_or_default();
+    if said.is_empty() {
+        format!("{how}{hint}")
+    } else {
+        format!("{how}{hint}: {said}")
+    }
+}
+
+/// What a writer killed at its timeout was doing: its last boundary and the calls its
+/// threads were in (see [`WriterEnd::TimedOut`]).
+fn doing(last_boundary: Option<&str>, in_calls: &[String]) -> String {
+    let last = match last_boundary {
+        Some(call) => format!("its last boundary was {call}"),
+        None => "it had reached no boundary".to_owned(),
+    };
+    let state = |call: &String| {
+        if call == "running" {
+            "running (in no system call)".to_owned()
+        } else {
+            format!("in {call}")
+        }
+    };
+    match in_calls {
+        [] => last,
+        [only] => format!("{last}; at the timeout it was {}", state(only)),
+        many => format!(
+            "{last}; at the timeout its threads were: {}",
+            many.iter().map(state).collect::<Vec<_>>().join(", ")
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -214,19 +279,75 @@ mod tests {
 
     #[test]
     fn a_writer_that_timed_out_hangs() {
+        let end = WriterEnd::TimedOut {
+            last_boundary: Some("fsync(wal.log)".into()),
+            in_calls: vec!["read".into()],
+        };
         let j = Trial::sent(3)
             .acks(1)
-            .writer_ends(WriterEnd::TimedOut, "")
+            .writer_ends(end, "")
             .replays_prefix(3)
             .judge();
         violation(&j, Class::Hang);
         assert_eq!(counts(&j), (1, 1, None));
-        // See issue 13: what happened, not "no progress".
+        // See issue 13: what happened, not "no progress", and what it was doing.
         let detail = &j.violation.as_ref().unwrap().detail;
         assert!(
-            detail.contains("still running at the timeout, after acking 1 of the 3 records"),
+            detail.contains("still running at the timeout, after acking 1 of the 3 records")
+                && detail.ends_with(
+                    "its last boundary was fsync(wal.log); at the timeout it was in read"
+                ),
             "{detail}"
         );
+        let end = WriterEnd::TimedOut {
+            last_boundary: None,
+            in_calls: vec!["running".into(), "futex".into()],
+        };
+        let j = Trial::sent(3).writer_ends(end, "").judge();
+        assert_mentions(
+            violation(&j, Class::Hang),
+            "it had reached no boundary; at the timeout its threads were: running (in no system call), in futex",
+        );
+    }
+
+    // See issue 13: a failure a [limits] key explains says so, before the stderr.
+    #[test]
+    fn a_failure_a_limit_explains_names_the_limit() {
+        let small = Limits {
+            file_size: Some(1 << 20),
+            address_space: Some(512 << 20),
+            ..Limits::default()
+        };
+        let died = WriterEnd::Signaled {
+            signal: "SIGXFSZ".into(),
+        };
+        let j = Trial::sent(3).limits(small).writer_ends(died, "").judge();
+        assert_eq!(
+            violation(&j, Class::TargetError),
+            "the writer died of SIGXFSZ ([limits] file-size = \"1MiB\" ended it: SIGXFSZ is what a write past it gets)"
+        );
+        let j = Trial::sent(3)
+            .limits(small)
+            .writer_ends(
+                WriterEnd::Exited { code: 1 },
+                "OSError: [Errno 27] File too large",
+            )
+            .judge();
+        assert_mentions(
+            violation(&j, Class::TargetError),
+            "the writer exited with status 1 ([limits] file-size = \"1MiB\" may have ended it: its stderr says \"File too large\"): OSError",
+        );
+        let mut trial = Trial::sent(3).limits(small).replays_prefix(3);
+        trial.replay.status = exit(1);
+        trial.replay.stderr = Captured::new(b"Traceback ...\nMemoryError\n".to_vec(), false);
+        assert_mentions(
+            violation(&trial.judge(), Class::ReplayFailed),
+            "replay exit status: 1 ([limits] address-space = \"512MiB\" may have ended it: its stderr says \"MemoryError\"): Traceback",
+        );
+        // Without the limit in force, nothing is said of it.
+        let j = trial.limits(Limits::NONE).judge();
+        let detail = violation(&j, Class::ReplayFailed);
+        assert!(!detail.contains("[limits]"), "{detail}");
     }
 
     #[test]
@@ -391,6 +512,7 @@ mod tests {
                 durability: Durability::Fsync,
                 damage: &Damage::None,
                 replay: &replay,
+                limits: crate::process::Limits::default(),
             };
             (judge(&ev), judge_stable(&replay, &replay))
         });

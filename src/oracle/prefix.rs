@@ -221,6 +221,7 @@ mod tests {
             durability: Durability::Fsync,
             damage: &Damage::None,
             replay: &replay,
+            limits: crate::process::Limits::default(),
         });
         assert_mentions(violation(&j, Class::NotAPrefix), "was sent by no writer");
     }

@@ -3,12 +3,16 @@
 //! the recovered folder appends after what was recovered ([`judge_resume`]).
 
 use std::borrow::Cow;
+use std::os::unix::process::ExitStatusExt;
+
+use nix::sys::signal::Signal;
 
 use super::acks::ack_ends;
 use super::evidence::Sent;
+use super::judge::ended;
 use super::replay::{passed, records, replay_ok, replayed_count, same_bytes, short_hex};
 use super::verdict::{Class, Violation};
-use crate::process::Finished;
+use crate::process::{Finished, Limits};
 
 /// Protocol item 4: a second replay returns what the first one did. `first` passed the
 /// oracle (it exited 0 with readable output).
@@ -46,12 +50,14 @@ pub fn judge_stable(first: &Finished, second: &Finished) -> Option<Violation> {
 
 /// Protocol item 5: after recovery, a writer appends `new` records, acks them all, and the
 /// next replay returns the records `recovered` returned followed by the new ones.
-/// `recovered` passed the oracle (it exited 0 with readable output).
+/// `recovered` passed the oracle (it exited 0 with readable output). The writer ran
+/// within `limits`.
 pub fn judge_resume(
     recovered: &Finished,
     new: &dyn Sent,
     writer: &Finished,
     replay: &Finished,
+    limits: &Limits,
 ) -> Option<Violation> {
     let fail = |detail| {
         Some(Violation {
@@ -66,9 +72,12 @@ pub fn judge_resume(
             );
         }
         Some(status) if !status.success() => {
-            return fail(format!(
-                "a writer started on the recovered folder failed ({status}): {}",
-                writer.stderr.tail(400).trim_end()
+            let signal = status.signal().and_then(|s| Signal::try_from(s).ok());
+            return fail(ended(
+                limits,
+                format!("a writer started on the recovered folder failed ({status})"),
+                signal.map(Signal::as_str),
+                writer.stderr.tail(400).trim_end(),
             ));
         }
         Some(_) => {}

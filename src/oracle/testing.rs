@@ -10,7 +10,7 @@ use super::evidence::{Evidence, WriterEvidence};
 use super::judge::judge;
 use super::verdict::{Class, Judgement};
 use crate::faults::Damage;
-use crate::process::{Captured, Finished};
+use crate::process::{Captured, Finished, Limits};
 use crate::protocol::{self, Durability};
 use crate::spill::Spill;
 use crate::tracer::{AckMark, WriterEnd};
@@ -36,6 +36,7 @@ pub(super) struct Trial {
     end: WriterEnd,
     damage: Damage,
     pub(super) replay: Finished,
+    limits: Limits,
 }
 
 impl Trial {
@@ -55,6 +56,7 @@ impl Trial {
                 stdout: Captured::default(),
                 stderr: Captured::default(),
             },
+            limits: Limits::default(),
         }
     }
 
@@ -145,6 +147,12 @@ impl Trial {
         self
     }
 
+    /// The target ran within `limits` (default: [`Limits::default`]).
+    pub(super) fn limits(mut self, limits: Limits) -> Trial {
+        self.limits = limits;
+        self
+    }
+
     pub(super) fn writer_ends(mut self, end: WriterEnd, stderr: &str) -> Trial {
         self.end = end;
         self.stderr = captured(stderr);
@@ -163,6 +171,7 @@ impl Trial {
             durability: self.durability,
             damage: &self.damage,
             replay: &self.replay,
+            limits: self.limits,
         })
     }
 }
@@ -256,5 +265,6 @@ pub(super) fn two_writers(
         durability: Durability::Fsync,
         damage: &Damage::None,
         replay: &replay,
+        limits: Limits::default(),
     })
 }

@@ -35,8 +35,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use globset::GlobSet;
+use nix::sys::signal::Signal;
 
-use crate::errors::{SetupError, TargetSaid, TraceError, TrialError};
+use crate::errors::{ExecError, SetupError, TargetSaid, TraceError, TrialError};
 use crate::process::{self, Finished};
 use crate::protocol::Role;
 use crate::scenario::Scenario;
@@ -151,89 +152,34 @@ fn resolve(env: &TrialEnv, role: Role) -> Result<Program, TrialError> {
         }
     };
     let scenario = sc.path.clone();
-    if program.as_encoded_bytes().contains(&b'/') {
-        // Components drop the `.` of `./writer`, so the path reads as the file's.
-        let path: PathBuf = sc.target.cwd.join(program).components().collect();
-        return match executable(&path) {
-            Ok(()) => Ok(Program { key, path }),
-            Err(None) => Err(SetupError::NoSuchFile {
-                key,
-                scenario,
-                path,
-            }
-            .into()),
-            Err(Some(what)) => Err(SetupError::NotExecutable {
-                key,
-                scenario,
-                path,
-                what,
-            }
-            .into()),
-        };
-    }
-    let dirs = std::env::var_os("PATH").unwrap_or_default();
-    let mut refused = None;
-    for dir in std::env::split_paths(&dirs) {
-        let path = dir.join(program);
-        match executable(&path) {
-            Ok(()) => return Ok(Program { key, path }),
-            Err(Some(what)) => {
-                refused.get_or_insert((path, what));
-            }
-            Err(None) => {}
-        }
-    }
-    Err(match refused {
-        Some((path, what)) => SetupError::NotExecutable {
+    let mut cmd = std::process::Command::new(program);
+    cmd.current_dir(&sc.target.cwd);
+    let err = match process::find_program(&cmd) {
+        Ok(path) => return Ok(Program { key, path }),
+        Err(ExecError::NoSuchFile { path }) => SetupError::NoSuchFile {
+            key,
+            scenario,
+            path,
+        },
+        Err(ExecError::NotOnPath { program }) => SetupError::NotOnPath {
+            key,
+            scenario,
+            program,
+        },
+        Err(ExecError::NotExecutable { path, what }) => SetupError::NotExecutable {
             key,
             scenario,
             path,
             what,
         },
-        None => SetupError::NotOnPath {
+        Err(other) => SetupError::Unstartable {
             key,
             scenario,
-            program: program.to_string_lossy().into_owned(),
+            path: PathBuf::from(program),
+            source: io::Error::other(other),
         },
-    }
-    .into())
-}
-
-/// `Ok` for a file this process may execute; `Err(None)` when nothing is there,
-/// `Err(Some(what))` when something is, but not an executable file.
-fn executable(path: &Path) -> Result<(), Option<&'static str>> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Err(None);
-        }
-        // Something is there but cannot be looked at (a folder on the way without search
-        // permission): exec would fail the same way.
-        Err(_) => {
-            return Err(Some(
-                "it cannot be reached: a folder on the way refuses access",
-            ));
-        }
     };
-    if meta.is_dir() {
-        return Err(Some("it is a folder"));
-    }
-    if !meta.is_file() {
-        return Err(Some("it is not a regular file"));
-    }
-    // access(2) asks with this process's real ids, as exec will check: root needs one
-    // execute bit, anyone else the bit that applies to them.
-    match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
-        Ok(()) => Ok(()),
-        Err(_) => Err(Some(
-            "no execute permission: chmod +x it, or put its interpreter first in the argv",
-        )),
-    }
+    Err(err.into())
 }
 
 /// The writer on no records, then the replay on what it left.
@@ -284,15 +230,20 @@ fn run_both(
     );
     let (stdout, stderr) = (&run.stdouts[0], &run.stderrs[0]);
     let ended = match &run.trace.ends[0] {
-        WriterEnd::Exited { code: 0 } | WriterEnd::TimedOut | WriterEnd::Killed { .. } => None,
-        WriterEnd::Exited { code } => Some(format!("exited with status {code}")),
-        WriterEnd::Signaled { signal } => Some(format!("died of {signal}")),
+        WriterEnd::Exited { code: 0 } | WriterEnd::TimedOut { .. } | WriterEnd::Killed { .. } => {
+            None
+        }
+        WriterEnd::Exited { code } => Some((format!("exited with status {code}"), None)),
+        WriterEnd::Signaled { signal } => Some((format!("died of {signal}"), Some(signal))),
         WriterEnd::Interrupted => return Err(TrialError::Interrupted),
     };
-    if let Some(ended) = ended {
+    if let Some((ended, signal)) = ended {
         return Err(protocol(
             writer,
-            format!("{ended} on no records (stdin closed at once)"),
+            format!(
+                "{ended}{} on no records (stdin closed at once)",
+                limit_hint(sc, signal.map(String::as_str), stderr)
+            ),
             "exit 0 at the end of its input",
             stderr,
         ));
@@ -335,17 +286,19 @@ fn run_both(
         None => {}
         Some(status) if !status.success() => {
             blame_machine(env, dir)?;
-            let ended = match (
-                status.code(),
-                std::os::unix::process::ExitStatusExt::signal(&status),
-            ) {
+            let signal = std::os::unix::process::ExitStatusExt::signal(&status)
+                .and_then(|s| Signal::try_from(s).ok());
+            let ended = match (status.code(), signal) {
                 (Some(code), _) => format!("exited with status {code}"),
-                (None, Some(signal)) => format!("died of signal {signal}"),
+                (None, Some(signal)) => format!("died of {signal}"),
                 (None, None) => format!("ended with {status}"),
             };
             return Err(protocol(
                 replay,
-                format!("{ended} on an empty log (the folder a writer given no records left)"),
+                format!(
+                    "{ended}{} on an empty log (the folder a writer given no records left)",
+                    limit_hint(sc, signal.map(Signal::as_str), &done.stderr)
+                ),
                 "exit 0 and no record",
                 &done.stderr,
             ));
@@ -366,6 +319,16 @@ fn run_both(
     Ok(notes)
 }
 
+/// ` ([limits] ... may have ended it: ...)` when the scenario's `[limits]` may explain a
+/// program that died of `signal` or said `stderr` ([`crate::process::Limits::suspect`]);
+/// else nothing.
+fn limit_hint(sc: &Scenario, signal: Option<&str>, stderr: &process::Captured) -> String {
+    sc.limits
+        .suspect(signal, &stderr.tail(400))
+        .map(|hint| format!(" ({hint})"))
+        .unwrap_or_default()
+}
+
 /// The first line of `out`, quoted and cut short, for a message.
 fn first_line(out: &process::Captured) -> String {
     let mut line = String::new();
@@ -376,32 +339,5 @@ fn first_line(out: &process::Captured) -> String {
         format!("{cut:?}...")
     } else {
         format!("{cut:?}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_a_plain_and_a_folder_program_are_told_apart() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let plain = dir.path().join("plain");
-        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let script = dir.path().join("script");
-        std::fs::write(&script, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(executable(&dir.path().join("nothing")), Err(None));
-        assert_eq!(executable(&plain.join("below-a-file")), Err(None));
-        assert!(
-            executable(&plain)
-                .unwrap_err()
-                .unwrap()
-                .contains("chmod +x")
-        );
-        assert_eq!(executable(dir.path()), Err(Some("it is a folder")));
-        assert_eq!(executable(&script), Ok(()));
     }
 }

@@ -102,6 +102,40 @@ fn parse_fd_info(mut file: std::fs::File) -> Option<FdInfo> {
     })
 }
 
+/// What the threads of process `pid` are doing, from `/proc/PID/task/TID/syscall`: the
+/// name of the system call each is in, or `running` for one that is in none (on a CPU),
+/// each named once, in thread order. Empty when nothing can be read (the process is gone).
+pub fn calls_in(pid: Pid) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut tids: Vec<i32> = tasks
+        .flatten()
+        .filter_map(|t| t.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    let mut calls: Vec<String> = Vec::new();
+    for tid in tids {
+        let Ok(line) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")) else {
+            continue;
+        };
+        // "NR ARGS... SP PC" while in a call, "-1 SP PC" between calls (blocked, e.g. in a
+        // page fault), "running" on a CPU.
+        let call = match line.split_whitespace().next() {
+            Some("running") => "running".to_owned(),
+            Some(nr) => match nr.parse::<i64>() {
+                Ok(nr) if nr >= 0 => super::syscalls::name(nr),
+                _ => continue,
+            },
+            None => continue,
+        };
+        if !calls.contains(&call) {
+            calls.push(call);
+        }
+    }
+    calls
+}
+
 /// The thread group leader and the parent process of `tid`, from `/proc/TID/status`.
 pub fn parents(tid: Pid) -> Vec<Pid> {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {

@@ -34,8 +34,10 @@ use super::filter;
 use super::oplog::{self, Op, OpLog};
 use super::proc;
 use super::syscalls::{self, Data, Kind};
-use crate::errors::TraceError;
-use crate::process::{self, GroupGuard, Limits, POLL, interrupted, kill_group, kill_process};
+use crate::errors::{ExecError, TraceError};
+use crate::process::{
+    self, GroupGuard, Limit, Limits, POLL, interrupted, kill_group, kill_process,
+};
 use crate::snapshot;
 use crate::spill::Spill;
 
@@ -138,7 +140,16 @@ pub enum WriterEnd {
         boundary: u64,
     },
     /// It ran past its timeout and was killed.
-    TimedOut,
+    TimedOut {
+        /// Its last boundary, in words (`fsync(wal.log)`); `None` when it made none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_boundary: Option<String>,
+        /// The system calls its threads were in at the timeout, each named once (`running`
+        /// for a thread in none), read from `/proc` just before the kill; empty when they
+        /// could not be read.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        in_calls: Vec<String>,
+    },
     /// crashtest was interrupted (SIGINT/SIGTERM) and killed it.
     Interrupted,
 }
@@ -205,7 +216,8 @@ impl Traced {
     ///
     /// Each child execs by itself at the end of `pre_exec`: std's own exec path reports a
     /// failure by writing to a pipe, a write the filter would stop with nobody yet waiting
-    /// for it. Here a failed exec prints to stderr (never stopped) and exits 127.
+    /// for it. Here a failed exec exits with its errno as the status, which the first wait
+    /// tells apart from the stop after a successful exec.
     pub fn spawn(cmds: &mut [Command]) -> Result<Traced, TraceError> {
         Traced::spawn_limited(cmds, Limits::NONE)
     }
@@ -216,6 +228,7 @@ impl Traced {
         let mut started: Option<Traced> = None;
         for cmd in cmds.iter_mut() {
             let exec = Exec::prepare(cmd)?;
+            let path = exec.resolved.clone();
             cmd.process_group(started.as_ref().map_or(0, |t| t.pgid.as_raw()));
             // SAFETY: the closure runs in the forked child and makes only raw syscalls
             // (prctl, ptrace, seccomp, execve, write, _exit) on memory prepared before the
@@ -234,9 +247,9 @@ impl Traced {
                         exec.argv_ptrs.as_ptr(),
                         exec.envp_ptrs.as_ptr(),
                     );
-                    let msg = b"crashtest: the writer could not be executed\n";
-                    libc::write(2, msg.as_ptr().cast(), msg.len());
-                    libc::_exit(127);
+                    // Reading errno allocates nothing; it is 1..=133, a valid status.
+                    let errno = std::io::Error::last_os_error().raw_os_error();
+                    libc::_exit(errno.unwrap_or(libc::EINVAL));
                 });
             }
             let program = cmd.get_program().to_owned();
@@ -254,19 +267,31 @@ impl Traced {
                 _same_thread: PhantomData,
             });
             traced.children.push(child);
-            // After a successful execve a PTRACE_TRACEME child stops with SIGTRAP.
-            match waitpid(pid, Some(WaitPidFlag::__WALL)) {
-                Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-                Ok(WaitStatus::Exited(_, 127)) => {
-                    return Err(spawn_error(std::io::Error::other(
-                        "execve failed (not an executable?)",
-                    )));
+            // After a successful execve a PTRACE_TRACEME child stops with SIGTRAP. Before
+            // it, the child can only exit with a failed execve's errno, or die while the
+            // kernel loads the program.
+            let failed = match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => None,
+                Ok(WaitStatus::Exited(_, errno)) => Some(exec_failed(path, errno, &limits)),
+                Ok(WaitStatus::Signaled(_, signal, _)) => Some(died_loading(signal, &limits)),
+                Ok(WaitStatus::Stopped(_, signal)) => {
+                    // The signal that ends a failed load, reported to its tracer first.
+                    kill_process(pid);
+                    let flags = Some(WaitPidFlag::__WALL);
+                    while let Ok(WaitStatus::Stopped(..)) | Err(Errno::EINTR) = waitpid(pid, flags)
+                    {
+                    }
+                    Some(died_loading(signal, &limits))
                 }
                 other => {
                     return Err(TraceError::Internal {
                         what: format!("writer {pid} did not stop at exec: {other:?}"),
                     });
                 }
+            };
+            if let Some(why) = failed {
+                process::reaped(pid.as_raw() as u32);
+                return Err(spawn_error(why));
             }
             let options = Options::PTRACE_O_EXITKILL
                 | Options::PTRACE_O_TRACESYSGOOD
@@ -300,6 +325,15 @@ impl Traced {
         let pgid = self.pgid;
         let deadline = Instant::now() + opts.timeout;
         let stopped = &stopped;
+        let leaders: Vec<Pid> = self
+            .children
+            .iter()
+            .map(|c| Pid::from_raw(c.id() as i32))
+            .collect();
+        // Per writer, the calls its threads were in at the timeout.
+        let calls_at_timeout = std::sync::Mutex::new(vec![Vec::new(); leaders.len()]);
+        let in_calls = &calls_at_timeout;
+        let watched = &leaders;
         let result = std::thread::scope(|scope| {
             // The watchdog: kills the group at the deadline or on an interrupt.
             scope.spawn(move || {
@@ -312,6 +346,9 @@ impl Traced {
                     let why = if interrupted() {
                         STOPPED_BY_INTERRUPT
                     } else if Instant::now() >= deadline {
+                        // What each writer was doing, read while it still is.
+                        let calls = watched.iter().map(|&l| proc::calls_in(l)).collect();
+                        *in_calls.lock().unwrap_or_else(|e| e.into_inner()) = calls;
                         STOPPED_BY_TIMEOUT
                     } else {
                         continue;
@@ -321,12 +358,7 @@ impl Traced {
                     return;
                 }
             });
-            let leaders: Vec<Pid> = self
-                .children
-                .iter()
-                .map(|c| Pid::from_raw(c.id() as i32))
-                .collect();
-            let result = Loop::new(leaders, opts).run();
+            let result = Loop::new(leaders.clone(), opts).run();
             drop(done);
             result
         });
@@ -340,18 +372,36 @@ impl Traced {
         // Anything the writers left behind outside their group ends now.
         process::kill_orphans();
         let mut trace = result?;
-        let forced = match stopped.load(Ordering::SeqCst) {
-            STOPPED_BY_TIMEOUT => Some(WriterEnd::TimedOut),
-            STOPPED_BY_INTERRUPT => Some(WriterEnd::Interrupted),
-            _ => None,
-        };
-        if let Some(forced) = forced {
+        let stopped = stopped.load(Ordering::SeqCst);
+        if stopped == NOT_STOPPED {
+            return Ok(trace);
+        }
+        let mut in_calls = calls_at_timeout
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        let several = trace.ends.len() > 1;
+        for (w, end) in trace.ends.iter_mut().enumerate() {
             // Writers that had finished by themselves keep their end.
-            for end in &mut trace.ends {
-                if !matches!(end, WriterEnd::Exited { .. }) {
-                    *end = forced.clone();
-                }
+            if matches!(end, WriterEnd::Exited { .. }) {
+                continue;
             }
+            *end = if stopped == STOPPED_BY_INTERRUPT {
+                WriterEnd::Interrupted
+            } else {
+                let last_boundary = if several {
+                    trace
+                        .boundaries
+                        .iter()
+                        .filter(|b| b.writer as usize == w)
+                        .last()
+                } else {
+                    trace.boundaries.last().cloned()
+                };
+                WriterEnd::TimedOut {
+                    last_boundary: last_boundary.map(|b| b.description),
+                    in_calls: in_calls.get_mut(w).map(std::mem::take).unwrap_or_default(),
+                }
+            };
         }
         Ok(trace)
     }
@@ -359,6 +409,8 @@ impl Traced {
 
 /// An execve prepared before the fork: program resolved on PATH, argv and envp as C arrays.
 struct Exec {
+    /// The program, resolved.
+    resolved: PathBuf,
     path: CString,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
@@ -374,30 +426,25 @@ unsafe impl Sync for Exec {}
 impl Exec {
     fn prepare(cmd: &Command) -> Result<Exec, TraceError> {
         let program = cmd.get_program();
-        let not_found = |why: &str| TraceError::Spawn {
+        let spawn_error = |source| TraceError::Spawn {
             program: program.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, why.to_owned()),
+            source,
         };
         let cstr = |s: &std::ffi::OsStr| {
-            CString::new(s.as_bytes()).map_err(|_| not_found("argument holds a NUL byte"))
+            CString::new(s.as_bytes()).map_err(|_| {
+                spawn_error(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "argument holds a NUL byte",
+                ))
+            })
         };
-        let path = if program.as_bytes().contains(&b'/') {
-            let cwd = cmd
-                .get_current_dir()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let path = cwd.join(program);
-            if !is_executable(&path) {
-                return Err(not_found("no such executable file"));
-            }
-            path
-        } else {
-            let dirs = std::env::var_os("PATH").unwrap_or_default();
-            std::env::split_paths(&dirs)
-                .map(|d| d.join(program))
-                .find(|p| is_executable(p))
-                .ok_or_else(|| not_found("not found on PATH"))?
-        };
+        let path = process::find_program(cmd).map_err(|why| {
+            let kind = match why {
+                ExecError::NotExecutable { .. } => std::io::ErrorKind::PermissionDenied,
+                _ => std::io::ErrorKind::NotFound,
+            };
+            spawn_error(std::io::Error::new(kind, why))
+        })?;
         let argv: Vec<CString> = std::iter::once(program)
             .chain(cmd.get_args())
             .map(cstr)
@@ -426,6 +473,7 @@ impl Exec {
         };
         Ok(Exec {
             path: cstr(path.as_os_str())?,
+            resolved: path,
             argv_ptrs: ptrs(&argv),
             _argv: argv,
             envp_ptrs: ptrs(&envp),
@@ -434,9 +482,41 @@ impl Exec {
     }
 }
 
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+/// Why exec of the program at `path` failed with `errno`, in the target's words where the
+/// errno can be explained: permission denied for a file that passed the check before the
+/// fork, a missing interpreter, no room within `[limits] address-space`. Any other errno is
+/// passed on as it is, for the caller to judge (a machine out of memory, for one).
+fn exec_failed(path: PathBuf, errno: i32, limits: &Limits) -> std::io::Error {
+    use std::io::{Error, ErrorKind};
+    let source = Error::from_raw_os_error(errno);
+    match errno {
+        libc::EACCES => Error::new(
+            ErrorKind::PermissionDenied,
+            ExecError::NotExecutable {
+                path,
+                what: "exec refused it: a file system mounted noexec, or an interpreter it names that may not be run",
+            },
+        ),
+        libc::ENOENT => Error::new(ErrorKind::NotFound, ExecError::NoInterpreter { path }),
+        libc::ENOMEM => match limits.setting(Limit::AddressSpace) {
+            Some(setting) => Error::other(ExecError::NoRoom { setting, source }),
+            None => source,
+        },
+        _ => source,
+    }
+}
+
+/// A program that died of `signal` before its first instruction: the kernel failed to
+/// map it, which under `[limits] address-space` is the limit's doing.
+fn died_loading(signal: Signal, limits: &Limits) -> std::io::Error {
+    let why = match limits.setting(Limit::AddressSpace) {
+        Some(setting) => format!(": the kernel could not map it within [limits] {setting}"),
+        None => " (the kernel could not map it: out of memory?)".to_owned(),
+    };
+    std::io::Error::other(ExecError::DiedLoading {
+        signal: signal.as_str().to_owned(),
+        why,
+    })
 }
 
 /// What the loop knows of one traced thread or process.
@@ -1702,7 +1782,56 @@ mod tests {
             timeout: Duration::from_millis(300),
         };
         let trace = traced.run(&opts).unwrap();
-        assert_eq!(trace.ends[0], WriterEnd::TimedOut);
+        assert!(
+            matches!(trace.ends[0], WriterEnd::TimedOut { .. }),
+            "{:?}",
+            trace.ends
+        );
+    }
+
+    /// The end of a writer run by `sh -c script` and killed at a timeout of 300 ms.
+    fn timed_out(script: &str) -> WriterEnd {
+        let dir = tempfile::tempdir().unwrap();
+        let files = GlobSetBuilder::new().build().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script])
+            .env("DIR", dir.path())
+            .stdout(Stdio::null());
+        let traced = Traced::spawn(std::slice::from_mut(&mut cmd)).unwrap();
+        let opts = TraceOptions {
+            dir: &dir.path().canonicalize().unwrap(),
+            files: &files,
+            kill_at: None,
+            kill_scope: KillScope::All,
+            tear: None,
+            sector: 512,
+            record_ops: false,
+            timeout: Duration::from_millis(300),
+        };
+        traced.run(&opts).unwrap().ends.remove(0)
+    }
+
+    // See issue 13: a hang says its last boundary and what it was doing at the timeout.
+    #[test]
+    fn a_timed_out_writer_says_its_last_boundary_and_the_call_it_was_in() {
+        // sh waits for the sleep it forked (the command after it keeps sh from exec'ing).
+        let end = timed_out("echo x > \"$DIR/wal\"; sleep 30; true");
+        assert_eq!(
+            end,
+            WriterEnd::TimedOut {
+                last_boundary: Some("write(wal, off=0, len=2)".into()),
+                in_calls: vec!["wait4".into()],
+            }
+        );
+        // A loop that makes no call is running at the timeout, and made no boundary.
+        let end = timed_out("while :; do :; done");
+        assert_eq!(
+            end,
+            WriterEnd::TimedOut {
+                last_boundary: None,
+                in_calls: vec!["running".into()],
+            }
+        );
     }
 
     #[test]
@@ -1710,5 +1839,59 @@ mod tests {
         let mut cmd = Command::new("/nonexistent/writer");
         let err = Traced::spawn(std::slice::from_mut(&mut cmd)).err().unwrap();
         assert!(matches!(err, TraceError::Spawn { .. }), "{err}");
+    }
+
+    /// The words of a writer that could not be started (`cmd` within `limits`).
+    fn start_error(cmd: &mut Command, limits: Limits) -> String {
+        let err = Traced::spawn_limited(std::slice::from_mut(cmd), limits)
+            .err()
+            .expect("the writer must not start");
+        assert!(matches!(err, TraceError::Spawn { .. }), "{err}");
+        crate::errors::chain(&err)
+    }
+
+    // See issue 13: a file that is there but not executable is not "no such file".
+    #[test]
+    fn a_writer_that_is_not_executable_or_lacks_its_interpreter_says_so() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.sh");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let words = start_error(&mut Command::new(&plain), Limits::NONE);
+        assert!(
+            words.contains(&format!("{} exists but is not executable", plain.display())),
+            "{words}"
+        );
+        let orphan = dir.path().join("orphan.sh");
+        std::fs::write(&orphan, "#!/nonexistent/interpreter\n").unwrap();
+        std::fs::set_permissions(&orphan, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let words = start_error(&mut Command::new(&orphan), Limits::NONE);
+        assert!(
+            words.contains("exists, but the interpreter it names does not"),
+            "{words}"
+        );
+        let words = start_error(&mut Command::new(dir.path().join("none")), Limits::NONE);
+        assert!(words.ends_with("none does not exist"), "{words}");
+    }
+
+    // See issue 13: a program its address-space limit cannot hold dies while the kernel
+    // loads it; that is the target's limit, not an internal error of the tracer.
+    #[test]
+    fn a_writer_too_large_for_its_address_space_names_the_limit() {
+        // This test binary is far larger than 2 MiB: its segments cannot be mapped.
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let limits = Limits {
+            address_space: Some(2 << 20),
+            ..Limits::NONE
+        };
+        let words = start_error(&mut cmd, limits);
+        assert!(
+            words.contains("before its first instruction")
+                && words.contains("[limits] address-space = \"2MiB\""),
+            "{words}"
+        );
+        assert!(!words.contains("please report"), "{words}");
     }
 }

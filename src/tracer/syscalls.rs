@@ -173,3 +173,46 @@ pub fn lookup(nr: i64) -> Option<&'static Syscall> {
 pub fn by_name(name: &str) -> Option<&'static Syscall> {
     TRACED.iter().find(|s| s.name == name)
 }
+
+/// Calls a process is often found waiting in, which are no boundary: what a hung writer
+/// was doing at its timeout is named from here or from [`TRACED`].
+const WAITS: &[(i64, &str)] = &[
+    (libc::SYS_read, "read"),
+    (libc::SYS_readv, "readv"),
+    (libc::SYS_pread64, "pread64"),
+    (libc::SYS_futex, "futex"),
+    (libc::SYS_wait4, "wait4"),
+    (libc::SYS_waitid, "waitid"),
+    (libc::SYS_nanosleep, "nanosleep"),
+    (libc::SYS_clock_nanosleep, "clock_nanosleep"),
+    (libc::SYS_ppoll, "ppoll"),
+    (libc::SYS_pselect6, "pselect6"),
+    (libc::SYS_epoll_pwait, "epoll_pwait"),
+    (libc::SYS_flock, "flock"),
+    (libc::SYS_fcntl, "fcntl"),
+    (libc::SYS_accept4, "accept4"),
+    (libc::SYS_recvfrom, "recvfrom"),
+    (libc::SYS_recvmsg, "recvmsg"),
+    (libc::SYS_rt_sigsuspend, "rt_sigsuspend"),
+    (libc::SYS_rt_sigtimedwait, "rt_sigtimedwait"),
+    (libc::SYS_io_uring_enter, "io_uring_enter"),
+    (libc::SYS_sched_yield, "sched_yield"),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_poll, "poll"),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_select, "select"),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_epoll_wait, "epoll_wait"),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_pause, "pause"),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_accept, "accept"),
+];
+
+/// The name of syscall number `nr` (`syscall N` for one crashtest has no name for).
+pub fn name(nr: i64) -> String {
+    lookup(nr)
+        .map(|s| s.name)
+        .or_else(|| WAITS.iter().find(|&&(n, _)| n == nr).map(|&(_, name)| name))
+        .map_or_else(|| format!("syscall {nr}"), str::to_owned)
+}

@@ -24,7 +24,7 @@ pub mod states;
 pub mod steps;
 
 pub use env::TrialEnv;
-pub use outcome::{TrialDetail, TrialOutcome};
+pub use outcome::{Ended, TrialDetail, TrialOutcome};
 pub use plan::{Overrides, Plan};
 pub use recording::Recording;
 pub use spawn::target_command;
@@ -58,7 +58,7 @@ pub fn run_case(
         let dry = match run_writers(env, &dir, &case.workload, None, record_ops, index)? {
             Ok(run) => run,
             Err(why) => {
-                target_error(&mut case.outcome, crate::errors::chain(&why));
+                not_started(&mut case.outcome, &why);
                 return Ok(());
             }
         };
@@ -79,7 +79,7 @@ pub fn run_case(
             match run_writers(env, &dir, &case.workload, Some(kill), record_ops, index)? {
                 Ok(run) => run,
                 Err(why) => {
-                    target_error(&mut case.outcome, crate::errors::chain(&why));
+                    not_started(&mut case.outcome, &why);
                     return Ok(());
                 }
             }
@@ -88,6 +88,12 @@ pub fn run_case(
         case.judge(run, k)
     })();
     case.end(result)
+}
+
+/// Marks `outcome` a target error: its writers could not be started, for `why`.
+fn not_started(outcome: &mut TrialOutcome, why: &crate::errors::TraceError) {
+    outcome.ended = Some(outcome::Ended::NotStarted);
+    target_error(outcome, crate::errors::chain(why));
 }
 
 /// Runs the case `over` (a kill or a torn write at its plan, then its fault; no plan: the

@@ -9,7 +9,7 @@ use crate::faults::{Damage, FaultKind};
 use crate::oracle::{Class, Judgement, Violation};
 use crate::process::Captured;
 use crate::spill::Spill;
-use crate::tracer::Boundary;
+use crate::tracer::{Boundary, WriterEnd};
 use crate::trial::plan::Overrides;
 use crate::workload::Workload;
 
@@ -46,8 +46,50 @@ pub struct TrialOutcome {
     pub sent: u64,
     /// Threads and processes of the writer that were traced in the crash run.
     pub tracees: u64,
+    /// How the crash run's writers ended when no kill took them and they did not all exit
+    /// 0 (absent for a kill and for a clean exit, and in results written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Ended>,
     /// The oracle's findings.
     pub judgement: Judgement,
+}
+
+/// How a crash run that no kill took ended, when not by a clean exit: what the kill point
+/// of such a trial says instead of "clean exit".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Ended {
+    /// A writer could not be started.
+    NotStarted,
+    /// A writer was still running at the timeout, and was killed.
+    TimedOut,
+    /// A writer exited with a status other than 0.
+    Exited {
+        /// Its exit code.
+        code: i32,
+    },
+    /// A signal crashtest did not send ended a writer.
+    Signaled {
+        /// The signal.
+        signal: String,
+    },
+}
+
+impl Ended {
+    /// How the first writer of `ends` that did not exit 0 ended; `None` when each exited 0
+    /// or was killed at a boundary.
+    pub fn of(ends: &[WriterEnd]) -> Option<Ended> {
+        ends.iter().find_map(|end| match end {
+            WriterEnd::Exited { code: 0 } | WriterEnd::Killed { .. } => None,
+            WriterEnd::Exited { code } => Some(Ended::Exited { code: *code }),
+            WriterEnd::Signaled { signal } => Some(Ended::Signaled {
+                signal: signal.clone(),
+            }),
+            WriterEnd::TimedOut { .. } => Some(Ended::TimedOut),
+            // An interrupted trial is dropped, never reported.
+            WriterEnd::Interrupted => None,
+        })
+    }
 }
 
 impl TrialOutcome {
@@ -56,7 +98,9 @@ impl TrialOutcome {
         self.judgement.violation.as_ref()
     }
 
-    /// The kill point in words.
+    /// The kill point in words: the boundary, or, when no kill took the writers, how they
+    /// ended (`none (clean exit after 12 boundaries)`, `none (the writer could not be
+    /// started)`, ...).
     pub fn kill_words(&self) -> String {
         let words = match &self.kill {
             Some(b) if self.writers > 1 => {
@@ -69,15 +113,41 @@ impl TrialOutcome {
                 "boundary {}/{}: {}",
                 b.index, self.boundaries, b.description
             ),
-            None if self.violation().is_some_and(|v| v.class == Class::Hang) => format!(
-                "none (the writer was still running at the timeout, after {} boundaries)",
-                self.boundaries
-            ),
-            None => format!("none (clean exit after {} boundaries)", self.boundaries),
+            None => format!("none ({})", self.end_words()),
         };
         match self.tear {
             Some(keep) => format!("{words}, torn after {keep} bytes"),
             None => words,
+        }
+    }
+}
+
+impl TrialOutcome {
+    /// How the writers ended when no kill took them, in words.
+    pub fn end_words(&self) -> String {
+        let n = self.boundaries;
+        let who = if self.writers > 1 {
+            "a writer"
+        } else {
+            "the writer"
+        };
+        // Results written before `ended` know a hang by its class alone.
+        let hang = self.violation().is_some_and(|v| v.class == Class::Hang);
+        match &self.ended {
+            Some(Ended::NotStarted) => format!("{who} could not be started"),
+            Some(Ended::TimedOut) => {
+                format!("{who} was still running at the timeout, after {n} boundaries")
+            }
+            None if hang => {
+                format!("{who} was still running at the timeout, after {n} boundaries")
+            }
+            Some(Ended::Exited { code }) => {
+                format!("{who} exited with status {code} after {n} boundaries")
+            }
+            Some(Ended::Signaled { signal }) => {
+                format!("{who} died of {signal} after {n} boundaries")
+            }
+            None => format!("clean exit after {n} boundaries"),
         }
     }
 }

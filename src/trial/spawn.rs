@@ -158,12 +158,15 @@ pub(crate) fn run_replay(env: &TrialEnv, dir: &Path, index: u64) -> Result<Finis
             ) {
                 return Err(machine.into());
             }
-            // A replay that cannot start is reported like one that failed.
+            // A replay that cannot start is reported like one that failed, saying why in
+            // the target's words when its program is missing or not executable.
+            let why =
+                process::find_program(&cmd).map_or_else(|why| why.to_string(), |_| e.to_string());
             Ok(Finished {
                 status: Some(std::os::unix::process::ExitStatusExt::from_raw(127 << 8)),
                 stdout: Captured::default(),
                 stderr: Captured::new(
-                    format!("failed to start replay {:?}: {e}", cmd.get_program()).into_bytes(),
+                    format!("failed to start replay {:?}: {why}", cmd.get_program()).into_bytes(),
                     false,
                 ),
             })

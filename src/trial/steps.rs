@@ -16,7 +16,7 @@ use crate::tracer::Boundary;
 use crate::trial::env::{TrialEnv, check_interrupt, workload};
 use crate::trial::folder::{restore, snapshot};
 use crate::trial::machine;
-use crate::trial::outcome::{TrialDetail, TrialOutcome, target_error};
+use crate::trial::outcome::{Ended, TrialDetail, TrialOutcome, target_error};
 use crate::trial::plan::{KillPlan, Overrides};
 use crate::trial::recording::{Replayed, Replays, moved};
 use crate::trial::spawn::{WritersRun, run_replay, run_traced, target_command};
@@ -69,6 +69,7 @@ impl<'a> Trial<'a> {
             writers: sc.writers,
             sent: workload.sent(),
             tracees: 0,
+            ended: None,
             judgement: Judgement {
                 acked: 0,
                 required: 0,
@@ -151,6 +152,7 @@ impl<'a> Trial<'a> {
             .boundaries
             .get(k as usize)
             .filter(|_| k < outcome.boundaries);
+        outcome.ended = Ended::of(&run.trace.ends);
         outcome.tear = run.trace.torn;
     }
 
@@ -267,6 +269,7 @@ impl<'a> Trial<'a> {
             durability: self.env.scenario.target.durability,
             damage: &self.outcome.damage,
             replay,
+            limits: self.env.scenario.limits,
         })
     }
 
@@ -331,7 +334,13 @@ impl<'a> Trial<'a> {
         }
         let after = run_replay(env, dir, index)?;
         check_interrupt()?;
-        Ok(oracle::judge_resume(last_replay, new, &writer, &after))
+        Ok(oracle::judge_resume(
+            last_replay,
+            new,
+            &writer,
+            &after,
+            &sc.limits,
+        ))
     }
 
     /// `--keep-failures`: the folder as the crash left it and after the fault, under the

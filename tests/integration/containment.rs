@@ -32,6 +32,14 @@ durability = "fsync"
         "{}",
         run.stdout()
     );
+    // ... and what it was doing: no boundary yet, and asleep in a call (sh waiting for its
+    // sleep, or the sleep itself), not running.
+    assert!(
+        run.stdout()
+            .contains("and was killed; it had reached no boundary; at the timeout it was in "),
+        "{}",
+        run.stdout()
+    );
     let replay_hang = sb.scenario(
         "replay-hang.toml",
         r#"

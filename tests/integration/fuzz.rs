@@ -20,7 +20,7 @@ use crashtest::case::CaseId;
 use crashtest::errors::ScenarioError;
 use crashtest::faults::{Damage, FaultKind};
 use crashtest::oracle::{self, Evidence, WriterEvidence};
-use crashtest::process::{Captured, Finished};
+use crashtest::process::{Captured, Finished, Limits};
 use crashtest::protocol::Durability;
 use crashtest::report::lines::{Judge, ReadError, Report, Scope, Verdict};
 use crashtest::run::Shard;
@@ -472,7 +472,14 @@ fn writer() -> impl Strategy<Value = Writer> {
             any::<i32>().prop_map(|code| WriterEnd::Exited { code }),
             ".{0,8}".prop_map(|signal| WriterEnd::Signaled { signal }),
             any::<u64>().prop_map(|boundary| WriterEnd::Killed { boundary }),
-            Just(WriterEnd::TimedOut),
+            (
+                proptest::option::of(".{0,12}"),
+                prop::collection::vec(".{0,8}", 0..3)
+            )
+                .prop_map(|(last_boundary, in_calls)| WriterEnd::TimedOut {
+                    last_boundary,
+                    in_calls
+                }),
             Just(WriterEnd::Interrupted),
         ],
     )
@@ -561,6 +568,7 @@ proptest! {
         damage in damage(),
         replay in finished(),
         again in finished(),
+        limits in prop_oneof![Just(Limits::default()), Just(Limits::NONE)],
     ) {
         let j = oracle::judge(&Evidence {
             writers: writers
@@ -576,13 +584,14 @@ proptest! {
             durability,
             damage: &damage,
             replay: &replay,
+            limits,
         });
         prop_assert!(j.required <= j.acked, "{j:?}");
         prop_assert!(j.violation.is_some() || j.recovered.is_some(), "{j:?}");
         // The checks after the first replay read the same kinds of output.
         if oracle::replayed(&replay).is_ok() {
             let _ = oracle::judge_stable(&replay, &again);
-            let _ = oracle::judge_resume(&replay, &writers[0].sent, &again, &replay);
+            let _ = oracle::judge_resume(&replay, &writers[0].sent, &again, &replay, &limits);
         }
     }
 }

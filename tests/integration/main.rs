@@ -11,6 +11,7 @@ mod cli;
 mod containment;
 mod fuzz;
 mod layout;
+mod limits;
 mod persistence;
 mod preflight;
 mod readme;

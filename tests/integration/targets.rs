@@ -375,3 +375,71 @@ fn a_log_whose_folder_is_never_synced_loses_acked_records_to_power_loss() {
         run.stderr()
     );
 }
+
+// See: issue 13. A program that loses its execute bit between trials is not "no such
+// executable file", and a writer that never started is not said to have exited cleanly.
+#[test]
+fn r13_a_target_that_stops_being_executable_says_so_and_was_never_started() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    // Appends and acks its records; once it has been sent some, it takes away its own
+    // execute bit (not on no records, so the check before the first trial passes).
+    let script = "#!/bin/sh\n\
+                  n=0\n\
+                  while read -r l; do echo \"$l\" >> \"$CRASHTEST_DIR/wal.log\"; echo $n; n=$((n+1)); done\n\
+                  [ $n -eq 0 ] || chmod -x \"$0\"\n";
+    for name in ["writer.sh", "replay.sh"] {
+        let path = sb.dir.path().join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let writer = sb.scenario(
+        "writer.toml",
+        "trials = 2\nrecords = 2\n[target]\nwriter = [\"./writer.sh\"]\nreplay = [\"true\"]\ndurability = \"none\"\n",
+    );
+    let run = sb.crashtest(&["run", writer.to_str().unwrap(), "--jobs", "1"]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    let wanted = format!(
+        "failed to start writer \"./writer.sh\": {} exists but is not executable (no execute permission",
+        sb.dir.path().join("writer.sh").display()
+    );
+    assert!(
+        run.findings()
+            .iter()
+            .any(|f| f["judgement"]["violation"]["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with(&wanted)),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout()
+            .contains("kill at none (the writer could not be started)"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        !run.stdout().contains("no such executable"),
+        "{}",
+        run.stdout()
+    );
+    // The replay: its first run on a log takes the bit away, and the replays after it
+    // (the stable check's, the next trial's) cannot start.
+    std::fs::write(
+        sb.dir.path().join("replay.sh"),
+        "#!/bin/sh\n[ -f \"$CRASHTEST_DIR/wal.log\" ] && chmod -x \"$0\"\nexit 0\n",
+    )
+    .unwrap();
+    let replay = sb.scenario(
+        "replay.toml",
+        "trials = 3\nrecords = 2\n[target]\nwriter = [\"sh\", \"-c\", \"n=0; while read -r l; do echo $l >> \\\"$CRASHTEST_DIR/wal.log\\\"; echo $n; n=$((n+1)); done\"]\nreplay = [\"./replay.sh\"]\ndurability = \"none\"\n",
+    );
+    let run = sb.crashtest(&["run", replay.to_str().unwrap(), "--jobs", "1"]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    let wanted = format!(
+        "failed to start replay \"./replay.sh\": {} exists but is not executable",
+        sb.dir.path().join("replay.sh").display()
+    );
+    assert!(run.stdout().contains(&wanted), "{}", run.stdout());
+}

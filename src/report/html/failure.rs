@@ -135,11 +135,7 @@ fn write_trial(out: &mut String, t: &FailingTrial) -> fmt::Result {
             }
             writeln!(out, "</dd>")?;
         }
-        None => writeln!(
-            out,
-            "<dt>kill</dt><dd>after the clean exit ({} boundaries)</dd>",
-            o.boundaries
-        )?,
+        None => writeln!(out, "<dt>kill</dt><dd>none: {}</dd>", Esc(&o.end_words()))?,
     }
     writeln!(
         out,
