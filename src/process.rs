@@ -124,6 +124,20 @@ impl Limits {
             }
             Err(io::Error::last_os_error())
         };
+        // No core file: a target that dies of a signal (SIGXFSZ and SIGXCPU dump core)
+        // would leave one in its working folder, the scenario's, outside the trial
+        // folders. Lowering a soft limit is always allowed.
+        let mut core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid resource and a pointer to a live rlimit.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_CORE, &mut core) == 0 {
+                core.rlim_cur = 0;
+                libc::setrlimit(libc::RLIMIT_CORE, &core);
+            }
+        }
         set(libc::RLIMIT_AS, self.address_space, 0)?;
         set(libc::RLIMIT_FSIZE, self.file_size, 0)?;
         set(libc::RLIMIT_CPU, self.cpu_seconds, 1)?;
@@ -796,6 +810,29 @@ mod tests {
 
     // See issue 13: with the CPU limit's hard value above its soft one, a target that uses
     // up its CPU time dies of SIGXCPU, which names the limit, not of an anonymous SIGKILL.
+    #[test]
+    fn a_target_may_write_no_core_file() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "ulimit -c"]);
+        // As a machine that allows core files starts it: the soft limit at the hard one.
+        // SAFETY: getrlimit and setrlimit are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::getrlimit(libc::RLIMIT_CORE, &mut core);
+                core.rlim_cur = core.rlim_max.min(1 << 20);
+                libc::setrlimit(libc::RLIMIT_CORE, &core);
+                Ok(())
+            });
+        }
+        contain(&mut cmd, Limits::default());
+        let out = cmd.output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    }
+
     #[test]
     fn a_target_out_of_cpu_time_dies_of_sigxcpu() {
         use std::os::unix::process::ExitStatusExt;
