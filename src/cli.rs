@@ -109,7 +109,8 @@ struct RunArgs {
     #[arg(long)]
     report: Option<PathBuf>,
     /// Folder in which the run's temporary trial folders are made (default: the system
-    /// temp folder). Everything made there is removed at exit.
+    /// temp folder). Everything made there is removed at exit; what a killed run left
+    /// there, by the next run.
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// Distinct failures printed in full as they come (their first trial); the rest are

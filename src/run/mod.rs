@@ -10,7 +10,9 @@
 //!    regression per distinct failure ([`regressions`]).
 //!
 //! An interrupt (SIGINT/SIGTERM) stops new trials and kills the running ones, whose
-//! outcomes are dropped; the summary is still written and the run folder removed.
+//! outcomes are dropped; the summary is still written and the run folder removed. The run
+//! folder (`work.rs`) is locked for the run's life, so that the next run can remove it if
+//! this one is SIGKILLed.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,6 +36,9 @@ mod progress;
 pub mod regressions;
 pub mod shrink;
 mod tally;
+mod work;
+
+pub use work::{LOCK_FILE, RunFolder, make_work};
 
 /// How many states of an exhaustive run cut from the write log are checked against a real
 /// kill at the same point.
@@ -107,29 +112,6 @@ pub fn compile_files(globs: &[String]) -> GlobSet {
         set.add(Glob::new(g).expect("scenario validated its globs"));
     }
     set.build().expect("scenario validated its globs")
-}
-
-/// Makes the run folder: a fresh temp folder, removed when the returned guard drops.
-pub fn make_work(work_dir: Option<&PathBuf>) -> Result<(tempfile::TempDir, PathBuf), TrialError> {
-    let parent = work_dir.cloned().unwrap_or_else(std::env::temp_dir);
-    let io = |what| {
-        let parent = parent.clone();
-        move |source| TrialError::Io {
-            what,
-            path: parent,
-            source,
-        }
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix("crashtest-")
-        .tempdir_in(&parent)
-        .map_err(io("create a run folder"))?;
-    let canonical = tmp
-        .path()
-        .canonicalize()
-        .map_err(io("resolve the run folder"))?;
-    crate::spill::place_in(&canonical);
-    Ok((tmp, canonical))
 }
 
 /// Runs every trial of `scenario` (saved regressions first), printing findings to `out`
