@@ -55,7 +55,7 @@ pub(super) fn shrink_failures(
     if ended.error.is_some() || process::interrupted() || ended.budget_hit || to_shrink.is_empty() {
         return Ok(());
     }
-    let given = ShrinkTime::of(opts, started);
+    let given = ShrinkTime::of(opts.budget, opts.shrink_budget, started.elapsed());
     let limits = shrink::Limits {
         deadline: Instant::now() + given.time,
         runs: AtomicUsize::new(0),
@@ -193,16 +193,16 @@ struct ShrinkTime {
 }
 
 impl ShrinkTime {
-    /// `--shrink-budget` from now, or what is left of `--budget` when that is less.
-    fn of(opts: &RunOptions, started: Instant) -> ShrinkTime {
-        let left = opts
-            .budget
-            .map(|b| b.saturating_sub(started.elapsed()))
-            .filter(|left| *left < opts.shrink_budget);
+    /// `shrink_budget` from now, or what is left of the run's `budget` after `elapsed`
+    /// when that is less.
+    fn of(budget: Option<Duration>, shrink_budget: Duration, elapsed: Duration) -> ShrinkTime {
+        let left = budget
+            .map(|b| b.saturating_sub(elapsed))
+            .filter(|left| *left < shrink_budget);
         ShrinkTime {
-            time: left.unwrap_or(opts.shrink_budget),
-            run_budget: left.and(opts.budget),
-            shrink_budget: opts.shrink_budget,
+            time: left.unwrap_or(shrink_budget),
+            run_budget: left.and(budget),
+            shrink_budget,
         }
     }
 
@@ -422,4 +422,43 @@ pub(super) fn save_regressions(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// See issue 13: shrinking gets `--shrink-budget`, or what is left of `--budget` when
+    /// that is less, and says which ran out.
+    #[test]
+    fn shrinks_get_their_budget_or_what_is_left_of_the_runs() {
+        let secs = Duration::from_secs;
+        let alone = ShrinkTime::of(None, secs(60), secs(500));
+        assert_eq!(alone.time, secs(60));
+        assert_eq!(
+            alone.words(ShrinkStop::Budget, 14),
+            "the shrink budget of 1m ran out (14 runs)"
+        );
+        let early = ShrinkTime::of(Some(secs(600)), secs(60), secs(30));
+        assert_eq!(early.time, secs(60));
+        assert!(
+            early
+                .words(ShrinkStop::Budget, 1)
+                .starts_with("the shrink budget of 1m")
+        );
+        let late = ShrinkTime::of(Some(secs(90)), secs(60), secs(80));
+        assert_eq!(late.time, secs(10));
+        assert_eq!(
+            late.words(ShrinkStop::Budget, 1),
+            "the run's budget of 1m 30s ran out (1 run)"
+        );
+        assert_eq!(
+            ShrinkTime::of(Some(secs(90)), secs(60), secs(95)).time,
+            Duration::ZERO
+        );
+        assert_eq!(
+            alone.words(ShrinkStop::Runs, shrink::MAX_RUNS),
+            "the shrink made its most runs (120 runs)"
+        );
+    }
 }
