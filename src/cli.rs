@@ -109,7 +109,8 @@ struct RunArgs {
     #[arg(long)]
     report: Option<PathBuf>,
     /// Folder in which the run's temporary trial folders are made (default: the system
-    /// temp folder). Everything made there is removed at exit.
+    /// temp folder). Everything made there is removed at exit; what a killed run left
+    /// there, by the next run.
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// Distinct failures printed in full as they come (their first trial); the rest are
@@ -127,6 +128,10 @@ struct RunArgs {
     /// Do not shrink failures.
     #[arg(long)]
     no_shrink: bool,
+    /// The most time shrinking may take, all failures together, e.g. --shrink-budget 5m
+    /// (default 60s); with --budget, shrinking also stops where the run's budget ends.
+    #[arg(long, value_parser = parse_shrink_budget)]
+    shrink_budget: Option<Duration>,
     /// Keep each failing trial's folder, as the crash left it (`crashed/`) and after
     /// the fault (`damaged/`), under RESULTS/failures/.
     #[arg(long)]
@@ -196,6 +201,19 @@ fn parse_budget(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--shrink-budget`: a humantime duration above zero (`--no-shrink` shrinks nothing).
+fn parse_shrink_budget(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(format!(
+            "shrink budget '{text}' shrinks nothing; give a time above 0, like 60s, or use --no-shrink"
+        )),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "shrink budget '{text}' is not a duration ({e}); write it like 60s, 5m or 1h 30m"
+        )),
+    }
+}
+
 /// `--trials`: a count of at least 1, as a scenario's `trials` must be.
 fn parse_trials(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
@@ -259,6 +277,7 @@ impl RunArgs {
             budget: sc.budget,
             shard: self.shard,
             shrink: !self.no_shrink,
+            shrink_budget: self.shrink_budget.unwrap_or(run::SHRINK_BUDGET),
             regressions: !self.no_regressions,
             progress: !quiet,
             keep_failures: self.keep_failures.then(|| self.results.join("failures")),

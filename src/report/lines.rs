@@ -212,6 +212,29 @@ pub struct ShrunkCase {
     /// What the shrunk case's failure says.
     #[serde(default)]
     pub detail: Option<String>,
+    /// Why the shrink stopped before it had tried every smaller case, if it did: a
+    /// smaller case may still fail the same way. Absent in files written before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<ShrinkStop>,
+}
+
+/// Why a shrink stopped before it had tried every smaller case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShrinkStop {
+    /// The time it was given ran out (`--shrink-budget`, or what was left of `--budget`).
+    Budget,
+    /// It made the most trial runs a shrink may make.
+    Runs,
+}
+
+impl fmt::Display for ShrinkStop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ShrinkStop::Budget => "the shrink budget ran out",
+            ShrinkStop::Runs => "the shrink made its most runs",
+        })
+    }
 }
 
 impl ShrunkCase {
@@ -231,7 +254,11 @@ impl ShrunkCase {
         if let Some(n) = self.tear {
             what.push(format!("torn after {n} bytes"));
         }
-        what.join(", ")
+        let what = what.join(", ");
+        match self.stopped {
+            Some(why) => format!("{what}; stopped early, {why}"),
+            None => what,
+        }
     }
 }
 
@@ -275,6 +302,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// Whether the time budget stopped the run before all trials ran.
     pub budget_exhausted: bool,
+    /// Whether the shrink budget ran out before every failure was shrunk as far as it
+    /// goes (false in files written before it was).
+    pub shrink_budget_exhausted: bool,
     /// Wall time, in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -565,6 +595,9 @@ pub struct ScenarioReport {
     pub elapsed_ms: u64,
     /// Whether a run's time budget ran out before all its trials ran.
     pub budget_exhausted: bool,
+    /// Whether a run's shrink budget ran out before its failures were shrunk as far as
+    /// they go.
+    pub shrink_budget_exhausted: bool,
     /// Whether its trials were the crash states of one workload.
     pub exhaustive: bool,
     /// Its distinct failures, ordered by their first trial.
@@ -957,6 +990,7 @@ fn judge_scenario(
         faults: BTreeMap::new(),
         elapsed_ms: 0,
         budget_exhausted: false,
+        shrink_budget_exhausted: false,
         exhaustive: false,
         failures: Vec::new(),
         kills: Kills::default(),
@@ -998,6 +1032,7 @@ fn judge_scenario(
         if let Some(s) = &run.summary {
             report.elapsed_ms += s.elapsed_ms;
             report.budget_exhausted |= s.budget_exhausted;
+            report.shrink_budget_exhausted |= s.shrink_budget_exhausted;
             report.exhaustive |= s.exhaustive;
             report.killed += s.killed;
             report.recovery_crashes += s.recovery_crashes;
@@ -1261,6 +1296,54 @@ mod tests {
                 serde_json::from_value(serde_json::to_value(&typed).unwrap()).unwrap();
             assert_eq!(typed, again, "{l}");
         }
+    }
+
+    /// See issue 13: a shrink cut short by its budget says so in its line and its words,
+    /// and the summary's flag reaches the judged scenario; lines written before either
+    /// existed read as a whole shrink, and a whole shrink's line is written as before.
+    #[test]
+    fn a_shrink_stopped_early_says_so_and_old_lines_read_as_whole() {
+        let old = json!({"type": "shrunk", "scenario": "s", "seed": 7, "case": "s.toml@7/1",
+                         "shrunk": {"case": "s.toml@7/1/r1", "repro": "crashtest repro s.toml@7/1/r1",
+                                    "records": 1, "kill": 2}});
+        let Line::Shrunk(read) = serde_json::from_value(old.clone()).unwrap() else {
+            panic!("a shrunk line");
+        };
+        assert_eq!(read.shrunk.stopped, None);
+        assert_eq!(read.shrunk.words(), "1 record, kill at boundary 2");
+        let written = serde_json::to_value(Line::Shrunk(read.clone())).unwrap();
+        assert!(written["shrunk"].get("stopped").is_none(), "{written}");
+
+        let mut cut = old;
+        cut["shrunk"]["stopped"] = json!("budget");
+        let Line::Shrunk(read) = serde_json::from_value(cut.clone()).unwrap() else {
+            panic!("a shrunk line");
+        };
+        assert_eq!(read.shrunk.stopped, Some(ShrinkStop::Budget));
+        assert_eq!(
+            read.shrunk.words(),
+            "1 record, kill at boundary 2; stopped early, the shrink budget ran out"
+        );
+
+        let mut finding = finding("s", 1, "lost-ack", "gone");
+        finding["case"] = json!("s.toml@7/1");
+        let mut summary_line = summary("s", "pass", 2, 1);
+        let r = judged(&[
+            run("s", "pass", 2),
+            trial("s", 0, None),
+            finding.clone(),
+            cut.clone(),
+            summary_line.clone(),
+        ]);
+        let s = &r.scenarios[0];
+        assert!(!s.shrink_budget_exhausted, "an old summary has no flag");
+        assert_eq!(
+            s.failures[0].shrunk().unwrap().stopped,
+            Some(ShrinkStop::Budget)
+        );
+        summary_line["shrink_budget_exhausted"] = json!(true);
+        let r = judged(&[run("s", "pass", 2), finding, cut, summary_line]);
+        assert!(r.scenarios[0].shrink_budget_exhausted);
     }
 
     #[test]

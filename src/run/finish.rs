@@ -5,29 +5,36 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::case::CaseId;
 use crate::errors::TrialError;
 use crate::oracle::Class;
 use crate::process;
 use crate::report::human;
-use crate::report::lines::{Line, ScenarioReport, ShrunkCase, ShrunkLine, Summary, SummaryLine};
+use crate::report::lines::{
+    Line, ScenarioReport, ShrinkStop, ShrunkCase, ShrunkLine, Summary, SummaryLine,
+};
 use crate::run::jobs::{Envs, Job, Jobs};
 use crate::run::pool::Ended;
+use crate::run::progress::Progress;
 use crate::run::tally::{Sink, Tally};
 use crate::run::{RunOptions, SHRINK_AT_MOST, regressions, shrink};
 use crate::scenario::Expect;
-use crate::trial::{Overrides, TrialOutcome};
+use crate::trial::TrialOutcome;
 
 /// Shrinks the first trial of each distinct failure (the first [`SHRINK_AT_MOST`] by job
 /// order), in parallel, and writes a `shrunk` line for each that shrank. Not after a
 /// harness error or an interrupt, and not past the budget, which promised when the run
-/// ends.
+/// ends: the shrinks stop at `--shrink-budget`, or at the end of `--budget` when that
+/// comes first, and each cut short says so. On a terminal a progress line shows them.
 pub(super) fn shrink_failures(
     ended: &mut Ended,
     envs: &Envs<'_>,
     opts: &RunOptions,
+    started: Instant,
     sink: &mut Sink,
     out: &mut dyn Write,
 ) -> Result<(), TrialError> {
@@ -45,34 +52,42 @@ pub(super) fn shrink_failures(
         );
         to_shrink.truncate(SHRINK_AT_MOST);
     }
-    if ended.error.is_some() || process::interrupted() || ended.budget_hit {
+    if ended.error.is_some() || process::interrupted() || ended.budget_hit || to_shrink.is_empty() {
         return Ok(());
     }
-    let mut shrunk: Vec<(Job, Option<(Overrides, TrialOutcome)>)> = Vec::new();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = to_shrink
-            .iter()
-            .map(|(_, job, outcome)| {
-                let env = envs.of(job.seed);
-                (
-                    *job,
-                    scope.spawn(move || shrink::shrink(env, job.index, outcome)),
-                )
-            })
-            .collect();
-        for (job, handle) in handles {
-            let found = handle.join().ok().and_then(Result::ok).flatten();
-            shrunk.push((job, found));
-        }
-    });
+    let given = ShrinkTime::of(opts.budget, opts.shrink_budget, started.elapsed());
+    let limits = shrink::Limits {
+        deadline: Instant::now() + given.time,
+        runs: AtomicUsize::new(0),
+    };
+    let shrunk = shrink_all(
+        &to_shrink,
+        envs,
+        &limits,
+        opts.progress.then_some(given.time),
+    );
     if process::interrupted() {
         let _ = writeln!(
             out,
             "shrinking interrupted: a failure not shrunk yet is kept as it was found"
         );
     }
-    for (job, found) in shrunk {
-        let Some((over, outcome)) = found else {
+    for ((_, job, _), done) in to_shrink.iter().zip(shrunk) {
+        let Some(done) = done else {
+            continue;
+        };
+        if done.stopped == Some(ShrinkStop::Budget) {
+            ended.shrink_budget_hit = true;
+        }
+        let stopped = done.stopped.map(|why| given.words(why, done.runs));
+        let Some((over, outcome)) = done.found else {
+            if let Some(why) = stopped {
+                let _ = writeln!(
+                    out,
+                    "not shrunk: trial {}: {why} before a smaller case failed the same way",
+                    job.index
+                );
+            }
             continue;
         };
         let sc = &envs.of(job.seed).scenario;
@@ -83,13 +98,19 @@ pub(super) fn shrink_failures(
         };
         let _ = writeln!(
             out,
-            "SHRUNK trial {} to {} record(s) of at most {} bytes, kill at {}\n     repro: {}",
+            "SHRUNK trial {} to {} record(s) of at most {} bytes, kill at {}",
             job.index,
             over.records.unwrap_or(sc.records),
             over.max_payload.unwrap_or(sc.payload.max),
             outcome.kill_words(),
-            human::repro_command(&case)
         );
+        if let Some(why) = stopped {
+            let _ = writeln!(
+                out,
+                "     stopped early: {why}; a smaller case may fail the same way"
+            );
+        }
+        let _ = writeln!(out, "     repro: {}", human::repro_command(&case));
         sink.write(Line::Shrunk(ShrunkLine {
             scenario: sc.name.clone(),
             seed: job.seed,
@@ -102,10 +123,108 @@ pub(super) fn shrink_failures(
                 kill: outcome.kill.as_ref().map(|b| b.index),
                 tear: over.plan.and_then(|p| p.tear),
                 detail: outcome.violation().map(|v| v.detail.clone()),
+                stopped: done.stopped,
             },
         }))?;
     }
     Ok(())
+}
+
+/// Runs the shrinks of `to_shrink` at once, one thread each, and returns what each did
+/// (`None` for one that failed or was interrupted), in order. With `progress` (the time
+/// they were given), redraws the progress line while they run.
+fn shrink_all(
+    to_shrink: &[(usize, Job, TrialOutcome)],
+    envs: &Envs<'_>,
+    limits: &shrink::Limits,
+    progress: Option<Duration>,
+) -> Vec<Option<shrink::Shrunk>> {
+    let mut line = Progress::new(progress.is_some(), 0, Instant::now());
+    let (tx, rx) = mpsc::channel::<()>();
+    let shrunk = std::thread::scope(|scope| {
+        let handles: Vec<_> = to_shrink
+            .iter()
+            .map(|(_, job, outcome)| {
+                let env = envs.of(job.seed);
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    let done = shrink::shrink(env, job.index, outcome, limits);
+                    let _ = tx.send(());
+                    done
+                })
+            })
+            .collect();
+        drop(tx);
+        // Each shrink says when it is done; a panicking one drops its sender unsent.
+        let mut done = 0;
+        loop {
+            let next = if progress.is_some() {
+                rx.recv_timeout(Duration::from_millis(250))
+            } else {
+                rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            };
+            match next {
+                Ok(()) => done += 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            line.shrinking(
+                done,
+                to_shrink.len(),
+                limits.runs.load(Ordering::Relaxed),
+                progress.unwrap_or_default(),
+            );
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().and_then(Result::ok))
+            .collect()
+    });
+    line.clear();
+    shrunk
+}
+
+/// The time the shrinks are given, and where the limit comes from.
+struct ShrinkTime {
+    time: Duration,
+    /// `--budget`'s end comes before `--shrink-budget`'s.
+    run_budget: Option<Duration>,
+    shrink_budget: Duration,
+}
+
+impl ShrinkTime {
+    /// `shrink_budget` from now, or what is left of the run's `budget` after `elapsed`
+    /// when that is less.
+    fn of(budget: Option<Duration>, shrink_budget: Duration, elapsed: Duration) -> ShrinkTime {
+        let left = budget
+            .map(|b| b.saturating_sub(elapsed))
+            .filter(|left| *left < shrink_budget);
+        ShrinkTime {
+            time: left.unwrap_or(shrink_budget),
+            run_budget: left.and(budget),
+            shrink_budget,
+        }
+    }
+
+    /// Why a shrink stopped after `runs` runs, in words.
+    fn words(&self, why: ShrinkStop, runs: usize) -> String {
+        let runs = if runs == 1 {
+            "1 run".to_owned()
+        } else {
+            format!("{runs} runs")
+        };
+        match (why, self.run_budget) {
+            (ShrinkStop::Runs, _) => format!("the shrink made its most runs ({runs})"),
+            (ShrinkStop::Budget, Some(budget)) => format!(
+                "the run's budget of {} ran out ({runs})",
+                humantime::format_duration(budget)
+            ),
+            (ShrinkStop::Budget, None) => format!(
+                "the shrink budget of {} ran out ({runs})",
+                humantime::format_duration(self.shrink_budget)
+            ),
+        }
+    }
 }
 
 /// A run whose trials have ended, judged.
@@ -122,13 +241,13 @@ pub(super) struct Finished {
 /// verdict from the judge over every line written and the summary itself. Writes the
 /// summary line and the summary file.
 pub(super) fn judge_and_summarize(
-    tally: &Tally,
     jobs: &Jobs,
     envs: &Envs<'_>,
-    budget_hit: bool,
+    ended: &Ended,
     started: Instant,
     sink: Sink,
 ) -> Result<Finished, TrialError> {
+    let tally = &ended.tally;
     let Sink {
         mut results,
         mut judge,
@@ -150,7 +269,8 @@ pub(super) fn judge_and_summarize(
         expect: sc.expect,
         met: false,
         interrupted,
-        budget_exhausted: budget_hit && tally.ran < all,
+        budget_exhausted: ended.budget_hit && tally.ran < all,
+        shrink_budget_exhausted: ended.shrink_budget_hit,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     let line = |summary: &Summary| {
@@ -215,7 +335,7 @@ pub(super) fn say_what_was_found(
         .collect();
     let _ = writeln!(
         out,
-        "{} {} in {secs:.1}s ({:.1} trials/s): {} failed{}{}",
+        "{} {} in {secs:.1}s ({:.1} trials/s): {} failed{}{}{}",
         summary.trials,
         if jobs.exhaustive.is_some() {
             "crash states"
@@ -236,6 +356,11 @@ pub(super) fn say_what_was_found(
             )
         } else {
             String::new()
+        },
+        if summary.shrink_budget_exhausted {
+            "; shrinking stopped early at its budget"
+        } else {
+            ""
         }
     );
     let _ = write!(out, "{}", human::failures_block(&fin.judged));
@@ -297,4 +422,43 @@ pub(super) fn save_regressions(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// See issue 13: shrinking gets `--shrink-budget`, or what is left of `--budget` when
+    /// that is less, and says which ran out.
+    #[test]
+    fn shrinks_get_their_budget_or_what_is_left_of_the_runs() {
+        let secs = Duration::from_secs;
+        let alone = ShrinkTime::of(None, secs(60), secs(500));
+        assert_eq!(alone.time, secs(60));
+        assert_eq!(
+            alone.words(ShrinkStop::Budget, 14),
+            "the shrink budget of 1m ran out (14 runs)"
+        );
+        let early = ShrinkTime::of(Some(secs(600)), secs(60), secs(30));
+        assert_eq!(early.time, secs(60));
+        assert!(
+            early
+                .words(ShrinkStop::Budget, 1)
+                .starts_with("the shrink budget of 1m")
+        );
+        let late = ShrinkTime::of(Some(secs(90)), secs(60), secs(80));
+        assert_eq!(late.time, secs(10));
+        assert_eq!(
+            late.words(ShrinkStop::Budget, 1),
+            "the run's budget of 1m 30s ran out (1 run)"
+        );
+        assert_eq!(
+            ShrinkTime::of(Some(secs(90)), secs(60), secs(95)).time,
+            Duration::ZERO
+        );
+        assert_eq!(
+            alone.words(ShrinkStop::Runs, shrink::MAX_RUNS),
+            "the shrink made its most runs (120 runs)"
+        );
+    }
 }

@@ -29,6 +29,8 @@ pub(super) struct Ended {
     pub(super) first_of: BTreeMap<Signature, (usize, Job, TrialOutcome)>,
     /// Whether the budget stopped the run before every job ran.
     pub(super) budget_hit: bool,
+    /// Whether the shrink budget stopped a shrink before it was done.
+    pub(super) shrink_budget_hit: bool,
     /// The first harness error, which stopped the run.
     pub(super) error: Option<TrialError>,
 }
@@ -59,6 +61,7 @@ pub(super) fn run_all(
         tally: Tally::default(),
         first_of: BTreeMap::new(),
         budget_hit: false,
+        shrink_budget_hit: false,
         error: None,
     };
     let mut progress = Progress::new(opts.progress, jobs.list.len() as u64, started);

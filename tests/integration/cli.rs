@@ -308,6 +308,176 @@ fn a_budget_stops_the_run_in_time() {
     );
 }
 
+/// See issue 13: shrinking is bounded by time. A shrink cut short by `--shrink-budget` says
+/// so where it is printed, in its results line and in the summary, and shows what it is
+/// doing on a terminal; given time, the same failure shrinks further and says none of it.
+#[test]
+fn r13_a_shrink_stops_at_its_budget_says_so_and_shows_progress_on_a_terminal() {
+    use std::io::Read;
+    let sb = Sandbox::new();
+    // Only a kill before the writer's first call (its mkdir) fails the replay. Every writer
+    // run sleeps 0.6 s first, so a shrink candidate (a dry run, then the crash run) takes
+    // over 1.2 s: a 1 s budget lets exactly one start.
+    let slow = sb.scenario(
+        "slow.toml",
+        r#"
+trials = 2
+records = 3
+timeout = "20s"
+[target]
+writer = ["sh", "-c", "sleep 0.6; mkdir $CRASHTEST_DIR/d; n=0; while read -r l; do echo $n; n=$((n+1)); done"]
+replay = ["sh", "-c", "test -d $CRASHTEST_DIR/d"]
+durability = "none"
+"#,
+    );
+    let args = [
+        "run",
+        slow.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--no-regressions",
+    ];
+    let (mut terminal, tty) = pty();
+    let screen = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        // Ends with EIO once no process holds the terminal side.
+        let _ = terminal.read_to_end(&mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let cut = sb.crashtest_in(
+        &sb.work(),
+        &[&args[..], &["--shrink-budget", "1s"]].concat(),
+        |cmd| {
+            cmd.stderr(tty).env_remove("CI");
+        },
+    );
+    let screen = screen.join().unwrap();
+    let out = cut.stdout();
+    assert_eq!(cut.code(), 1, "{out}");
+    assert!(
+        out.contains(
+            "stopped early: the shrink budget of 1s ran out (1 run); a smaller case may fail the same way"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "shrunk (1 record, kill at boundary 0; stopped early, the shrink budget ran out)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("; shrinking stopped early at its budget"),
+        "{out}"
+    );
+    let line = cut
+        .lines
+        .iter()
+        .find(|l| l["type"] == "shrunk")
+        .expect("a shrunk line");
+    assert_eq!(line["shrunk"]["stopped"], "budget", "{line}");
+    assert_eq!(line["shrunk"]["records"], 1, "{line}");
+    assert!(line["shrunk"]["max_payload"].is_null(), "{line}");
+    assert_eq!(cut.summary()["shrink_budget_exhausted"], true);
+    // On the terminal, stderr showed the shrink under way; stdout, a pipe, holds none of it.
+    assert!(
+        screen.contains("shrinking 1 failure: 0 done, 1 trial run, 0s of 1s "),
+        "{screen:?}"
+    );
+    assert!(!out.contains("shrinking 1 failure"), "{out}");
+
+    // With the default budget the shrink goes on to the payloads and ends by itself.
+    let whole = sb.crashtest(&args);
+    let out = whole.stdout();
+    assert_eq!(whole.code(), 1, "{out}");
+    assert!(!out.contains("stopped early"), "{out}");
+    let line = whole
+        .lines
+        .iter()
+        .find(|l| l["type"] == "shrunk")
+        .expect("a shrunk line");
+    assert!(line["shrunk"].get("stopped").is_none(), "{line}");
+    assert_eq!(line["shrunk"]["max_payload"], 0, "{line}");
+    assert_eq!(whole.summary()["shrink_budget_exhausted"], false);
+    assert!(!whole.stderr().contains("shrinking"), "{}", whole.stderr());
+}
+
+/// See issue 13: a hang costs its timeout at every shrink run (a 5 s timeout once made a
+/// shrink take 646 s, silently). Its shrink stops at the budget and says so.
+#[test]
+fn r13_a_hang_shrinks_within_its_budget() {
+    let sb = Sandbox::new();
+    let hang = sb.scenario(
+        "hang.toml",
+        r#"
+trials = 1
+records = 5
+timeout = "300ms"
+[target]
+writer = ["sh", "-c", "n=0; while read -r l; do echo x >> $CRASHTEST_DIR/log; echo $n; n=$((n+1)); done; sleep 1000"]
+replay = ["true"]
+durability = "none"
+"#,
+    );
+    let run = sb.crashtest(&[
+        "run",
+        hang.to_str().unwrap(),
+        "--shrink-budget",
+        "1s",
+        "--no-regressions",
+    ]);
+    let out = run.stdout();
+    assert_eq!(run.code(), 1, "{out}");
+    assert_eq!(run.summary()["classes"]["hang"], 1, "{out}");
+    let said = out
+        .lines()
+        .find_map(|l| l.strip_prefix("not shrunk: trial 0: the shrink budget of 1s ran out ("))
+        .unwrap_or_else(|| panic!("no word of the shrink budget: {out}"));
+    let runs: u64 = said.split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        said.ends_with("before a smaller case failed the same way"),
+        "{said}"
+    );
+    // Each run waits out the 300 ms timeout, so at most 4 start within 1 s; the whole
+    // shrink would first try each of the 10 kill points before the writer's hang.
+    assert!((1..=4).contains(&runs), "{out}");
+    assert_eq!(run.summary()["shrink_budget_exhausted"], true);
+    assert!(!run.lines.iter().any(|l| l["type"] == "shrunk"));
+}
+
+/// A pseudo-terminal: the side to read what was shown, and the terminal to give a child.
+fn pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: posix_openpt takes flags only and returns a new descriptor or -1.
+    let fd = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    let reader = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: the descriptor is a pty master, and name is a buffer of the length given.
+    unsafe {
+        assert_eq!(libc::grantpt(reader.as_raw_fd()), 0);
+        assert_eq!(libc::unlockpt(reader.as_raw_fd()), 0);
+        assert_eq!(
+            libc::ptsname_r(reader.as_raw_fd(), name.as_mut_ptr(), name.len()),
+            0
+        );
+    }
+    // SAFETY: ptsname_r wrote a NUL-terminated name into the buffer.
+    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(path)
+        .unwrap();
+    (reader, tty)
+}
+
 /// See issue 5: a failure shrinks to a case with fewer records that still fails the same
 /// way, reproducible from its printed command; the JUnit file parses and its repro
 /// reproduces; the failure is saved as a regression and replayed first on the next run,

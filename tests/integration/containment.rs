@@ -540,3 +540,164 @@ fn last_summary(results: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(file).unwrap();
     serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
+
+/// See issue 13: a SIGKILLed run leaves its run folder, and the next run in the same work
+/// folder removes it, and nothing else: not a folder that is not crashtest's, not the
+/// folder of a run still going, and not the stale folder while a process still works in
+/// it.
+#[test]
+fn r13_the_next_run_removes_a_killed_runs_folder_and_nothing_else() {
+    let sb = Sandbox::new();
+    let slow = sb.scenario(
+        "slow.toml",
+        r#"
+trials = 1000
+records = 2
+timeout = "60s"
+[target]
+writer = ["sh", "-c", "read -r l || exit 0; sleep 30"]
+replay = ["true"]
+durability = "fsync"
+"#,
+    );
+    let work = sb.work();
+    let folders = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(&work)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    let slow_run = || {
+        Command::new(env!("CARGO_BIN_EXE_crashtest"))
+            .args(["run", slow.to_str().unwrap(), "--jobs", "1", "--no-shrink"])
+            .arg("--results")
+            .arg(sb.results())
+            .arg("--work-dir")
+            .arg(&work)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(Reaped)
+            .unwrap()
+    };
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    // A run SIGKILLed while its writer runs: its writers die with it, its folder stays.
+    let mut killed = slow_run();
+    wait_for("the writer never started", &|| {
+        !support::processes_in(&work).is_empty()
+    });
+    let stale: Vec<String> = folders().into_iter().collect();
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    let stale = &stale[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(killed.0.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    killed.0.wait().unwrap();
+    wait_for("the killed run's writer lives on", &|| {
+        support::processes_in(&work).is_empty()
+    });
+    assert!(
+        work.join(stale).is_dir(),
+        "a SIGKILLed run cannot remove its folder"
+    );
+    // A process that still works there keeps it (from the live run below, too).
+    let mut sleeper = Command::new("sleep")
+        .arg("1000")
+        .current_dir(work.join(stale))
+        .spawn()
+        .map(Reaped)
+        .unwrap();
+    // A run still going, and a folder that only looks like crashtest's.
+    let mut live = slow_run();
+    wait_for("the live run's writer never started", &|| {
+        !support::processes_in(&work).is_empty()
+    });
+    let live_folder: Vec<String> = folders().into_iter().filter(|f| f != stale).collect();
+    assert_eq!(live_folder.len(), 1, "{live_folder:?}");
+    let live_folder = &live_folder[0];
+    std::fs::create_dir(work.join("crashtest-foo")).unwrap();
+    std::fs::write(work.join("crashtest-foo/data"), b"mine").unwrap();
+    let next = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+            .args([
+                "run",
+                "scenarios/smoke.toml",
+                "--trials",
+                "2",
+                "--no-regressions",
+            ])
+            .arg("--results")
+            .arg(sb.results())
+            .arg("--work-dir")
+            .arg(&work)
+            .current_dir(support::root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // While a process still works in the stale folder, it stays.
+    let said = next();
+    assert!(
+        said.contains(&format!(
+            "left the stale run folder {}/{stale}: process {} (sleep) still uses it",
+            work.display(),
+            sleeper.0.id()
+        )),
+        "{said}"
+    );
+    assert!(work.join(stale).is_dir());
+    sleeper.0.kill().unwrap();
+    sleeper.0.wait().unwrap();
+    // Then the next run removes it, says so in one line, and leaves the rest.
+    let said = next();
+    assert_eq!(
+        said.lines()
+            .filter(|l| l.contains("stale run folder"))
+            .collect::<Vec<_>>(),
+        [format!(
+            "crashtest: removed 1 stale run folder of killed runs in {}: {stale}",
+            work.display()
+        )],
+        "{said}"
+    );
+    let left = folders();
+    assert!(!left.contains(stale), "{left:?}");
+    assert!(
+        left.contains(live_folder),
+        "a live run's folder stays: {left:?}"
+    );
+    assert_eq!(
+        std::fs::read(work.join("crashtest-foo/data")).unwrap(),
+        b"mine"
+    );
+    // The live run goes on to end by itself, and removes its own folder.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(live.0.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(live.0.wait().unwrap().code(), Some(130));
+    assert!(support::processes_in(&work).is_empty());
+    assert_eq!(folders().into_iter().collect::<Vec<_>>(), ["crashtest-foo"]);
+}
+
+/// A child that is killed and reaped if the test ends early.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

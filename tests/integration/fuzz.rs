@@ -827,6 +827,14 @@ fn cli_refuses_bad_input_with_one_clear_error_and_exit_2() {
             &["run", smoke, "--budget", "ten"],
             &["--budget", "'ten'", "90s"],
         ),
+        (
+            &["run", smoke, "--shrink-budget", "0s"],
+            &["--shrink-budget", "shrinks nothing", "--no-shrink"],
+        ),
+        (
+            &["run", smoke, "--shrink-budget", "ten"],
+            &["--shrink-budget", "'ten'", "60s"],
+        ),
         (&["repro", "s.toml@x/2"], &["case id 's.toml@x/2'", "seed"]),
         (&["repro", "s.toml@1/2/r4294967296"], &["record count"]),
         (&["repro", "s.toml"], &["case id"]),

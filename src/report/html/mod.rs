@@ -244,6 +244,7 @@ fn write_scenario(out: &mut String, n: usize, s: &ScenarioReport) -> fmt::Result
     }
     for (on, flag) in [
         (s.budget_exhausted, "time budget exhausted"),
+        (s.shrink_budget_exhausted, "shrink budget exhausted"),
         (s.exhaustive, "exhaustive"),
     ] {
         if on {
