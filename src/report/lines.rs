@@ -56,7 +56,7 @@ use crate::oracle::Class;
 use crate::results_file::{ReadStatus, read_results};
 use crate::scenario::Expect;
 use crate::seed::Seed;
-use crate::trial::TrialOutcome;
+use crate::trial::{Ended, TrialOutcome};
 
 /// One line of a results file. Every line carries its scenario's name and its run's seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -372,8 +372,10 @@ pub struct Signature {
     pub class: Class,
     /// The fault drawn (`None`: not known, from a `trial` line of an old file).
     pub fault: Option<FaultKind>,
-    /// The syscall the writer was killed before, `exit` for its clean exit, `?` when
-    /// only a `trial` line tells of the trial.
+    /// The syscall the writer was killed before; when no kill took it, `exit` for its
+    /// clean exit, `timeout` for a writer still running at the timeout, `start` for one
+    /// that could not be started, `end` for one that exited non-zero or died of a signal
+    /// crashtest did not send; `?` when only a `trial` line tells of the trial.
     pub call: String,
 }
 
@@ -384,11 +386,24 @@ impl Signature {
         Some(Signature {
             class: v.class,
             fault: Some(outcome.fault),
-            call: outcome
-                .kill
-                .as_ref()
-                .map_or_else(|| "exit".to_owned(), |b| b.syscall.clone()),
+            call: match &outcome.kill {
+                Some(b) => b.syscall.clone(),
+                None => Signature::no_kill(outcome).to_owned(),
+            },
         })
+    }
+
+    /// The call of a trial no kill took: how its writers ended (`exit` for a clean exit).
+    fn no_kill(outcome: &TrialOutcome) -> &'static str {
+        // Results written before `ended` know a hang by its class alone.
+        let hang = outcome.violation().is_some_and(|v| v.class == Class::Hang);
+        match &outcome.ended {
+            Some(Ended::TimedOut) => "timeout",
+            None if hang => "timeout",
+            Some(Ended::NotStarted) => "start",
+            Some(Ended::Exited { .. } | Ended::Signaled { .. }) => "end",
+            None => "exit",
+        }
     }
 }
 
@@ -398,6 +413,22 @@ impl fmt::Display for Signature {
         let fault = self.fault.map_or("a fault", FaultKind::name);
         match self.call.as_str() {
             "exit" => write!(f, "{} after {fault} at the clean exit", self.class),
+            // No kill, so no fault either: the writer's own end is the failure's.
+            "timeout" => write!(
+                f,
+                "{} with no kill: the writer was still running at the timeout",
+                self.class
+            ),
+            "start" => write!(
+                f,
+                "{} with no kill: the writer could not be started",
+                self.class
+            ),
+            "end" => write!(
+                f,
+                "{} with no kill: the writer ended on its own",
+                self.class
+            ),
             "?" => write!(f, "{} after {fault}", self.class),
             call => write!(f, "{} after {fault} at {call}", self.class),
         }
@@ -1277,6 +1308,43 @@ mod tests {
     fn shard(mut line: Value, shard: &str) -> Value {
         line["shard"] = json!(shard);
         line
+    }
+
+    /// A trial no kill took is one failure by how its writer ended, never "at the clean
+    /// exit" unless it exited 0; old lines of a hang (no `ended`) read the same.
+    #[test]
+    fn a_failure_without_a_kill_is_named_by_how_the_writer_ended() {
+        let words = |class: &str, ended: Option<Value>| {
+            let mut line = finding("s", 1, class, "d");
+            line["kill"] = Value::Null;
+            if let Some(ended) = ended {
+                line["ended"] = ended;
+            }
+            let line: FindingLine = serde_json::from_value(line).unwrap();
+            Signature::of(&line.outcome).unwrap().to_string()
+        };
+        assert_eq!(
+            words("lost-ack", None),
+            "lost-ack after kill at the clean exit"
+        );
+        let hang = "hang with no kill: the writer was still running at the timeout";
+        assert_eq!(words("hang", Some(json!({"kind": "timed-out"}))), hang);
+        assert_eq!(words("hang", None), hang);
+        assert_eq!(
+            words("target-error", Some(json!({"kind": "not-started"}))),
+            "target-error with no kill: the writer could not be started"
+        );
+        assert_eq!(
+            words("target-error", Some(json!({"kind": "exited", "code": 1}))),
+            "target-error with no kill: the writer ended on its own"
+        );
+        assert_eq!(
+            words(
+                "target-error",
+                Some(json!({"kind": "signaled", "signal": "SIGXFSZ"}))
+            ),
+            "target-error with no kill: the writer ended on its own"
+        );
     }
 
     #[test]
