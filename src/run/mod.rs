@@ -129,6 +129,19 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<RunReport, TrialError> {
     let started = Instant::now();
+    // Before anything is made: the writers must fit in crashtest's open files.
+    let jobs = preflight::jobs_that_fit(&scenario, opts.jobs)?;
+    if jobs < opts.jobs {
+        let _ = writeln!(
+            out,
+            "note: {jobs} trial(s) at once, not {}: that is what crashtest's open files hold with {} writers a trial",
+            opts.jobs, scenario.writers
+        );
+    }
+    let opts = &RunOptions {
+        jobs,
+        ..opts.clone()
+    };
     let (_work_guard, work) = make_work(opts.work_dir.as_ref())?;
     // The target, once, before any trial or results line: a setup mistake is one error.
     preflight::check(&scenario, &opts.exe, &work)?;

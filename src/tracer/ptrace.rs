@@ -201,6 +201,11 @@ impl Traced {
         let filter = filter::program()?;
         let mut started: Option<Traced> = None;
         for cmd in cmds.iter_mut() {
+            // Thousands of writers take seconds to start: a Ctrl-C ends the start (dropping
+            // `started` kills the writers already started).
+            if process::interrupted() {
+                return Err(TraceError::Interrupted);
+            }
             let exec = Exec::prepare(cmd)?;
             cmd.process_group(started.as_ref().map_or(0, |t| t.pgid.as_raw()));
             // SAFETY: the closure runs in the forked child and makes only raw syscalls
