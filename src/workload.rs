@@ -12,8 +12,8 @@
 //! the payloads seen so far are kept as 16-byte fingerprints, in memory up to
 //! [`IN_MEMORY`] of them and in sorted unnamed temporary files beyond ([`Fingerprints`]),
 //! and what the draw leaves behind (which records were drawn again) goes to a [`ByteLog`],
-//! which moves to a file of its own once long. That draw stops within a few records of a
-//! Ctrl-C.
+//! which moves to a file of its own once long. That draw stops at the first record after
+//! a Ctrl-C.
 
 use std::hash::{DefaultHasher, Hasher};
 use std::io::{self, BufRead, Read};
@@ -60,9 +60,6 @@ pub struct Stream {
 
 /// Bytes of one entry of [`Stream::redraws`].
 const REDRAW: usize = 8;
-
-/// How many records are drawn between two looks at the interrupt flag.
-const INTERRUPT_EVERY: u32 = 1024;
 
 impl Workload {
     /// `records` payloads for each of `writers` writers from `rng`. With several writers
@@ -113,14 +110,15 @@ impl Workload {
             let start = rng.clone();
             let mut redraws = ByteLog::new();
             for i in 0..records {
-                if i % INTERRUPT_EVERY == 0 && process::interrupted() {
-                    return Err(TrialError::Interrupted);
-                }
                 let mut p = payload(rng, sizes);
                 // Bounded: a range too small for uniqueness (max = 0) keeps duplicates,
                 // which the oracle then assigns to whichever writer expects them.
                 let mut extra = 0u32;
                 for _ in 0..1000 {
+                    // Each draw, since a payload may be 16 MiB: one atomic load.
+                    if process::interrupted() {
+                        return Err(TrialError::Interrupted);
+                    }
                     if seen.insert(&p).map_err(kept)? {
                         break;
                     }

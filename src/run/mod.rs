@@ -165,7 +165,7 @@ pub fn run(
     let jobs = jobs::plan(&env, opts, out)?;
     sink.write(run_line(&env, opts, &jobs))?;
     jobs.announce(&env, opts, out);
-    let envs = jobs::Envs::new(&env, &jobs.list);
+    let envs = jobs::Envs::new(&env, jobs.list.listed());
     let mut ended = pool::run_all(&jobs, &envs, opts, started, &mut sink, out);
     finish::shrink_failures(&mut ended, &envs, opts, &mut sink, out)?;
     if let Some(e) = ended.error {

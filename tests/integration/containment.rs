@@ -790,3 +790,48 @@ fn r13_sigint_while_writers_start_ends_the_run_interrupted() {
     );
     assert_nothing_left(&work);
 }
+
+/// See issue 13: a run's trial count costs it no memory. `trials = 10000000` under a
+/// budget made a list of ten million jobs before the first trial (700 MB; a billion would
+/// not fit): its peak is now that of a run of ten trials.
+#[test]
+fn r13_a_trial_count_under_a_budget_costs_no_memory() {
+    let sb = Sandbox::new();
+    let peak_of = |trials: u64| -> u64 {
+        let scenario = sb.scenario(
+            &format!("t{trials}.toml"),
+            &format!("trials = {trials}\nrecords = 2\n[target]\nbuiltin = \"crc\"\n"),
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+            .args(["run", scenario.to_str().unwrap(), "--jobs", "1"])
+            .args(["--budget", "1s", "--no-shrink", "--results"])
+            .arg(sb.results())
+            .arg("--work-dir")
+            .arg(sb.work())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = format!("/proc/{}/status", child.id());
+        let mut peak = 0;
+        while child.try_wait().unwrap().is_none() {
+            if let Some(hwm) = std::fs::read_to_string(&status).ok().and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            }) {
+                peak = peak.max(hwm);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(child.wait().unwrap().success());
+        let _ = std::fs::remove_dir_all(sb.results());
+        peak
+    };
+    let (few, many) = (peak_of(10), peak_of(10_000_000));
+    assert!(
+        many <= few * 3 / 2 + 4096,
+        "10 trials: {few} KiB at most; 10,000,000 trials: {many} KiB"
+    );
+    assert_nothing_left(&sb.work());
+}
