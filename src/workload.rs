@@ -100,7 +100,7 @@ impl Workload {
             });
         }
         let kept = |source| TrialError::Io {
-            what: "keep the drawn records' fingerprints in",
+            what: "keep the drawn records' fingerprints in a temporary file",
             path: crate::spill::folder(),
             source,
         };
@@ -288,8 +288,8 @@ impl Read for Input<'_> {
 pub const IN_MEMORY: usize = 64 << 10;
 
 /// Bytes of the filter that spares most draws a look into the files, per fingerprint kept
-/// in memory: 4 MiB in all, whose false positives stay under 1% up to four million
-/// fingerprints and 15% at eight million.
+/// in memory: 4 MiB in all, three bits a fingerprint, whose false positives stay under 1%
+/// up to two million fingerprints and reach 15% at eight million.
 const FILTER_PER_IN_MEMORY: usize = 64;
 
 /// Fingerprints found in a file (payloads drawn again and again: the all-zero and
@@ -478,8 +478,8 @@ impl Run {
             }
             let i = (at % PAGE as u64) as usize;
             if i == 0 {
-                let n = PAGE.min((self.len - at) as usize);
-                page = vec![[0u8; FINGERPRINT]; n];
+                page.clear();
+                page.resize(PAGE.min((self.len - at) as usize), [0u8; FINGERPRINT]);
                 if let Err(e) = self
                     .file
                     .read_exact_at(page.as_flattened_mut(), at * FINGERPRINT as u64)
