@@ -1,8 +1,9 @@
 //! How one trial's cost and memory grow with its number of records (issue 7, item 5).
 //!
-//! `cargo bench --bench scale [-- --max N | --quick]` writes, for records = 10^3, 10^4,
-//! 10^5 and 10^6 (up to `--max`; `--quick` stops at 10^4), a one-trial scenario (the
-//! built-in `crc` WAL, payloads of 0..=64 bytes, SIGKILL only, the `stable` check on)
+//! `cargo bench --bench scale [-- --max N | --quick] [--writers W]` writes, for records =
+//! 10^3, 10^4, 10^5 and 10^6 (up to `--max`; `--quick` stops at 10^4), a one-trial
+//! scenario (the built-in `crc` WAL, payloads of 0..=64 bytes, SIGKILL only, the `stable`
+//! check on; `W` writers of that many records each, 1 by default: see issue 13)
 //! into a temporary folder and runs the release `crashtest run` on it as a child process.
 //! Per size it prints the wall time, the time per record, two peaks of resident memory
 //! and the ratio of each to the previous size: linear cost is 10x time per 10x records,
@@ -43,10 +44,14 @@ fn main() -> ExitCode {
 /// Knobs from the command line (cargo passes `--bench`, which is ignored).
 struct Args {
     max: u64,
+    writers: u64,
 }
 
 fn args() -> Result<Args, String> {
-    let mut out = Args { max: u64::MAX };
+    let mut out = Args {
+        max: u64::MAX,
+        writers: 1,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -59,9 +64,16 @@ fn args() -> Result<Args, String> {
                     .filter(|&v| v > 0)
                     .ok_or("--max wants a positive integer, e.g. --max 100000")?;
             }
+            "--writers" => {
+                out.writers = it
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|&v| v > 0)
+                    .ok_or("--writers wants a positive integer, e.g. --writers 4")?;
+            }
             other => {
                 return Err(format!(
-                    "unknown argument '{other}' (usage: cargo bench --bench scale -- [--max N] [--quick])"
+                    "unknown argument '{other}' (usage: cargo bench --bench scale -- [--max N] [--quick] [--writers W])"
                 ));
             }
         }
@@ -86,8 +98,9 @@ fn bench() -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("failed to make a temp folder: {e}"))?;
     println!("{}", machine());
     println!(
-        "one trial of the built-in crc WAL, payloads 0..=64 bytes, kill only, stable check on; \
-         folder on {}",
+        "one trial of the built-in crc WAL, {} writer(s), payloads 0..=64 bytes, kill only, \
+         stable check on; folder on {}",
+        args.writers,
         filesystem(tmp.path())
     );
     println!(
@@ -96,7 +109,7 @@ fn bench() -> Result<(), String> {
     );
     let mut rows: Vec<Row> = Vec::new();
     for &records in SIZES.iter().filter(|&&n| n <= args.max) {
-        let row = measure(&exe, tmp.path(), records)?;
+        let row = measure(&exe, tmp.path(), records, args.writers)?;
         let ratio = |f: fn(&Row) -> f64| match rows.last() {
             Some(prev) => format!("{:.2}x", f(&row) / f(prev)),
             None => "-".to_owned(),
@@ -117,8 +130,9 @@ fn bench() -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one trial of `records` records under `crashtest run` and measures it.
-fn measure(exe: &Path, tmp: &Path, records: u64) -> Result<Row, String> {
+/// Runs one trial of `writers` writers of `records` records each under `crashtest run` and
+/// measures it.
+fn measure(exe: &Path, tmp: &Path, records: u64, writers: u64) -> Result<Row, String> {
     let dir = tmp.join(format!("r{records}"));
     std::fs::create_dir(&dir).map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
     let scenario = dir.join("scale.toml");
@@ -127,6 +141,7 @@ fn measure(exe: &Path, tmp: &Path, records: u64) -> Result<Row, String> {
 seed = 1
 trials = 1
 records = {records}
+writers = {writers}
 payload = {{ min = 0, max = 64 }}
 timeout = "2h"
 expect = "pass"

@@ -219,7 +219,8 @@ impl Baseline<'_> {
             sc.writers,
             sc.records,
             sc.payload,
-        );
+        )
+        .map_err(|e| format!("failed to draw the records: {e}"))?;
         let sent = &workload.to_vecs()[0];
         let input = writer_input(sent);
         let dir = self.env.work.join(format!("b{index}"));

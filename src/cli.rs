@@ -296,10 +296,15 @@ impl RunArgs {
 
 /// `crashtest run`: every trial, then the verdict by the rule every output uses.
 fn run_scenario(args: RunArgs) -> u8 {
+    // Caught from the start, so that a Ctrl-C in any phase ends the run with exit 130.
+    catch_interrupts();
     let Some(sc) = args.scenario() else {
         return exit::USAGE_OR_CONFIG;
     };
-    catch_interrupts();
+    if crate::process::interrupted() {
+        eprintln!("crashtest: interrupted before the first trial");
+        return exit::INTERRUPTED;
+    }
     let Some(exe) = self_exe() else {
         return exit::HARNESS_FAILURE;
     };
@@ -386,6 +391,7 @@ fn reproduce(args: ReproArgs) -> u8 {
             return exit::USAGE_OR_CONFIG;
         }
     };
+    catch_interrupts();
     let Some(mut sc) = load(Path::new(&scenario)) else {
         return exit::USAGE_OR_CONFIG;
     };
@@ -396,7 +402,9 @@ fn reproduce(args: ReproArgs) -> u8 {
         over,
     };
     sc.seed = case.seed;
-    catch_interrupts();
+    if crate::process::interrupted() {
+        return exit::INTERRUPTED;
+    }
     let Some(exe) = self_exe() else {
         return exit::HARNESS_FAILURE;
     };
@@ -538,6 +546,7 @@ fn repro(
     case: &CaseId,
     work_dir: Option<PathBuf>,
 ) -> Result<bool, crate::errors::TrialError> {
+    crate::run::preflight::jobs_that_fit(&sc, 1)?;
     let (_guard, work) = run::make_work(work_dir.as_ref())?;
     for note in crate::run::preflight::check(&sc, &exe, &work)?.0 {
         println!("note: {note}");

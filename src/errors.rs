@@ -52,6 +52,28 @@ pub enum ScenarioError {
         message: String,
     },
 
+    /// The path names something other than a regular file: a folder, a FIFO, a device
+    /// (`/dev/zero`), a socket. Refused before it is read.
+    #[error("scenario at {path} is {what}, not a file: give the path of a TOML file", path = .path.display())]
+    NotAFile {
+        /// The scenario path, as the user gave it.
+        path: PathBuf,
+        /// What it is instead, e.g. `a FIFO (named pipe)`.
+        what: &'static str,
+    },
+
+    /// The file is larger than a scenario may be.
+    #[error(
+        "scenario at {path} is larger than {limit} bytes, the most a scenario file may hold (a scenario is a short TOML file)",
+        path = .path.display()
+    )]
+    TooLarge {
+        /// The scenario file, as the user gave it.
+        path: PathBuf,
+        /// [`crate::scenario::MAX_SCENARIO_BYTES`].
+        limit: u64,
+    },
+
     /// The scenario's folder (where external targets run) could not be made absolute.
     #[error("failed to resolve the folder of scenario at {path}", path = .path.display())]
     Folder {
@@ -204,6 +226,10 @@ pub enum TraceError {
         #[source]
         source: io::Error,
     },
+    /// SIGINT or SIGTERM arrived while the writers were being started: those already
+    /// started were killed.
+    #[error("interrupted while the writers were started")]
+    Interrupted,
     /// A state the tracer does not expect: a bug in crashtest.
     #[error("internal tracer error, please report: {what}")]
     Internal {
@@ -298,7 +324,8 @@ pub enum PipedError<E = TraceError> {
 // ---- setup and environment errors ----
 
 /// What the check before the first trial ([`crate::run::preflight`]) found wrong with the
-/// scenario's target: a mistake that would fail every trial the same way. Exit 2.
+/// scenario's target, or with what the scenario asks of this machine: a mistake that would
+/// fail every trial the same way. Exit 2.
 ///
 /// `key` is the scenario key that names the program (`target.writer`, `target.replay`, or
 /// `target.builtin` for a built-in WAL, which the crashtest executable serves).
@@ -353,6 +380,24 @@ pub enum SetupError {
         /// Why.
         #[source]
         source: io::Error,
+    },
+    /// `writers` asks for more writers at once than crashtest's open files hold: each
+    /// writer of a trial holds descriptors in crashtest.
+    #[error(
+        "writers = {writers} in {scenario} is more than crashtest can run at once: each writer holds up to {per_writer} open files in crashtest, and its limit of {limit} open files (RLIMIT_NOFILE) holds {most} writers; lower writers, or raise the hard limit (ulimit -Hn)",
+        scenario = .scenario.display()
+    )]
+    TooManyWriters {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The scenario's `writers`.
+        writers: u32,
+        /// Descriptors crashtest holds per writer.
+        per_writer: u64,
+        /// crashtest's limit of open files, raised to the hard limit.
+        limit: u64,
+        /// The most writers that limit holds.
+        most: u64,
     },
     /// The program ran but does not speak protocol v1: given no records (stdin closed at
     /// once) and an empty folder, a writer must print nothing and exit 0, and a replay
@@ -473,7 +518,7 @@ pub enum TrialError {
     Interrupted,
     /// The tracer failed.
     #[error("failed to trace the writer")]
-    Trace(#[from] TraceError),
+    Trace(#[source] TraceError),
     /// The check before the first trial found the scenario's target wrong (exit 2).
     /// Boxed: it is large, and every trial's `Result` carries the enum.
     #[error(transparent)]
@@ -506,6 +551,16 @@ pub enum TrialError {
         #[source]
         source: io::Error,
     },
+}
+
+impl From<TraceError> for TrialError {
+    /// A tracer interrupted is a trial interrupted, not a tracer that failed.
+    fn from(e: TraceError) -> Self {
+        match e {
+            TraceError::Interrupted => TrialError::Interrupted,
+            e => TrialError::Trace(e),
+        }
+    }
 }
 
 impl From<SetupError> for TrialError {

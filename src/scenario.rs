@@ -51,6 +51,10 @@ use crate::wal::BuiltinWal;
 /// The largest payload a scenario may ask for: 16 MiB.
 pub const MAX_PAYLOAD: u32 = 16 * 1024 * 1024;
 
+/// The largest scenario file read: 1 MiB, hundreds of times the longest one shipped. A
+/// path to something endless (`/dev/zero`) or huge is refused rather than read.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
 /// A validated scenario: the plan one `crashtest run` carries out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scenario {
@@ -223,12 +227,12 @@ impl Default for Checks {
 
 impl Scenario {
     /// Reads and validates the scenario at `path`. A file that is not UTF-8 is refused
-    /// with the line and column of its first bad byte, like any other bad input.
+    /// with the line and column of its first bad byte, like any other bad input. Only a
+    /// regular file of at most [`MAX_SCENARIO_BYTES`] is read: a FIFO, a device or a
+    /// folder is refused before any read (a FIFO without a writer would block the open,
+    /// `/dev/zero` never ends), and so is a larger file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_bounded(path)?;
         match std::str::from_utf8(&bytes) {
             Ok(text) => Scenario::parse(text, path),
             Err(e) => {
@@ -314,6 +318,57 @@ impl Scenario {
             limits: raw.limits.resolve(),
         })
     }
+}
+
+/// The bytes of the regular file at `path`, at most [`MAX_SCENARIO_BYTES`] of them.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, ScenarioError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let failed = |source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    // O_NONBLOCK: opening a FIFO no one writes to returns at once instead of waiting; it is
+    // then refused as not a file. It changes nothing for a regular file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(failed)?;
+    let kind = file.metadata().map_err(failed)?.file_type();
+    let what = if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    };
+    if let Some(what) = what {
+        return Err(ScenarioError::NotAFile {
+            path: path.to_path_buf(),
+            what,
+        });
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&file, MAX_SCENARIO_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(failed)?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(ScenarioError::TooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_SCENARIO_BYTES,
+        });
+    }
+    Ok(bytes)
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`, counted the way
@@ -1101,6 +1156,50 @@ mod tests {
             rendered.starts_with(&format!("{}:2:10: byte 0xff is not UTF-8", path.display())),
             "{rendered}"
         );
+    }
+
+    // See issue 13: `crashtest run /dev/zero` grew without bound, and a FIFO blocked the
+    // open until something wrote to it.
+    #[test]
+    fn load_reads_only_a_regular_file_of_bounded_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        for (path, what) in [
+            (fifo.as_path(), "a FIFO (named pipe)"),
+            (Path::new("/dev/zero"), "a character device"),
+            (dir.path(), "a directory"),
+        ] {
+            let err = Scenario::load(path).unwrap_err();
+            assert!(
+                matches!(err, ScenarioError::NotAFile { what: w, .. } if w == what),
+                "{path:?}: {err:?}"
+            );
+            assert_eq!(
+                chain(&err),
+                format!(
+                    "scenario at {} is {what}, not a file: give the path of a TOML file",
+                    path.display()
+                )
+            );
+        }
+        // A file of exactly the limit is read (and parsed: spaces and a comment); one more
+        // byte is refused, sparse or not, before it is parsed.
+        let big = dir.path().join("big.toml");
+        let mut text = CRC.to_owned();
+        text.push('#');
+        text.push_str(&" ".repeat(MAX_SCENARIO_BYTES as usize - text.len()));
+        std::fs::write(&big, &text).unwrap();
+        assert!(Scenario::load(&big).is_ok());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&big)
+            .unwrap()
+            .set_len(MAX_SCENARIO_BYTES + 1)
+            .unwrap();
+        let err = Scenario::load(&big).unwrap_err();
+        assert!(matches!(err, ScenarioError::TooLarge { .. }), "{err:?}");
+        assert!(chain(&err).contains("larger than 1048576 bytes"), "{err}");
     }
 
     #[test]

@@ -32,11 +32,17 @@ pub fn place_in(dir: &std::path::Path) {
 
 /// A new unnamed file in the run folder, or in the system temp folder when there is no
 /// run folder (or it is gone).
-fn unnamed() -> io::Result<File> {
+pub(crate) fn unnamed() -> io::Result<File> {
+    tempfile::tempfile_in(folder())
+}
+
+/// The folder spill files go to: the run folder, or the system temp folder when there is
+/// no run folder (or it is gone).
+pub(crate) fn folder() -> std::path::PathBuf {
     let place = PLACE.read().unwrap_or_else(|e| e.into_inner()).clone();
     match place {
-        Some(dir) if dir.is_dir() => tempfile::tempfile_in(dir),
-        _ => tempfile::tempfile(),
+        Some(dir) if dir.is_dir() => dir,
+        _ => std::env::temp_dir(),
     }
 }
 
@@ -118,7 +124,7 @@ impl ByteLog {
     }
 
     /// Reads the log from `from` to its end.
-    pub fn reader_from(&self, from: u64) -> Box<dyn BufRead + '_> {
+    pub fn reader_from(&self, from: u64) -> Box<dyn BufRead + Send + '_> {
         let tail =
             &self.buf[from.saturating_sub(self.flushed).min(self.buf.len() as u64) as usize..];
         match &self.file {
@@ -149,7 +155,7 @@ impl ByteLog {
     }
 
     /// Reads the whole log.
-    pub fn reader(&self) -> Box<dyn BufRead + '_> {
+    pub fn reader(&self) -> Box<dyn BufRead + Send + '_> {
         self.reader_from(0)
     }
 

@@ -220,6 +220,7 @@ impl Bench {
 fn loop_records(env: &TrialEnv, index: u64) -> Vec<Vec<u8>> {
     let sc = &env.scenario;
     Workload::generate(&mut sc.seed.workload_rng(index), 1, sc.records, sc.payload)
+        .expect("one writer's records are drawn as they are read")
         .to_vecs()
         .swap_remove(0)
 }

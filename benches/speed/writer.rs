@@ -28,6 +28,7 @@ impl Bench {
         let appends = self.knobs.appends;
         let sc = self.smoke.clone();
         let records = Workload::generate(&mut sc.seed.workload_rng(0), 1, appends, sc.payload)
+            .map_err(|e| format!("failed to draw the records: {e}"))?
             .to_vecs()
             .swap_remove(0);
         let input = writer_input(&records);

@@ -474,7 +474,7 @@ mod tests {
         const N: u32 = 100_000;
         let (peak, (j, stable)) = heap::peak(|| {
             let sizes = SizeRange { min: 0, max: 64 };
-            let workload = Workload::generate(&mut Seed(1).workload_rng(0), 1, N, sizes);
+            let workload = Workload::generate(&mut Seed(1).workload_rng(0), 1, N, sizes).unwrap();
             let stream = &workload.streams()[0];
             let (mut stdout, mut marks) = (Captured::default(), Spill::new());
             for i in 0..N {

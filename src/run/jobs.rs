@@ -10,7 +10,7 @@ use crate::case::CaseId;
 use crate::errors::TrialError;
 use crate::faults::FaultKind;
 use crate::report::human;
-use crate::run::{RunOptions, STATES_CHECKED, regressions};
+use crate::run::{RunOptions, STATES_CHECKED, Shard, regressions};
 use crate::seed::Seed;
 use crate::trial::states;
 use crate::trial::{self, Overrides, Plan, Recording, TrialEnv};
@@ -52,7 +52,7 @@ pub(super) enum StateFrom {
 
 /// The jobs of a run, in the order they start.
 pub(super) struct Jobs {
-    pub(super) list: Vec<Job>,
+    pub(super) list: JobList,
     /// How many of them are saved regressions (they come first).
     pub(super) saved: usize,
     /// With `--exhaustive`: the crash states of trial 0.
@@ -67,6 +67,62 @@ pub(super) struct Exhaustive {
     pub(super) recording: Option<Recording>,
     /// How the states are made, in words for the first line.
     how: &'static str,
+}
+
+/// The jobs of a run by their place: those listed (saved regressions, exhaustive states),
+/// then the scenario's trials of this shard, made when asked for, so that `trials =
+/// 1000000000` with a budget costs no list of a billion jobs (see issue 13).
+pub(super) struct JobList {
+    listed: Vec<Job>,
+    /// The scenario's trials that follow the listed jobs: this many, of this seed, of
+    /// this shard.
+    trials: u64,
+    seed: Seed,
+    shard: Option<Shard>,
+}
+
+impl JobList {
+    /// How many jobs there are.
+    pub(super) fn len(&self) -> usize {
+        self.listed.len() + usize::try_from(self.trials).unwrap_or(usize::MAX)
+    }
+
+    /// The job at `pos`, if there is one.
+    pub(super) fn get(&self, pos: usize) -> Option<Job> {
+        if let Some(&job) = self.listed.get(pos) {
+            return Some(job);
+        }
+        let nth = (pos - self.listed.len()) as u64;
+        if nth >= self.trials {
+            return None;
+        }
+        // Trial i is in shard K/N when i mod N = K - 1: the shard's nth is nth * N + K - 1.
+        let index = match self.shard {
+            Some(s) => nth * s.n + s.k - 1,
+            None => nth,
+        };
+        Some(Job {
+            seed: self.seed,
+            index,
+            over: Overrides::default(),
+            regression: false,
+            state: StateFrom::Kill,
+        })
+    }
+
+    /// The jobs that are listed (not the scenario's trials).
+    pub(super) fn listed(&self) -> &[Job] {
+        &self.listed
+    }
+}
+
+/// How many of trials `0..trials` belong to `shard`.
+fn in_shard(trials: u64, shard: Option<Shard>) -> u64 {
+    match shard {
+        Some(s) if trials >= s.k => (trials - s.k) / s.n + 1,
+        Some(_) => 0,
+        None => trials,
+    }
 }
 
 impl Jobs {
@@ -86,7 +142,7 @@ impl Jobs {
         let what = match &self.exhaustive {
             Some(ex) => {
                 let torn = ex.plans.iter().filter(|p| p.tear.is_some()).count();
-                let power = self.list[self.saved..]
+                let power = self.list.listed()[self.saved..]
                     .iter()
                     .filter(|j| j.over.fault == Some(FaultKind::PowerLoss))
                     .count();
@@ -146,22 +202,20 @@ pub(super) fn plan(
     } else {
         None
     };
-    match &exhaustive {
-        Some(ex) => list.extend(exhaustive_jobs(env, ex, out)),
-        None => list.extend(
-            (0..sc.trials)
-                .filter(|&i| opts.shard.is_none_or(|s| s.holds(i)))
-                .map(|index| Job {
-                    seed: sc.seed,
-                    index,
-                    over: Overrides::default(),
-                    regression: false,
-                    state: StateFrom::Kill,
-                }),
-        ),
-    }
+    let trials = match &exhaustive {
+        Some(ex) => {
+            list.extend(exhaustive_jobs(env, ex, out));
+            0
+        }
+        None => in_shard(sc.trials, opts.shard),
+    };
     Ok(Jobs {
-        list,
+        list: JobList {
+            listed: list,
+            trials,
+            seed: sc.seed,
+            shard: opts.shard,
+        },
         saved,
         exhaustive,
     })
@@ -312,5 +366,42 @@ impl<'a> Envs<'a> {
         } else {
             &self.others[&seed]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trials_of_a_shard_are_made_in_order_as_a_filter_would_pick_them() {
+        for trials in [0, 1, 2, 3, 7, 100] {
+            for shard in [None, Some((1, 1)), Some((1, 3)), Some((2, 3)), Some((3, 3))] {
+                let shard = shard.map(|(k, n)| Shard { k, n });
+                let list = JobList {
+                    listed: Vec::new(),
+                    trials: in_shard(trials, shard),
+                    seed: Seed(4),
+                    shard,
+                };
+                let made: Vec<u64> = (0..list.len())
+                    .map(|pos| list.get(pos).unwrap().index)
+                    .collect();
+                let picked: Vec<u64> = (0..trials)
+                    .filter(|&i| shard.is_none_or(|s| s.holds(i)))
+                    .collect();
+                assert_eq!(made, picked, "{trials} trials, shard {shard:?}");
+                assert!(list.get(list.len()).is_none());
+            }
+        }
+        // A billion trials are a count, not a list.
+        let list = JobList {
+            listed: Vec::new(),
+            trials: in_shard(1_000_000_000, None),
+            seed: Seed(4),
+            shard: None,
+        };
+        assert_eq!(list.len(), 1_000_000_000);
+        assert_eq!(list.get(999_999_999).unwrap().index, 999_999_999);
     }
 }

@@ -122,6 +122,19 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<RunReport, TrialError> {
     let started = Instant::now();
+    // Before anything is made: the writers must fit in crashtest's open files.
+    let jobs = preflight::jobs_that_fit(&scenario, opts.jobs)?;
+    if jobs < opts.jobs {
+        let _ = writeln!(
+            out,
+            "note: {jobs} trial(s) at once, not {}: that is what crashtest's open files hold with {} writers a trial",
+            opts.jobs, scenario.writers
+        );
+    }
+    let opts = &RunOptions {
+        jobs,
+        ..opts.clone()
+    };
     let (_work_guard, work) = make_work(opts.work_dir.as_ref())?;
     // The target, once, before any trial or results line: a setup mistake is one error.
     let notes = preflight::check(&scenario, &opts.exe, &work)?;
@@ -148,7 +161,7 @@ pub fn run(
     for note in notes.0 {
         let _ = writeln!(out, "note: {note}");
     }
-    let envs = jobs::Envs::new(&env, &jobs.list);
+    let envs = jobs::Envs::new(&env, jobs.list.listed());
     let mut ended = pool::run_all(&jobs, &envs, opts, started, &mut sink, out);
     finish::shrink_failures(&mut ended, &envs, opts, started, &mut sink, out)?;
     if let Some(e) = ended.error.take() {

@@ -89,7 +89,7 @@ pub(super) fn run_all(
                         break;
                     }
                     let pos = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&job) = jobs.list.get(pos) else {
+                    let Some(job) = jobs.list.get(pos) else {
                         break;
                     };
                     let result = run_job(jobs, envs, job);

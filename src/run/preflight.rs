@@ -9,6 +9,12 @@
 //! ([`SetupError`]), exit 3 when the machine is ([`crate::errors::EnvironmentError`]); see
 //! [`crate::cli::exit`].
 //!
+//! [`jobs_that_fit`] runs first, before anything is made: a trial's writers must fit in
+//! crashtest's open files ([`FDS_PER_WRITER`] each, the soft limit raised to the hard one
+//! first). `writers = 100000` started about 6,000 writers, a minute's work, before "Too
+//! many open files"; it is now refused at once, naming the key and the limit, and
+//! `--jobs` is lowered to the trials at once that fit.
+//!
 //! [`check`] runs before any trial, in a folder of its own inside the run folder, removed
 //! afterwards:
 //! 1. both programs are resolved the way exec resolves them (against the scenario's folder,
@@ -55,6 +61,37 @@ pub struct Notes(pub Vec<String>);
 /// manager's shim runs a dozen or more to find an interpreter); `#!/usr/bin/env python3`
 /// runs two, a shell that execs the writer two.
 pub const WRAPPER_PROGRAMS: usize = 3;
+
+/// Descriptors crashtest holds for each writer of a running trial: its stdin, stdout and
+/// stderr pipes; the spill files of its stdout, stderr and ack marks once they grow long;
+/// the fdinfo folder the tracer keeps open for each of its threads (one counted); and one
+/// to spare (a second thread, the pipes of the next writer being started).
+pub const FDS_PER_WRITER: u64 = 8;
+
+/// Descriptors crashtest holds besides its writers': its stdio, the results file, the
+/// trace's and the workload's spill files, a replay's pipes and spill files, and the
+/// pidfd and proc files it reads while it waits.
+pub const FDS_RESERVED: u64 = 64;
+
+/// How many trials of the scenario's writers may run at once, at most `jobs`, within
+/// crashtest's open files (its soft limit raised to the hard one first). Not one:
+/// [`SetupError::TooManyWriters`], before anything is started.
+pub fn jobs_that_fit(scenario: &Scenario, jobs: usize) -> Result<usize, TrialError> {
+    let limit = process::raise_open_files();
+    let per_trial = u64::from(scenario.writers) * FDS_PER_WRITER;
+    let fit = limit.saturating_sub(FDS_RESERVED) / per_trial;
+    if fit == 0 {
+        return Err(SetupError::TooManyWriters {
+            scenario: scenario.path.clone(),
+            writers: scenario.writers,
+            per_writer: FDS_PER_WRITER,
+            limit,
+            most: limit.saturating_sub(FDS_RESERVED) / FDS_PER_WRITER,
+        }
+        .into());
+    }
+    Ok(jobs.min(usize::try_from(fit).unwrap_or(usize::MAX)).max(1))
+}
 
 /// Runs the scenario's target once, on no records, in a fresh folder of the run folder
 /// `work` (see the module docs). `exe` serves the built-in targets.

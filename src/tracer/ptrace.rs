@@ -227,6 +227,11 @@ impl Traced {
         let filter = filter::program()?;
         let mut started: Option<Traced> = None;
         for cmd in cmds.iter_mut() {
+            // Thousands of writers take seconds to start: a Ctrl-C ends the start (dropping
+            // `started` kills the writers already started).
+            if process::interrupted() {
+                return Err(TraceError::Interrupted);
+            }
             let exec = Exec::prepare(cmd)?;
             let path = exec.resolved.clone();
             cmd.process_group(started.as_ref().map_or(0, |t| t.pgid.as_raw()));

@@ -25,16 +25,21 @@ pub struct TrialEnv {
     pub keep: Option<PathBuf>,
 }
 
-/// The records of trial `index`, with the overrides' caps applied.
-pub(crate) fn workload(env: &TrialEnv, index: u64, over: &Overrides) -> Workload {
+/// The records of trial `index`, with the overrides' caps applied; `Err(Interrupted)` on
+/// a Ctrl-C while several writers' records are drawn.
+pub(crate) fn workload(
+    env: &TrialEnv,
+    index: u64,
+    over: &Overrides,
+) -> Result<Workload, TrialError> {
     let sc = &env.scenario;
-    Workload::generate(
+    Ok(Workload::generate(
         &mut sc.seed.workload_rng(index),
         sc.writers,
         sc.records,
         sc.payload,
-    )
-    .capped(over.records, over.max_payload)
+    )?
+    .capped(over.records, over.max_payload))
 }
 
 /// `Err(Interrupted)` once SIGINT or SIGTERM arrived: the trial stops at its next step.

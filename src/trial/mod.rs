@@ -50,7 +50,7 @@ pub fn run_case(
     index: u64,
     over: Overrides,
 ) -> Result<(TrialOutcome, TrialDetail), TrialError> {
-    let mut case = Trial::new(env, index, over);
+    let mut case = Trial::new(env, index, over)?;
     let result = (|| -> Result<(), TrialError> {
         let (env, dir, fault) = (case.env, case.dir.clone(), case.fault);
         let record_ops = fault == FaultKind::PowerLoss;
@@ -113,7 +113,7 @@ pub fn run_state(
         kill_at: u64::MAX,
         tear: None,
     });
-    let mut case = Trial::new(env, index, over);
+    let mut case = Trial::new(env, index, over)?;
     let result = (|| -> Result<(), TrialError> {
         let (run, state) = rec.cut(plan, case.fault == FaultKind::PowerLoss);
         let n = rec.run.trace.boundaries.len() as u64;

@@ -97,7 +97,7 @@ impl Recording {
     /// Runs trial `index`'s writers once, untouched, recording every file-changing call
     /// with its data. `Ok(Err(why))`: the writer could not be started.
     pub fn make(env: &TrialEnv, index: u64) -> Result<Result<Recording, String>, TrialError> {
-        let workload = workload(env, index, &Overrides::default());
+        let workload = workload(env, index, &Overrides::default())?;
         let dir = env.work.join(format!("record{index}"));
         fresh_dir(&dir)?;
         let run = run_writers(env, &dir, &workload, None, true, index);

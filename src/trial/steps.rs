@@ -39,11 +39,15 @@ pub(crate) struct Trial<'a> {
 
 impl<'a> Trial<'a> {
     /// Draws the case's records and fault class (in that order, from the trial's stream)
-    /// and names its folder.
-    pub(crate) fn new(env: &'a TrialEnv, index: u64, over: Overrides) -> Trial<'a> {
+    /// and names its folder. `Err(Interrupted)` on a Ctrl-C while the records are drawn.
+    pub(crate) fn new(
+        env: &'a TrialEnv,
+        index: u64,
+        over: Overrides,
+    ) -> Result<Trial<'a>, TrialError> {
         let sc = &env.scenario;
         let mut rng = sc.seed.trial_rng(index);
-        let workload = workload(env, index, &over);
+        let workload = workload(env, index, &over)?;
         let drawn = FaultKind::choose(&mut rng, &sc.faults);
         let fault = over.fault.unwrap_or(drawn);
         // Cases of one trial may run at once (exhaustive, shrinking): each gets its folder.
@@ -81,7 +85,7 @@ impl<'a> Trial<'a> {
             sent: workload.clone(),
             ..TrialDetail::default()
         };
-        Trial {
+        Ok(Trial {
             env,
             index,
             rng,
@@ -91,7 +95,7 @@ impl<'a> Trial<'a> {
             outcome,
             detail,
             replays: None,
-        }
+        })
     }
 
     /// Removes the case's folder and hands back its outcome.
@@ -319,7 +323,7 @@ impl<'a> Trial<'a> {
     ) -> Result<Option<oracle::Violation>, TrialError> {
         let (env, dir, index) = (self.env, &self.dir, self.index);
         let sc = &env.scenario;
-        let new = Workload::generate(&mut self.rng, 1, sc.records, sc.payload);
+        let new = Workload::generate(&mut self.rng, 1, sc.records, sc.payload)?;
         let new = &new.streams()[0];
         let mut cmd = target_command(env, dir, Role::Write, 0, index);
         let writer = process::run_reading(&mut cmd, new.input(), sc.timeout, sc.limits).map_err(

@@ -701,3 +701,306 @@ impl Drop for Reaped {
         }
     }
 }
+
+/// A running crashtest, SIGKILLed and reaped if a test fails before it ends (its writers
+/// die with it).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().is_ok_and(|s| s.is_none()) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// A `crashtest run` of `scenario` with one job, its stdout piped, its trial folders in
+/// the sandbox's work folder.
+fn start_run(sb: &Sandbox, scenario: &std::path::Path) -> (Running, Lines) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--jobs",
+            "1",
+            "--results",
+        ])
+        .arg(sb.results())
+        .arg("--work-dir")
+        .arg(sb.work())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    (Running(child), stdout)
+}
+
+type Lines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// Reads `stdout` up to the run's first line (printed once the target's check before the
+/// trials passed): the trials start next.
+fn wait_for_the_run_line(stdout: &mut Lines, name: &str) {
+    let start = format!("crashtest: {name}: ");
+    for line in stdout.by_ref() {
+        if line.unwrap().starts_with(&start) {
+            return;
+        }
+    }
+    panic!("crashtest ended before its run line");
+}
+
+/// Polls `reached` until it holds (a minute at most, should the phase never come).
+fn wait_until(what: &str, mut reached: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !reached() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Sends SIGINT to `run` and returns its exit code with the time it took to end, which
+/// must be less than `within` (else the test fails, and the run is killed).
+fn interrupt(
+    mut run: Running,
+    within: std::time::Duration,
+) -> (Option<i32>, std::time::Duration, String) {
+    let sent = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.0.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = loop {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < within,
+            "still running {within:?} after SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let took = sent.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut run.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), took, stderr)
+}
+
+/// Nothing of the run is left: no process, no folder in `work`.
+fn assert_nothing_left(work: &std::path::Path) {
+    assert!(support::processes_in(work).is_empty());
+    let left: Vec<_> = std::fs::read_dir(work).unwrap().collect();
+    assert!(left.is_empty(), "left in the work folder: {left:?}");
+}
+
+/// How long this machine takes to draw 2 x 10,000 records of the default payloads, by
+/// the same code as the run (`writers` = 2), and to read 10,000 of one writer's
+/// (`writers` = 1): the pace of the phases the tests below interrupt.
+fn pace_of_drawing(writers: u32) -> std::time::Duration {
+    use crashtest::scenario::SizeRange;
+    use crashtest::seed::Seed;
+    use crashtest::workload::Workload;
+    let started = std::time::Instant::now();
+    let w = Workload::generate(
+        &mut Seed(0).workload_rng(0),
+        writers,
+        10_000,
+        SizeRange::default(),
+    )
+    .unwrap();
+    if writers == 1 {
+        assert_eq!(w.streams()[0].iter().count(), 10_000);
+    }
+    started.elapsed()
+}
+
+/// See issue 13: Ctrl-C while several writers' records are drawn, before any writer
+/// starts, ends the run with exit 130. Drawing 2 x 4,294,967,295 records takes 430,000
+/// times as long as drawing 2 x 10,000; the draw ignored SIGINT until its end.
+#[test]
+fn r13_sigint_while_records_are_drawn_ends_the_run_interrupted() {
+    let sb = Sandbox::new();
+    let scenario = sb.scenario(
+        "draw.toml",
+        "trials = 1\nrecords = 4294967295\nwriters = 2\n[target]\nbuiltin = \"crc\"\n",
+    );
+    let pace = pace_of_drawing(2);
+    let work = sb.work();
+    let (run, mut stdout) = start_run(&sb, &scenario);
+    wait_for_the_run_line(&mut stdout, "draw");
+    // The draw is under way once it keeps fingerprints in an unnamed file of the run
+    // folder (after the first 65,536 records).
+    let fds = format!("/proc/{}/fd", run.0.id());
+    let work_path = work.canonicalize().unwrap().display().to_string();
+    wait_until("the draw never kept fingerprints in a file", || {
+        std::fs::read_dir(&fds).unwrap().flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|to| {
+                let to = to.display().to_string();
+                to.starts_with(&work_path) && to.ends_with("(deleted)")
+            })
+        })
+    });
+    // Drawing 2 x 10,000 records takes `pace`: the run ends within four of those.
+    let (code, took, stderr) = interrupt(run, 4 * pace);
+    assert_eq!(code, Some(130), "{stderr} (after {took:?})");
+    assert_nothing_left(&work);
+    let summary = last_summary(&sb.results());
+    assert_eq!(summary["interrupted"], true, "{summary}");
+}
+
+/// See issue 13: one writer's records are not drawn before it starts (records =
+/// 1,000,000,000 spent four minutes drawing before the writer started): it starts as soon
+/// as the trial does, and Ctrl-C then ends the run.
+#[test]
+fn r13_one_writers_records_are_not_drawn_before_it_starts() {
+    let sb = Sandbox::new();
+    let scenario = sb.scenario(
+        "one.toml",
+        "trials = 1\nrecords = 4294967295\ntimeout = \"600s\"\n[target]\nbuiltin = \"crc\"\n",
+    );
+    let pace = pace_of_drawing(1);
+    let work = sb.work();
+    let (run, mut stdout) = start_run(&sb, &scenario);
+    wait_for_the_run_line(&mut stdout, "one");
+    let trial = std::time::Instant::now();
+    wait_until("the writer never started", || {
+        !support::processes_in(&work).is_empty()
+    });
+    let to_start = trial.elapsed();
+    assert!(
+        to_start < 4 * pace,
+        "the writer started {to_start:?} after the trial; reading 10,000 of its 4,294,967,295 records takes {pace:?}"
+    );
+    let (code, _, stderr) = interrupt(run, std::time::Duration::from_secs(60));
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_nothing_left(&work);
+}
+
+/// See issue 13: Ctrl-C while the writers of a trial start ends the run with exit 130
+/// and starts no more of them (6,000 writers took a minute to start and ignored SIGINT
+/// meanwhile). Started writers wait, stopped at their first instruction, until the last
+/// has started, so counting crashtest's children follows the start.
+#[test]
+fn r13_sigint_while_writers_start_ends_the_run_interrupted() {
+    use crashtest::run::preflight::{FDS_PER_WRITER, FDS_RESERVED};
+    // As many writers as crashtest's open files hold (its soft limit is raised to the
+    // hard one), a thousand at most.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid resource and a pointer to a live rlimit.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    let hard = lim.rlim_max;
+    let writers = (hard.saturating_sub(FDS_RESERVED) / FDS_PER_WRITER).min(1000);
+    assert!(
+        writers >= 100,
+        "open files: a hard limit of {hard} is too low"
+    );
+    let sb = Sandbox::new();
+    let scenario = sb.scenario(
+        "start.toml",
+        &format!(
+            "trials = 1\nrecords = 1\nwriters = {writers}\ntimeout = \"600s\"\n[target]\nbuiltin = \"crc\"\n"
+        ),
+    );
+    let work = sb.work();
+    let (mut run, mut stdout) = start_run(&sb, &scenario);
+    wait_for_the_run_line(&mut stdout, "start");
+    let tasks = format!("/proc/{}/task", run.0.id());
+    let children = || -> u64 {
+        std::fs::read_dir(&tasks)
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                    .map(|c| c.split_whitespace().count() as u64)
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let begun = std::time::Instant::now();
+    let mut started = 0;
+    wait_until("the writers never started", || {
+        started = children();
+        started >= writers / 10
+    });
+    // A tenth of the writers started in `so_far`: all would take ten times as long, and
+    // the run must end within four.
+    let so_far = begun.elapsed();
+    let sent = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.0.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    // Until it ends: the most writers it had at once after the signal.
+    let mut most = started;
+    let status = loop {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            break status;
+        }
+        most = most.max(children());
+        assert!(
+            most < writers && sent.elapsed() < 4 * so_far,
+            "{most} of {writers} writers started {:?} after SIGINT ({started} had in {so_far:?})",
+            sent.elapsed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    assert_eq!(status.code(), Some(130), "after {:?}", sent.elapsed());
+    // The writer being started when the signal came (and one just before, read too
+    // late), no other.
+    assert!(
+        most <= started + 2,
+        "{started} writers when SIGINT came, {most} after: the start went on"
+    );
+    assert_nothing_left(&work);
+}
+
+/// See issue 13: a run's trial count costs it no memory. `trials = 10000000` under a
+/// budget made a list of ten million jobs before the first trial (700 MB; a billion would
+/// not fit): its peak is now that of a run of ten trials.
+#[test]
+fn r13_a_trial_count_under_a_budget_costs_no_memory() {
+    let sb = Sandbox::new();
+    let peak_of = |trials: u64| -> u64 {
+        let scenario = sb.scenario(
+            &format!("t{trials}.toml"),
+            &format!("trials = {trials}\nrecords = 2\n[target]\nbuiltin = \"crc\"\n"),
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+            .args(["run", scenario.to_str().unwrap(), "--jobs", "1"])
+            .args(["--budget", "1s", "--no-shrink", "--results"])
+            .arg(sb.results())
+            .arg("--work-dir")
+            .arg(sb.work())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = format!("/proc/{}/status", child.id());
+        let mut peak = 0;
+        while child.try_wait().unwrap().is_none() {
+            if let Some(hwm) = std::fs::read_to_string(&status).ok().and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            }) {
+                peak = peak.max(hwm);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(child.wait().unwrap().success());
+        let _ = std::fs::remove_dir_all(sb.results());
+        peak
+    };
+    let (few, many) = (peak_of(10), peak_of(10_000_000));
+    assert!(
+        many <= few * 3 / 2 + 4096,
+        "10 trials: {few} KiB at most; 10,000,000 trials: {many} KiB"
+    );
+    assert_nothing_left(&sb.work());
+}

@@ -776,6 +776,17 @@ fn cli_refuses_bad_input_with_one_clear_error_and_exit_2() {
     std::fs::write(d.join("binary.toml"), b"seed = 1\n\xff\xfe\x00\x89PNG\n").unwrap();
     std::fs::write(d.join("empty.toml"), b"").unwrap();
     std::fs::write(d.join("notes.jsonl"), b"these are my notes\nnot json\n").unwrap();
+    // See issue 13: larger than a scenario may be (sparse: no disk is used).
+    std::fs::File::create(d.join("big.toml"))
+        .unwrap()
+        .set_len(2 << 20)
+        .unwrap();
+    // More writers than any machine's open files hold: 8 descriptors each.
+    std::fs::write(
+        d.join("writers.toml"),
+        "writers = 4294967295\n[target]\nbuiltin = \"crc\"\n",
+    )
+    .unwrap();
     let smoke = root().join("scenarios/smoke.toml");
     let smoke = smoke.to_str().unwrap();
 
@@ -851,6 +862,22 @@ fn cli_refuses_bad_input_with_one_clear_error_and_exit_2() {
         ),
         (&["run", "missing.toml"], &["missing.toml", "No such file"]),
         (
+            &["run", "/dev/zero"],
+            &["/dev/zero", "a character device, not a file"],
+        ),
+        (
+            &["run", "big.toml"],
+            &["big.toml", "larger than 1048576 bytes"],
+        ),
+        (
+            &["run", "writers.toml"],
+            &["writers = 4294967295", "open files (RLIMIT_NOFILE)"],
+        ),
+        (
+            &["repro", "writers.toml", "--trial", "0"],
+            &["writers = 4294967295", "open files (RLIMIT_NOFILE)"],
+        ),
+        (
             &["merge", "notes.jsonl"],
             &["notes.jsonl:1:", "not a results line"],
         ),
@@ -889,10 +916,56 @@ fn cli_refuses_bad_input_with_one_clear_error_and_exit_2() {
     assert!(!d.join("results").exists());
 }
 
+/// See issue 13: a scenario path that is a FIFO is refused at once, without waiting for
+/// someone to write to it (the open used to block until then). Should crashtest open it
+/// to read, a writer's non-blocking open succeeds, which the test notices (and which lets
+/// crashtest go on), instead of waiting forever.
+#[test]
+fn a_scenario_path_that_is_a_fifo_is_refused_without_waiting_for_a_writer() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("scenario.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
+        .args(["run", "scenario.toml"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let writer = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo);
+        if writer.is_ok() {
+            drop(writer);
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "crashtest opened the FIFO to read it: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "crashtest: error: scenario at scenario.toml is a FIFO (named pipe), not a file: give the path of a TOML file\n"
+    );
+    assert!(!dir.path().join("results").exists());
+}
+
 // ---- the corpus ----
 
 /// Every `tests/corpus/scenarios/*.toml`: `ok-*` parse, `bad-*` are refused with the file,
-/// a line and a column.
+/// a line and a column; `refused-*` parse, and `crashtest run` refuses them before it
+/// starts anything (exit 2, one error, no results), since they ask the machine for more
+/// than it has (see issue 13).
 #[test]
 fn corpus_scenarios_parse_or_point_at_the_error() {
     let folder = root().join("tests/corpus/scenarios");
@@ -910,8 +983,16 @@ fn corpus_scenarios_parse_or_point_at_the_error() {
             if let Err(e) = result {
                 panic!("{name} is refused:\n{}", chain(&e));
             }
+        } else if name.starts_with("refused-") {
+            if let Err(e) = result {
+                panic!("{name} is refused by the parser:\n{}", chain(&e));
+            }
+            refused_before_the_run(path);
         } else {
-            assert!(name.starts_with("bad-"), "{name}: name it ok-* or bad-*");
+            assert!(
+                name.starts_with("bad-"),
+                "{name}: name it ok-*, bad-* or refused-*"
+            );
             let err = match result {
                 Ok(s) => panic!("{name} is accepted: {s:?}"),
                 Err(err) => err,
@@ -933,4 +1014,25 @@ fn corpus_scenarios_parse_or_point_at_the_error() {
             check_scenario(&text, SCENARIO_PATH).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
+}
+
+/// `crashtest run SCENARIO` stops before it starts anything: exit 2, one error, no
+/// results folder.
+fn refused_before_the_run(scenario: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let (code, stderr) = crashtest_in(
+        dir.path(),
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+        ],
+    );
+    let name = scenario.display();
+    assert_eq!(code, Some(2), "{name}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{name}: one error: {stderr}");
+    assert!(stderr.starts_with("crashtest: error: "), "{name}: {stderr}");
+    assert!(!results.exists(), "{name}: the run started");
 }

@@ -403,3 +403,88 @@ fn a_writer_behind_a_wrapper_script_is_named_with_the_program_it_runs() {
         run.stdout()
     );
 }
+
+/// Runs crashtest with `args` under a soft limit of `soft` and a hard limit of `hard` open
+/// files.
+fn crashtest_with_open_files(sb: &Sandbox, args: &[&str], soft: u64, hard: u64) -> Run {
+    use std::os::unix::process::CommandExt;
+    sb.crashtest_in(&sb.work(), args, |cmd| {
+        // SAFETY: setrlimit is async-signal-safe and touches only a local rlimit.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })
+}
+
+// See: issue 13
+#[test]
+fn r13_writers_beyond_crashtests_open_files_are_refused_naming_the_key_and_the_limit() {
+    use crashtest::run::preflight::{FDS_PER_WRITER, FDS_RESERVED};
+    let sb = Sandbox::new();
+    // Under a hard limit of 1024 open files, crashtest holds this many writers.
+    let most = (1024 - FDS_RESERVED) / FDS_PER_WRITER;
+    let path = sb.scenario(
+        "many.toml",
+        &format!(
+            "trials = 2\nrecords = 2\nwriters = {}\n[target]\nbuiltin = \"crc\"\n",
+            most + 1
+        ),
+    );
+    let run = crashtest_with_open_files(&sb, &["run", path.to_str().unwrap()], 1024, 1024);
+    assert_stopped_before_trials(&run, &path, 2);
+    assert!(
+        run.stderr().contains(&format!(
+            "writers = {} in {} is more than crashtest can run at once: each writer holds up to {FDS_PER_WRITER} open files in crashtest, and its limit of 1024 open files (RLIMIT_NOFILE) holds {most} writers",
+            most + 1,
+            path.display()
+        )),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.lines.is_empty(), "no results file: {:?}", run.lines);
+}
+
+// See: issue 13
+#[test]
+fn r13_the_most_writers_crashtest_holds_run_with_the_soft_limit_raised_and_fewer_jobs() {
+    use crashtest::run::preflight::{FDS_PER_WRITER, FDS_RESERVED};
+    let sb = Sandbox::new();
+    let most = (1024 - FDS_RESERVED) / FDS_PER_WRITER;
+    let path = sb.scenario(
+        "many.toml",
+        &format!(
+            "trials = 2\nrecords = 2\nwriters = {most}\ntimeout = \"60s\"\n[target]\nbuiltin = \"crc\"\n"
+        ),
+    );
+    // A soft limit of 256 holds the pipes of 85 writers at most: the run passes only
+    // because crashtest raised it to the hard limit; and two trials at once do not fit.
+    let run = crashtest_with_open_files(
+        &sb,
+        &["run", path.to_str().unwrap(), "--jobs", "2"],
+        256,
+        1024,
+    );
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stdout().contains(&format!(
+            "note: 1 trial(s) at once, not 2: that is what crashtest's open files hold with {most} writers a trial"
+        )),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains(", 1 jobs, expect pass"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(run.summary()["trials"], 2, "{}", run.summary());
+}
