@@ -320,7 +320,10 @@ mod tests {
         let text = failures[0].text().unwrap();
         assert!(text.contains("lost-ack after kill: seen in 1"), "{text}");
         assert!(
-            text.contains("repro:\ncrashtest repro scenarios/cut.toml@7/5\n"),
+            text.contains(&format!(
+                "repro:\n{} repro scenarios/cut.toml@7/5\n",
+                crate::report::repro::program()
+            )),
             "{text}"
         );
     }

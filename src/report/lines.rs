@@ -469,8 +469,8 @@ impl FailingTrial {
         match (&self.finding, &self.case) {
             (Some(f), _) => Some(f.repro.clone()),
             (None, Some(case)) => Some(match case.parse::<crate::case::CaseId>() {
-                Ok(id) => crate::report::human::repro_command(&id),
-                Err(_) => format!("{} repro {case}", crate::report::human::program()),
+                Ok(id) => crate::report::repro::repro_command(&id),
+                Err(_) => format!("{} repro {case}", crate::report::repro::program()),
             }),
             (None, None) => None,
         }

@@ -13,10 +13,10 @@ use crate::case::CaseId;
 use crate::errors::TrialError;
 use crate::oracle::Class;
 use crate::process;
-use crate::report::human;
 use crate::report::lines::{
     Line, ScenarioReport, ShrinkStop, ShrunkCase, ShrunkLine, Summary, SummaryLine,
 };
+use crate::report::{human, repro};
 use crate::run::jobs::{Envs, Job, Jobs};
 use crate::run::pool::Ended;
 use crate::run::progress::Progress;
@@ -110,14 +110,14 @@ pub(super) fn shrink_failures(
                 "     stopped early: {why}; a smaller case may fail the same way"
             );
         }
-        let _ = writeln!(out, "     repro: {}", human::repro_command(&case));
+        let _ = writeln!(out, "     repro: {}", repro::repro_command(&case));
         sink.write(Line::Shrunk(ShrunkLine {
             scenario: sc.name.clone(),
             seed: job.seed,
             case: original.to_string(),
             shrunk: ShrunkCase {
                 case: case.to_string(),
-                repro: human::repro_command(&case),
+                repro: repro::repro_command(&case),
                 records: over.records.map(u64::from),
                 max_payload: over.max_payload.map(u64::from),
                 kill: outcome.kill.as_ref().map(|b| b.index),

@@ -8,8 +8,8 @@ use std::io::Write;
 use crate::case::CaseId;
 use crate::errors::TrialError;
 use crate::faults::{Damage, FaultKind};
-use crate::report::human;
 use crate::report::lines::{FindingLine, Judge, Line, Signature, TrialLine};
+use crate::report::{human, repro};
 use crate::results_file::ResultsFile;
 use crate::scenario::Scenario;
 use crate::trial::TrialOutcome;
@@ -94,7 +94,7 @@ impl Tally {
             return Ok(None);
         };
         self.failed += 1;
-        let repro = human::repro_command(case);
+        let repro = repro::repro_command(case);
         sink.write(Line::Finding(Box::new(FindingLine {
             scenario: sc.name.clone(),
             seed: case.seed,
