@@ -62,12 +62,9 @@ durability = "none"
     );
 }
 
-#[test]
-fn sigint_stops_the_run_kills_its_writers_and_keeps_its_results() {
-    let sb = Sandbox::new();
-    let slow = sb.scenario(
-        "slow.toml",
-        r#"
+/// A thousand trials whose writer sleeps half a minute on its first record: a run that is
+/// still going whenever a test looks.
+const SLOW: &str = r#"
 trials = 1000
 records = 2
 timeout = "60s"
@@ -75,8 +72,12 @@ timeout = "60s"
 writer = ["sh", "-c", "read -r l || exit 0; sleep 30"]
 replay = ["true"]
 durability = "fsync"
-"#,
-    );
+"#;
+
+#[test]
+fn sigint_stops_the_run_kills_its_writers_and_keeps_its_results() {
+    let sb = Sandbox::new();
+    let slow = sb.scenario("slow.toml", SLOW);
     let work = sb.work();
     let child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
         .args(["run", slow.to_str().unwrap(), "--jobs", "2", "--results"])
@@ -548,18 +549,7 @@ fn last_summary(results: &std::path::Path) -> serde_json::Value {
 #[test]
 fn r13_the_next_run_removes_a_killed_runs_folder_and_nothing_else() {
     let sb = Sandbox::new();
-    let slow = sb.scenario(
-        "slow.toml",
-        r#"
-trials = 1000
-records = 2
-timeout = "60s"
-[target]
-writer = ["sh", "-c", "read -r l || exit 0; sleep 30"]
-replay = ["true"]
-durability = "fsync"
-"#,
-    );
+    let slow = sb.scenario("slow.toml", SLOW);
     let work = sb.work();
     let folders = || -> std::collections::BTreeSet<String> {
         std::fs::read_dir(&work)
@@ -577,7 +567,7 @@ durability = "fsync"
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map(Reaped)
+            .map(Running)
             .unwrap()
     };
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
@@ -613,7 +603,7 @@ durability = "fsync"
         .arg("1000")
         .current_dir(work.join(stale))
         .spawn()
-        .map(Reaped)
+        .map(Running)
         .unwrap();
     // A run still going, and a folder that only looks like crashtest's.
     let mut live = slow_run();
@@ -688,18 +678,6 @@ durability = "fsync"
     assert_eq!(live.0.wait().unwrap().code(), Some(130));
     assert!(support::processes_in(&work).is_empty());
     assert_eq!(folders().into_iter().collect::<Vec<_>>(), ["crashtest-foo"]);
-}
-
-/// A child that is killed and reaped if the test ends early.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// A running crashtest, SIGKILLed and reaped if a test fails before it ends (its writers
