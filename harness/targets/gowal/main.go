@@ -10,7 +10,13 @@
 //	postfix  the fix: one f.Write of [len][data], and a short length or payload at the
 //	         end of the log is a torn tail: Replay stops there and succeeds.
 //
-// Usage: gowal [-mode prefix|postfix] write|replay
+// Two flags shape the postfix writer for the speed bench (they change no Replay):
+//
+//	-split   Append writes the length and the payload in two f.Write calls, as prefix
+//	         does; postfix's Replay reads the gap as a torn tail, so it stays correct.
+//	-fsync   Append syncs the file (fsync) before it returns, so before the ack.
+//
+// Usage: gowal [-mode prefix|postfix] [-split] [-fsync] write|replay
 //
 // The writer appends from a log goroutine fed by a channel, as a server would, so the
 // process runs on several OS threads and the Go runtime's signals (SIGURG) are in play.
@@ -33,27 +39,39 @@ import (
 type WAL struct {
 	f        *os.File
 	onewrite bool // postfix: the length and the payload go out in one Write
+	sync     bool // -fsync: fsync after each record
 }
 
 // Open opens (creating) the log at path for appending.
-func Open(path string, onewrite bool) (*WAL, error) {
+func Open(path string, onewrite, sync bool) (*WAL, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return &WAL{f: f, onewrite: onewrite}, nil
+	return &WAL{f: f, onewrite: onewrite, sync: sync}, nil
 }
 
-// Append writes one record. It does not sync: an ack promises only that the record
-// reached the kernel (durability = "process").
+// Append writes one record. Without -fsync it does not sync: an ack promises only that
+// the record reached the kernel (durability = "process").
 func (w *WAL) Append(data []byte) error {
+	if err := w.write(data); err != nil {
+		return err
+	}
+	if w.sync {
+		return w.f.Sync()
+	}
+	return nil
+}
+
+func (w *WAL) write(data []byte) error {
 	var hdr [4]byte
 	binary.LittleEndian.PutUint32(hdr[:], uint32(len(data)))
 	if w.onewrite {
 		_, err := w.f.Write(append(hdr[:], data...))
 		return err
 	}
-	// The bug: a crash between these two writes leaves a length with no payload.
+	// The bug (with prefix's Replay): a crash between these two writes leaves a length
+	// with no payload.
 	if _, err := w.f.Write(hdr[:]); err != nil {
 		return err
 	}
@@ -104,10 +122,12 @@ func Replay(path string, tornOK bool, fn func([]byte)) error {
 
 func main() {
 	mode := flag.String("mode", "prefix", "which Append/Replay: prefix (before the fix) or postfix")
+	split := flag.Bool("split", false, "postfix: append the length and the payload in two writes")
+	fsync := flag.Bool("fsync", false, "fsync after each record, before its ack")
 	flag.Parse()
 	dir := os.Getenv("CRASHTEST_DIR")
 	if flag.NArg() != 1 || dir == "" || (*mode != "prefix" && *mode != "postfix") {
-		fmt.Fprintln(os.Stderr, "usage: CRASHTEST_DIR=DIR gowal [-mode prefix|postfix] write|replay")
+		fmt.Fprintln(os.Stderr, "usage: CRASHTEST_DIR=DIR gowal [-mode prefix|postfix] [-split] [-fsync] write|replay")
 		os.Exit(2)
 	}
 	path := filepath.Join(dir, "wal.log")
@@ -115,7 +135,7 @@ func main() {
 	var err error
 	switch flag.Arg(0) {
 	case "write":
-		err = write(path, postfix)
+		err = write(path, postfix && !*split, *fsync)
 	case "replay":
 		err = Replay(path, postfix, func(rec []byte) { fmt.Println(hex.EncodeToString(rec)) })
 	default:
@@ -130,8 +150,8 @@ func main() {
 
 // write appends the hex records read from stdin, one a line, and acks each on stdout
 // after its Append returned. The appends happen in a log goroutine fed by a channel.
-func write(path string, onewrite bool) error {
-	w, err := Open(path, onewrite)
+func write(path string, onewrite, sync bool) error {
+	w, err := Open(path, onewrite, sync)
 	if err != nil {
 		return err
 	}
