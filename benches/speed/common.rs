@@ -67,6 +67,16 @@ impl Bench {
     /// Runs `crashtest run SCENARIO --no-regressions EXTRA...` with its results and trial
     /// folders in a fresh temporary folder, reading its stdout as it comes.
     pub(crate) fn crashtest_run(&self, scenario: &Path, extra: &[String]) -> Result<Ran, String> {
+        self.crashtest_run_within(scenario, extra, RUN_TIMEOUT)
+    }
+
+    /// [`Bench::crashtest_run`], stopped (and an error) past `timeout`.
+    pub(crate) fn crashtest_run_within(
+        &self,
+        scenario: &Path,
+        extra: &[String],
+        timeout: Duration,
+    ) -> Result<Ran, String> {
         let scratch = self.scratch("run-")?;
         let mut cmd = Command::new(&self.exe);
         cmd.arg("run")
@@ -99,9 +109,7 @@ impl Bench {
                 Ok::<_, std::io::Error>((text, first_fail))
             });
             let err = s.spawn(move || read_all(stderr));
-            let waited = child
-                .wait_until(RUN_TIMEOUT)
-                .map(|s| (s, started.elapsed()));
+            let waited = child.wait_until(timeout).map(|s| (s, started.elapsed()));
             (waited, joined(out), joined(err))
         });
         let (status, wall) = waited?;

@@ -1,8 +1,8 @@
 //! How fast crashtest is, next to what it replaces, all measured in one run.
 //!
-//! `cargo bench --bench speed [-- --quick] [--only SECTION] [--reps N] [--writer-dir DIR]`
-//! prints the machine, then five sections (`--only` takes a name or a number, and may
-//! repeat):
+//! `cargo bench --bench speed [-- --quick] [--only SECTION] [--reps N] [--writer-dir DIR]
+//! [--torture-budget DUR]` prints the machine, then seven sections (`--only` takes a name
+//! or a number, and may repeat):
 //!
 //! 1. `trials`: trials/s of `crashtest run scenarios/smoke.toml`, with `--jobs 1` and with
 //!    one job per core.
@@ -23,6 +23,15 @@
 //!    kills: their rate is also set against the loop's.
 //! 5. `first-fail`: how long `crashtest run scenarios/seed-prefix.toml` takes to print its
 //!    first FAIL, and to finish.
+//! 6. `ratios`: crash states/s on two Go writers (`harness/targets/gowal`, built here; 200
+//!    records of 32..=256 bytes), one with two writes per record and no fsync, one with a
+//!    write and an fsync per record: the strace-inject loop of section 3, `crashtest run`
+//!    sampled (kill only, no stable check) and `crashtest run --exhaustive`, and the
+//!    ratios of the last two to the loop (issue 14's goals: 20x and 30x). Skipped without
+//!    `go` or `strace`.
+//! 7. `torture-budget`: how many crash states `crashtest run scenarios/torture.toml
+//!    --budget 90s` checks (10s with `--quick`; `--torture-budget DUR` sets it), and
+//!    their rate: one run, it is long.
 //!
 //! Every figure is the median of a few repetitions run alternating, and every ratio comes
 //! from this run. Nothing asserts on time. Without `strace` on PATH, what needs it is
@@ -31,6 +40,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
 
 use crashtest::errors::chain;
 use crashtest::process::catch_interrupts;
@@ -44,15 +54,19 @@ use support::{crashtest_exe, filesystem, machine};
 mod common;
 mod exhaustive;
 mod first_fail;
+mod ratios;
 mod strace_loop;
+mod torture_budget;
 mod trials;
 mod writer;
 
 use common::{check_interrupt, kill_only_toml};
+use torture_budget::parse_budget;
 
 /// The scenarios measured, relative to the package root.
 const SMOKE: &str = "scenarios/smoke.toml";
 const SEED_PREFIX: &str = "scenarios/seed-prefix.toml";
+const TORTURE: &str = "scenarios/torture.toml";
 
 fn main() -> ExitCode {
     match bench() {
@@ -64,7 +78,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The five parts of the bench, in the order they run.
+/// The seven parts of the bench, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Section {
     Trials,
@@ -72,15 +86,19 @@ enum Section {
     StraceLoop,
     Exhaustive,
     FirstFail,
+    Ratios,
+    TortureBudget,
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    const ALL: [Section; 7] = [
         Section::Trials,
         Section::Writer,
         Section::StraceLoop,
         Section::Exhaustive,
         Section::FirstFail,
+        Section::Ratios,
+        Section::TortureBudget,
     ];
 
     fn name(self) -> &'static str {
@@ -90,6 +108,8 @@ impl Section {
             Section::StraceLoop => "strace-loop",
             Section::Exhaustive => "exhaustive",
             Section::FirstFail => "first-fail",
+            Section::Ratios => "ratios",
+            Section::TortureBudget => "torture-budget",
         }
     }
 
@@ -110,10 +130,12 @@ struct Args {
     reps: Option<usize>,
     only: Vec<Section>,
     writer_dir: Option<PathBuf>,
+    torture_budget: Option<(Duration, String)>,
 }
 
 const USAGE: &str = "usage: cargo bench --bench speed -- [--quick] [--reps N] [--only SECTION]... \
-                     [--writer-dir DIR] (sections: 1 trials, 2 writer, 3 strace-loop, 4 exhaustive, 5 first-fail)";
+                     [--writer-dir DIR] [--torture-budget DUR] (sections: 1 trials, 2 writer, \
+                     3 strace-loop, 4 exhaustive, 5 first-fail, 6 ratios, 7 torture-budget)";
 
 fn args() -> Result<Args, String> {
     let mut out = Args {
@@ -121,6 +143,7 @@ fn args() -> Result<Args, String> {
         reps: None,
         only: Vec::new(),
         writer_dir: None,
+        torture_budget: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -151,6 +174,12 @@ fn args() -> Result<Args, String> {
                     .ok_or_else(|| format!("--writer-dir wants an existing folder; {USAGE}"))?;
                 out.writer_dir = Some(dir);
             }
+            "--torture-budget" => {
+                let budget = it.next().as_deref().and_then(parse_budget).ok_or_else(|| {
+                    format!("--torture-budget wants a duration, e.g. --torture-budget 90s; {USAGE}")
+                })?;
+                out.torture_budget = Some(budget);
+            }
             other => return Err(format!("unknown argument '{other}'; {USAGE}")),
         }
     }
@@ -159,16 +188,19 @@ fn args() -> Result<Args, String> {
 
 /// How much work each section does.
 struct Knobs {
-    /// Repetitions of the `crashtest run` figures (sections 1, 3, 4, 5).
+    /// Repetitions of the `crashtest run` figures (sections 1, 3, 4, 5, 6).
     reps: usize,
     /// Repetitions of the writer runs (section 2).
     writer_reps: usize,
     /// Records the writer of section 2 appends.
     appends: u32,
-    /// Trials of the hand-written loop, and of the `crashtest run` it is compared with.
+    /// Trials of the hand-written loop, and of the `crashtest run` it is compared with
+    /// (sections 3 and 6).
     loop_trials: u64,
     /// Section 4 also walks a workload 5x smoke's.
     larger: bool,
+    /// Section 7's budget, as a duration and as given.
+    torture_budget: (Duration, String),
 }
 
 impl Knobs {
@@ -180,6 +212,7 @@ impl Knobs {
                 appends: 1_000,
                 loop_trials: 10,
                 larger: false,
+                torture_budget: (Duration::from_secs(10), "10s".into()),
             }
         } else {
             Knobs {
@@ -188,11 +221,15 @@ impl Knobs {
                 appends: 10_000,
                 loop_trials: 100,
                 larger: true,
+                torture_budget: (Duration::from_secs(90), "90s".into()),
             }
         };
         if let Some(r) = args.reps {
             k.reps = r;
             k.writer_reps = r;
+        }
+        if let Some(b) = &args.torture_budget {
+            k.torture_budget = b.clone();
         }
         k
     }
@@ -287,6 +324,8 @@ fn bench() -> Result<(), String> {
             Section::StraceLoop => b.strace_loop()?,
             Section::Exhaustive => b.exhaustive()?,
             Section::FirstFail => b.first_fail()?,
+            Section::Ratios => b.ratios()?,
+            Section::TortureBudget => b.torture_budget()?,
         }
         check_interrupt()?;
     }

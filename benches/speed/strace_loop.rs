@@ -57,18 +57,10 @@ impl Bench {
             for k in 0..3 {
                 match (rep + k) % 3 {
                     0 => {
-                        let started = Instant::now();
-                        let mut v = Vec::new();
-                        let mut kills = 0;
-                        for i in 0..trials {
-                            let t = self.loop_trial(&env, i, writes)?;
-                            kills += u64::from(t.killed);
-                            v.extend(t.violation.map(|why| format!("loop trial {i}: {why}")));
-                        }
-                        let rate = trials as f64 / secs(started.elapsed());
-                        (violations, killed) = (v, kills);
-                        lp.push(rate);
-                        line.push_str(&format!("  loop {rate:.1}/s"));
+                        let run = self.run_loop(&env, trials, writes)?;
+                        (violations, killed) = (run.violations, run.killed);
+                        lp.push(run.rate);
+                        line.push_str(&format!("  loop {:.1}/s", run.rate));
                     }
                     1 => {
                         let run = self.must_run(&kill_only, &run_args(1))?;
@@ -121,9 +113,32 @@ impl Bench {
         Ok(())
     }
 
+    /// `trials` trials of the hand-written loop, one after the other, each killing the
+    /// writer at a write drawn from `1..=writes`.
+    pub(crate) fn run_loop(
+        &self,
+        env: &TrialEnv,
+        trials: u64,
+        writes: u64,
+    ) -> Result<LoopRun, String> {
+        let started = Instant::now();
+        let mut violations = Vec::new();
+        let mut killed = 0;
+        for i in 0..trials {
+            let t = self.loop_trial(env, i, writes)?;
+            killed += u64::from(t.killed);
+            violations.extend(t.violation.map(|why| format!("loop trial {i}: {why}")));
+        }
+        Ok(LoopRun {
+            rate: trials as f64 / secs(started.elapsed()),
+            killed,
+            violations,
+        })
+    }
+
     /// The writes (every `write` call, the acks' included) of a clean run of trial 0's
     /// writer, counted from strace's own log, as a user would count them.
-    fn clean_write_count(&self, env: &TrialEnv) -> Result<u64, String> {
+    pub(crate) fn clean_write_count(&self, env: &TrialEnv) -> Result<u64, String> {
         let scratch = self.scratch("count-")?;
         let dir = scratch.path().join("dir");
         std::fs::create_dir(&dir).map_err(|e| format!("failed to create a folder: {e}"))?;
@@ -223,6 +238,14 @@ fn loop_records(env: &TrialEnv, index: u64) -> Vec<Vec<u8>> {
         .expect("one writer's records are drawn as they are read")
         .to_vecs()
         .swap_remove(0)
+}
+
+/// Trials of the hand-written loop: their rate, how many writers the kill reached before
+/// their end, and what the checks found.
+pub(crate) struct LoopRun {
+    pub(crate) rate: f64,
+    pub(crate) killed: u64,
+    pub(crate) violations: Vec<String>,
 }
 
 /// One trial of the hand-written loop: whether the kill landed before the end, and what
