@@ -133,6 +133,7 @@ impl Bench {
         ];
         let (mut lp, mut sampled, mut exhaustive) = (Vec::new(), Vec::new(), Vec::new());
         let mut states = 0;
+        let mut said = String::new();
         let mut loop_violations: Vec<String> = Vec::new();
         let mut killed = 0;
         for rep in 0..self.knobs.reps {
@@ -154,6 +155,12 @@ impl Bench {
                     _ => {
                         let run = self.must_run(scenario, &exhaustive_args)?;
                         states = count_after(&run.stdout, "exhaustive: ")?;
+                        said = run
+                            .stdout
+                            .lines()
+                            .find(|l| l.contains("exhaustive: "))
+                            .unwrap_or_default()
+                            .to_owned();
                         let rate = states as f64 / secs(run.wall);
                         exhaustive.push(rate);
                         line.push_str(&format!("  exhaustive {rate:.1}/s"));
@@ -163,6 +170,9 @@ impl Bench {
             println!("{line}");
         }
         let (lp, sampled, exhaustive) = (median(&lp), median(&sampled), median(&exhaustive));
+        if !said.is_empty() {
+            println!("   {said}");
+        }
         for why in loop_violations.iter().take(3) {
             println!("   {why}");
         }
