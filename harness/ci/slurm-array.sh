@@ -36,12 +36,18 @@ BUDGET="${BUDGET:-90s}"
 RESULTS="${CRASHTEST_RESULTS:-$PWD/crashtest-results}"
 
 if [ "${1:-}" = merge ]; then
-    # Every shard 1..N must have reported (N from the array's first task's note); exit 0
-    # passes the gate, 1 fails it (2 and 3 mean the job or crashtest is broken).
+    # Every shard 1..N (N as the tasks noted it) must have ended with 0 or 1 and reported;
+    # exit 0 passes the gate, 1 fails it (2 and 3 mean the job or crashtest is broken).
     dir="$RESULTS/${2:?usage: $0 merge ARRAYJOBID}"
     n=$(cat "$dir/shards" 2>/dev/null) || { echo "no shard of job $2 started ($dir)" >&2; exit 1; }
     set --
     for k in $(seq 1 "$n"); do
+        status=$(cat "$dir/shard-$k/exit-status" 2>/dev/null) || status=""
+        case "$status" in
+            0 | 1) ;;
+            "") echo "shard $k of $n did not finish" >&2; exit 1 ;;
+            *) echo "shard $k of $n failed: crashtest exited $status" >&2; exit 1 ;;
+        esac
         for f in "$dir/shard-$k"/*.jsonl; do
             [ -e "$f" ] || { echo "no results from shard $k of $n" >&2; exit 1; }
             set -- "$@" "$f"
@@ -63,9 +69,11 @@ if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then
     status=0
     crashtest run "$SCENARIO" --budget "$BUDGET" --shard "$k/$n" \
         --results "$dir/shard-$k" || status=$?
+    # For the merge: how this shard ended.
+    mkdir -p "$dir/shard-$k" && echo "$status" >"$dir/shard-$k/exit-status"
     # Exit 1 (the scenario's expect not met) is left to the merge, which judges all shards
     # together; 2 (usage/scenario error), 3 (harness failure) and 130 (interrupted: Slurm
-    # sends SIGTERM at the time limit or on scancel) fail this task.
+    # sends SIGTERM at the time limit or on scancel) fail this task, and the merge too.
     case "$status" in
         0 | 1) exit 0 ;;
         *) echo "crashtest exited $status" >&2; exit "$status" ;;

@@ -239,12 +239,28 @@ fn kubernetes_indexed_job_runs_each_shard_once_and_merges_to_the_unsharded_verdi
         text(&out)
     );
 
-    // A shard that never reported fails the merge, naming it.
-    std::fs::remove_dir_all(results.join("shard-2")).unwrap();
+    // A pod whose crashtest failed (here: a scenario that is not there, exit 2) fails,
+    // and so does the merge, naming the shard; so does a shard that never ended.
+    let mut broken = env(0);
+    for (name, value) in &mut broken {
+        if *name == "SCENARIO" {
+            *value = "scenarios/no-such.toml".into();
+        }
+    }
+    let out = cluster.sh(&["-c", &shard, "shard"], &broken);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let out = cluster.sh(&["-c", &merge, "merge"], &env(0));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains(&format!("no results from shard 2 of {N}")),
+        text(&out).contains(&format!("shard 1 of {N} failed: crashtest exited 2")),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_dir_all(results.join("shard-1")).unwrap();
+    let out = cluster.sh(&["-c", &merge, "merge"], &env(0));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("shard 1 of {N} did not finish")),
         "{}",
         text(&out)
     );
@@ -313,6 +329,19 @@ fn slurm_array_runs_each_shard_once_from_0_or_1_based_arrays_and_merges_to_the_u
     let out = cluster.sh(&[script], &env("102", (0, 4), 4));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("'5/3'"), "{}", text(&out));
+
+    // A task that never ended (killed at the time limit, say) fails the merge, naming it.
+    std::fs::remove_dir_all(results.join("100").join("shard-2")).unwrap();
+    let out = cluster.sh(
+        &[script, "merge", "100"],
+        &[("CRASHTEST_RESULTS", results.display().to_string())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("shard 2 of {N} did not finish")),
+        "{}",
+        text(&out)
+    );
 
     // The merge of an array none of whose tasks started says so.
     let out = cluster.sh(
