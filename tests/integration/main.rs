@@ -8,6 +8,7 @@
 //! no trial folder and no writer or replay process is left behind.
 
 mod cli;
+mod cluster;
 mod containment;
 mod fuzz;
 mod layout;
