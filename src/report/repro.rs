@@ -1,7 +1,6 @@
 //! The command that reproduces a case, as a user pastes it into a shell.
 
 use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -37,10 +36,7 @@ fn program_in(exe: &Path, cwd: &Path, path: Option<&OsStr>) -> String {
         .into_iter()
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join("crashtest"))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        });
+        .find(|p| crate::process::executable(p).is_ok());
     if on_path.and_then(|p| p.canonicalize().ok()).as_deref() == Some(exe.as_path()) {
         return "crashtest".to_owned();
     }
