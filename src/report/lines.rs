@@ -395,11 +395,8 @@ impl Signature {
 
     /// The call of a trial no kill took: how its writers ended (`exit` for a clean exit).
     fn no_kill(outcome: &TrialOutcome) -> &'static str {
-        // Results written before `ended` know a hang by its class alone.
-        let hang = outcome.violation().is_some_and(|v| v.class == Class::Hang);
-        match &outcome.ended {
+        match outcome.end() {
             Some(Ended::TimedOut) => "timeout",
-            None if hang => "timeout",
             Some(Ended::NotStarted) => "start",
             Some(Ended::Exited { .. } | Ended::Signaled { .. }) => "end",
             None => "exit",

@@ -123,6 +123,16 @@ impl TrialOutcome {
 }
 
 impl TrialOutcome {
+    /// How the writers ended when no kill took them and not all by a clean exit: `ended`,
+    /// or, for results written before it, a hang known by its class alone.
+    pub fn end(&self) -> Option<Ended> {
+        let hang = self.violation().is_some_and(|v| v.class == Class::Hang);
+        match &self.ended {
+            None if hang => Some(Ended::TimedOut),
+            ended => ended.clone(),
+        }
+    }
+
     /// How the writers ended when no kill took them, in words.
     pub fn end_words(&self) -> String {
         let n = self.boundaries;
@@ -131,14 +141,9 @@ impl TrialOutcome {
         } else {
             "the writer"
         };
-        // Results written before `ended` know a hang by its class alone.
-        let hang = self.violation().is_some_and(|v| v.class == Class::Hang);
-        match &self.ended {
+        match self.end() {
             Some(Ended::NotStarted) => format!("{who} could not be started"),
             Some(Ended::TimedOut) => {
-                format!("{who} was still running at the timeout, after {n} boundaries")
-            }
-            None if hang => {
                 format!("{who} was still running at the timeout, after {n} boundaries")
             }
             Some(Ended::Exited { code }) => {
