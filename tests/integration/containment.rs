@@ -459,7 +459,6 @@ fn a_long_run_keeps_memory_flat_and_descriptors_constant() {
 /// run ends interrupted (exit 130, `"interrupted": true`), not as a finished run.
 #[test]
 fn sigint_while_shrinking_ends_the_run_interrupted() {
-    use std::io::BufRead;
     let sb = Sandbox::new();
     // Every trial fails (the replay does once a record was written), and every shrink
     // candidate runs a writer that takes a fifth of a second a record: the shrink is under
@@ -477,25 +476,15 @@ durability = "fsync"
 "#,
     );
     let work = sb.work();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crashtest"))
-        .args(["run", failing.to_str().unwrap(), "--jobs", "1", "--results"])
-        .arg(sb.results())
-        .arg("--work-dir")
-        .arg(&work)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut run, mut stdout) = start_run(&sb, &failing);
     let mut seen = String::new();
     loop {
-        let mut line = String::new();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "no FAIL line: {seen}"
-        );
+        let line = stdout
+            .next()
+            .unwrap_or_else(|| panic!("no FAIL line: {seen}"))
+            .unwrap();
         seen.push_str(&line);
+        seen.push('\n');
         if line.starts_with("FAIL trial 0") {
             break;
         }
@@ -512,13 +501,12 @@ durability = "fsync"
     }
     let sent = std::time::Instant::now();
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(run.0.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let status = child.wait().unwrap();
+    let rest: String = stdout.map(|l| l.unwrap() + "\n").collect();
+    let status = run.0.wait().unwrap();
     let took = sent.elapsed();
     assert_eq!(status.code(), Some(130), "{seen}{rest}");
     assert!(rest.contains("shrinking interrupted"), "{seen}{rest}");
