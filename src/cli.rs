@@ -121,10 +121,15 @@ struct RunArgs {
     /// `sector` steps) instead of drawing trials: certainty for small WALs.
     #[arg(long)]
     exhaustive: bool,
-    /// With --exhaustive: run the writer again for every crash state (dry run, then a
-    /// real kill) instead of cutting the states from one recorded run.
-    #[arg(long, requires = "exhaustive")]
+    /// Run the writer again for every crash state (dry run, then a real kill) instead of
+    /// cutting the states from recorded runs.
+    #[arg(long)]
     reexec: bool,
+    /// Crash states cut from each recorded run of a sampled run (default 8): trials come
+    /// in groups that share one run of a workload, each drawing its own kill point and
+    /// fault.
+    #[arg(long, value_parser = parse_states_per_run, conflicts_with_all = ["reexec", "exhaustive"])]
+    states_per_run: Option<u64>,
     /// Do not shrink failures.
     #[arg(long)]
     no_shrink: bool,
@@ -232,6 +237,15 @@ fn parse_jobs(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `--states-per-run`: a count of at least 1.
+fn parse_states_per_run(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("each recorded run gives at least 1 crash state; use --reexec to run the writer for every state".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a number of crash states (1, 2, ...)")),
+    }
+}
+
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> ExitCode {
     ExitCode::from(match cli.command {
@@ -274,6 +288,7 @@ impl RunArgs {
             show: self.show,
             exhaustive: self.exhaustive,
             reexec: self.reexec,
+            cut: (!self.reexec).then(|| self.states_per_run.unwrap_or(run::STATES_PER_RUN)),
             budget: sc.budget,
             shard: self.shard,
             shrink: !self.no_shrink,

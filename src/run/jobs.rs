@@ -10,8 +10,9 @@ use crate::case::CaseId;
 use crate::errors::TrialError;
 use crate::faults::FaultKind;
 use crate::report::human;
-use crate::run::{RunOptions, STATES_CHECKED, Shard, regressions};
+use crate::run::{RunOptions, STATES_CHECKED, Shard, groups, regressions};
 use crate::seed::Seed;
+use crate::tracer::KillScope;
 use crate::trial::states;
 use crate::trial::{self, Overrides, Plan, Recording, TrialEnv};
 
@@ -57,6 +58,8 @@ pub(super) struct Jobs {
     pub(super) saved: usize,
     /// With `--exhaustive`: the crash states of trial 0.
     pub(super) exhaustive: Option<Exhaustive>,
+    /// What the groups of trials cut from recordings share.
+    pub(super) cuts: groups::Cuts,
 }
 
 /// An exhaustive run's states.
@@ -72,6 +75,12 @@ pub(super) struct Exhaustive {
 /// The jobs of a run by their place: those listed (saved regressions, exhaustive states),
 /// then the scenario's trials of this shard, made when asked for, so that `trials =
 /// 1000000000` with a budget costs no list of a billion jobs (see issue 13).
+///
+/// The scenario's trials come in groups of `per_run` consecutive trials (trials `g *
+/// per_run ..`), and a shard holds whole groups: group g is in shard K/N when g mod N =
+/// K - 1. When trials are cut from recordings, a group shares one recorded run
+/// ([`super::groups`]); otherwise groups are of one trial and this is the plain filter
+/// `index mod N = K - 1`.
 pub(super) struct JobList {
     listed: Vec<Job>,
     /// The scenario's trials that follow the listed jobs: this many, of this seed, of
@@ -79,6 +88,21 @@ pub(super) struct JobList {
     trials: u64,
     seed: Seed,
     shard: Option<Shard>,
+    /// Trials a group; 1 unless they are cut from recordings.
+    per_run: u64,
+    /// Whether a group's trials are cut from one recorded run.
+    cut: bool,
+}
+
+/// What a worker takes at once: a listed job or a trial of its own, or a group of trials
+/// cut from one recording.
+#[derive(Clone, Debug)]
+pub(super) enum Batch {
+    /// One job at its place.
+    One(usize, Job),
+    /// Trials `first..first + count`, cut from a recording of trial `first`'s workload;
+    /// the first is at place `pos`, the others follow.
+    Group { pos: usize, first: u64, count: u64 },
 }
 
 impl JobList {
@@ -96,11 +120,7 @@ impl JobList {
         if nth >= self.trials {
             return None;
         }
-        // Trial i is in shard K/N when i mod N = K - 1: the shard's nth is nth * N + K - 1.
-        let index = match self.shard {
-            Some(s) => nth * s.n + s.k - 1,
-            None => nth,
-        };
+        let index = self.group(nth / self.per_run) * self.per_run + nth % self.per_run;
         Some(Job {
             seed: self.seed,
             index,
@@ -110,19 +130,57 @@ impl JobList {
         })
     }
 
+    /// The shard's `nth` group: group g is in shard K/N when g mod N = K - 1, so the
+    /// shard's nth is nth * N + K - 1.
+    fn group(&self, nth: u64) -> u64 {
+        match self.shard {
+            Some(s) => nth * s.n + s.k - 1,
+            None => nth,
+        }
+    }
+
+    /// The `nth` batch a worker takes, if there is one: the listed jobs one by one, then
+    /// the trials, one by one or a group at a time.
+    pub(super) fn batch(&self, nth: usize) -> Option<Batch> {
+        if nth < self.listed.len() || !self.cut {
+            return self.get(nth).map(|job| Batch::One(nth, job));
+        }
+        let group = (nth - self.listed.len()) as u64;
+        let done = group.checked_mul(self.per_run)?;
+        if done >= self.trials {
+            return None;
+        }
+        Some(Batch::Group {
+            pos: self.listed.len() + done as usize,
+            first: self.group(group) * self.per_run,
+            count: self.per_run.min(self.trials - done),
+        })
+    }
+
     /// The jobs that are listed (not the scenario's trials).
     pub(super) fn listed(&self) -> &[Job] {
         &self.listed
     }
 }
 
-/// How many of trials `0..trials` belong to `shard`.
-fn in_shard(trials: u64, shard: Option<Shard>) -> u64 {
-    match shard {
-        Some(s) if trials >= s.k => (trials - s.k) / s.n + 1,
-        Some(_) => 0,
-        None => trials,
+/// How many of trials `0..trials`, in groups of `per_run`, belong to `shard`.
+fn in_shard(trials: u64, per_run: u64, shard: Option<Shard>) -> u64 {
+    let Some(s) = shard else {
+        return trials;
+    };
+    let groups = trials.div_ceil(per_run);
+    if groups < s.k {
+        return 0;
     }
+    let mine = (groups - s.k) / s.n + 1;
+    let last = s.k - 1 + (mine - 1) * s.n;
+    // Every group is whole but the run's last, which may be short.
+    let short = if last == groups - 1 {
+        groups * per_run - trials
+    } else {
+        0
+    };
+    mine * per_run - short
 }
 
 impl Jobs {
@@ -158,6 +216,11 @@ impl Jobs {
                     ex.how
                 )
             }
+            None if self.list.cut => format!(
+                "{} trials cut from {} recorded runs",
+                self.trials(),
+                (self.trials() as u64).div_ceil(self.list.per_run)
+            ),
             None => format!("{} trials", self.trials()),
         };
         let mut extras = Vec::new();
@@ -202,12 +265,25 @@ pub(super) fn plan(
     } else {
         None
     };
+    // Trials cut from recordings, this many a recording; or each killing its own writer.
+    let cut = match (&exhaustive, opts.cut) {
+        (Some(_), _) | (None, None) => None,
+        (None, Some(_)) if sc.writers > 1 && sc.crash == KillScope::One => {
+            let _ = writeln!(
+                out,
+                "note: every trial kills its writers for real: with crash = \"one\" the other writers run on after the kill, which a recorded run does not show"
+            );
+            None
+        }
+        (None, Some(n)) => Some(n.max(1)),
+    };
+    let per_run = cut.unwrap_or(1);
     let trials = match &exhaustive {
         Some(ex) => {
             list.extend(exhaustive_jobs(env, ex, out));
             0
         }
-        None => in_shard(sc.trials, opts.shard),
+        None => in_shard(sc.trials, per_run, opts.shard),
     };
     Ok(Jobs {
         list: JobList {
@@ -215,9 +291,12 @@ pub(super) fn plan(
             trials,
             seed: sc.seed,
             shard: opts.shard,
+            per_run,
+            cut: cut.is_some(),
         },
         saved,
         exhaustive,
+        cuts: groups::Cuts::default(),
     })
 }
 
@@ -380,9 +459,11 @@ mod tests {
                 let shard = shard.map(|(k, n)| Shard { k, n });
                 let list = JobList {
                     listed: Vec::new(),
-                    trials: in_shard(trials, shard),
+                    trials: in_shard(trials, 1, shard),
                     seed: Seed(4),
                     shard,
+                    per_run: 1,
+                    cut: false,
                 };
                 let made: Vec<u64> = (0..list.len())
                     .map(|pos| list.get(pos).unwrap().index)
@@ -397,11 +478,82 @@ mod tests {
         // A billion trials are a count, not a list.
         let list = JobList {
             listed: Vec::new(),
-            trials: in_shard(1_000_000_000, None),
+            trials: in_shard(1_000_000_000, 1, None),
             seed: Seed(4),
             shard: None,
+            per_run: 1,
+            cut: false,
         };
         assert_eq!(list.len(), 1_000_000_000);
         assert_eq!(list.get(999_999_999).unwrap().index, 999_999_999);
+    }
+
+    /// The trials each batch of `list` holds, in batch order.
+    fn batches(list: &JobList) -> Vec<Vec<u64>> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Some(batch) = list.batch(out.len()) {
+            out.push(match batch {
+                Batch::One(p, job) => {
+                    assert_eq!(p, pos);
+                    vec![job.index]
+                }
+                Batch::Group {
+                    pos: p,
+                    first,
+                    count,
+                } => {
+                    assert_eq!(p, pos, "groups follow each other in place");
+                    (first..first + count).collect()
+                }
+            });
+            pos += out.last().unwrap().len();
+        }
+        assert_eq!(pos, list.len());
+        out
+    }
+
+    #[test]
+    fn shards_of_grouped_trials_hold_whole_groups_and_together_every_trial_once() {
+        for trials in [0, 1, 7, 8, 9, 17, 100] {
+            for per_run in [1, 3, 8] {
+                for n in 1..=4 {
+                    let mut seen = Vec::new();
+                    for k in 1..=n {
+                        let shard = Some(Shard { k, n });
+                        let list = JobList {
+                            listed: Vec::new(),
+                            trials: in_shard(trials, per_run, shard),
+                            seed: Seed(4),
+                            shard,
+                            per_run,
+                            cut: true,
+                        };
+                        for group in batches(&list) {
+                            let g = group[0] / per_run;
+                            assert_eq!(g % n, k - 1, "group {g} belongs to shard {k}/{n}");
+                            assert_eq!(group[0], g * per_run, "a group starts at its first trial");
+                            assert!(group.len() as u64 <= per_run);
+                            seen.extend(group);
+                        }
+                        // Places and trials agree with `get`.
+                        let made: Vec<u64> = (0..list.len())
+                            .map(|p| list.get(p).unwrap().index)
+                            .collect();
+                        let grouped: Vec<u64> = batches(&list).concat();
+                        assert_eq!(
+                            made, grouped,
+                            "{trials} trials, {per_run} a group, shard {k}/{n}"
+                        );
+                    }
+                    seen.sort_unstable();
+                    assert_eq!(
+                        seen,
+                        (0..trials).collect::<Vec<_>>(),
+                        "{trials} trials in {n} shards"
+                    );
+                }
+            }
+        }
     }
 }

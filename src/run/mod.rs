@@ -29,6 +29,7 @@ use crate::scenario::Scenario;
 use crate::trial::TrialEnv;
 
 mod finish;
+mod groups;
 mod jobs;
 mod pool;
 pub mod preflight;
@@ -65,6 +66,10 @@ pub struct RunOptions {
     /// With `exhaustive`: run the writer again for every state (a dry run and a real
     /// kill) instead of cutting every state from one recorded run.
     pub reexec: bool,
+    /// Cut sampled trials from recorded runs, this many from each: a group of
+    /// consecutive trials shares one run of its first trial's workload ([`groups`]).
+    /// `None`: every trial runs its writer for real (a dry run and a kill).
+    pub cut: Option<u64>,
     /// Stop starting trials once this much time has passed.
     pub budget: Option<Duration>,
     /// Run only this share of the trials.
@@ -93,6 +98,9 @@ pub struct RunReport {
     /// The results file.
     pub results: PathBuf,
 }
+
+/// Crash states a sampled run cuts from each recorded run, unless `--states-per-run` says.
+pub const STATES_PER_RUN: u64 = 8;
 
 /// At most this many distinct failures are shrunk, the first ones by trial order.
 pub const SHRINK_AT_MOST: usize = 8;

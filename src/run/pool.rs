@@ -16,7 +16,8 @@ use crate::oracle::Class;
 use crate::process;
 use crate::report::lines::Signature;
 use crate::run::RunOptions;
-use crate::run::jobs::{Envs, Job, Jobs, StateFrom};
+use crate::run::groups;
+use crate::run::jobs::{Batch, Envs, Job, Jobs, StateFrom};
 use crate::run::progress::Progress;
 use crate::run::tally::{Printout, Sink, Tally};
 use crate::trial::{self, TrialDetail, TrialOutcome};
@@ -83,18 +84,40 @@ pub(super) fn run_all(
                 if single_writer && cpus.len() > 1 && opts.jobs <= cpus.len() {
                     process::pin_thread(&[cpus[worker % cpus.len()]]);
                 }
-                while !stop.load(Ordering::SeqCst) && !process::interrupted() {
+                let go_on = || {
+                    if stop.load(Ordering::SeqCst) || process::interrupted() {
+                        return false;
+                    }
                     if opts.budget.is_some_and(|b| started.elapsed() >= b) {
                         budget_hit.store(true, Ordering::SeqCst);
-                        break;
+                        return false;
                     }
-                    let pos = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(job) = jobs.list.get(pos) else {
+                    true
+                };
+                let mut send = |pos: usize, (job, result): groups::Ran| {
+                    let result = result.map(|(outcome, detail)| {
+                        let timeline = timeline(&outcome, &detail);
+                        (outcome, timeline)
+                    });
+                    tx.send(Msg { pos, job, result }).is_ok()
+                };
+                while go_on() {
+                    let Some(batch) = jobs.list.batch(next.fetch_add(1, Ordering::SeqCst)) else {
                         break;
                     };
-                    let result = run_job(jobs, envs, job);
-                    if tx.send(Msg { pos, job, result }).is_err() {
-                        break;
+                    match batch {
+                        Batch::One(pos, job) => {
+                            if !send(pos, (job, run_job(jobs, envs, job))) {
+                                break;
+                            }
+                        }
+                        Batch::Group { pos, first, count } => groups::run(
+                            envs.main(),
+                            &jobs.cuts,
+                            (pos, first, count),
+                            &go_on,
+                            &mut send,
+                        ),
                     }
                 }
             });
@@ -124,6 +147,9 @@ pub(super) fn run_all(
                 Err(e) => Some(e),
             };
             progress.clear();
+            if let Some(note) = jobs.cuts.note() {
+                let _ = writeln!(out, "note: {note}");
+            }
             // Print every trial that has no unfinished one before it.
             while let Some(text) = printouts.remove(&printed) {
                 ended.tally.print(text, out, opts.show);
@@ -145,25 +171,19 @@ pub(super) fn run_all(
     ended
 }
 
-/// Runs one job on this worker: a real kill, or a state cut from the recording. A panic
-/// in a trial is a crashtest bug, reported as a harness failure (its writer's group guard
-/// has already killed the writer).
+/// Runs one job on this worker: a real kill, or a state cut from the exhaustive run's
+/// recording.
 fn run_job(
     jobs: &Jobs,
     envs: &Envs<'_>,
     job: Job,
-) -> Result<(TrialOutcome, Vec<String>), TrialError> {
+) -> Result<(TrialOutcome, TrialDetail), TrialError> {
     let env = envs.of(job.seed);
-    let result = std::panic::catch_unwind(|| match (job.state, jobs.recording()) {
+    groups::guarded(job.index, || match (job.state, jobs.recording()) {
         (StateFrom::Log | StateFrom::LogChecked, Some(rec)) => {
             trial::run_state(env, rec, job.over, job.state == StateFrom::LogChecked)
         }
         _ => trial::run_case(env, job.index, job.over),
-    })
-    .unwrap_or(Err(TrialError::Panicked { trial: job.index }));
-    result.map(|(outcome, detail)| {
-        let timeline = timeline(&outcome, &detail);
-        (outcome, timeline)
     })
 }
 
