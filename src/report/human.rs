@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::lines::{Failure, ScenarioReport, Verdict};
+use crate::report::lines::{FailingTrial, Failure, ScenarioReport, Verdict};
 use crate::scenario::Scenario;
 use crate::trial::{TrialDetail, TrialOutcome};
 
@@ -199,19 +199,14 @@ pub fn failures_block(s: &ScenarioReport) -> String {
 /// One distinct failure, numbered `n`.
 pub fn failure_lines(n: usize, f: &Failure) -> String {
     let first = f.first();
-    let trials: Vec<String> = f
-        .trials
-        .iter()
-        .take(12)
-        .map(|t| t.trial.to_string())
-        .collect();
+    let trials: Vec<String> = f.trials.iter().take(12).map(FailingTrial::label).collect();
     let more = if f.trials.len() > 12 { ", ..." } else { "" };
     let mut s = format!(
         "  {n}. {}: seen in {} trial(s) ({}{more})\n     first: trial {}: {}\n",
         f.signature,
         f.trials.len(),
         trials.join(", "),
-        first.trial,
+        first.label(),
         one_line(first.detail(), 200)
     );
     if let Some(shrunk) = f.shrunk() {

@@ -112,7 +112,7 @@ fn failure_entry(n: usize, f: &Failure) -> String {
         f.signature,
         f.trials.len()
     );
-    let _ = writeln!(s, "first: trial {}", first.trial);
+    let _ = writeln!(s, "first: trial {}", first.label());
     s.push_str(first.detail().trim_end());
     s.push('\n');
     if let Some(finding) = &first.finding {

@@ -453,6 +453,22 @@ pub struct FailingTrial {
 }
 
 impl FailingTrial {
+    /// The trial as outputs name it: its index, and what its case changes when it changes
+    /// anything (`41`, `0/k6/fkill` for a state cut from trial 0's recorded run).
+    pub fn label(&self) -> String {
+        let changes = self
+            .case
+            .as_deref()
+            .and_then(|c| c.rsplit_once('@'))
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map(|(_, over)| over);
+        match changes {
+            Some(over) => format!("{}/{over}", self.trial),
+            None => self.trial.to_string(),
+        }
+    }
+
     /// What failed, in words (the oracle's detail).
     pub fn detail(&self) -> &str {
         match &self.finding {
@@ -1294,6 +1310,25 @@ mod tests {
         text.push_str(tail);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn a_failing_trial_is_named_by_its_index_and_what_its_case_changes() {
+        let at = |trial, case: Option<&str>| FailingTrial {
+            seed: Seed(7),
+            trial,
+            case: case.map(str::to_owned),
+            class: Class::LostAck,
+            finding: None,
+            shrunk: None,
+            fault: None,
+        };
+        assert_eq!(at(41, Some("s.toml@7/41")).label(), "41");
+        assert_eq!(at(41, None).label(), "41");
+        assert_eq!(
+            at(0, Some("dir@x/s.toml@7/0/k6t512/ftorn")).label(),
+            "0/k6t512/ftorn"
+        );
     }
 
     fn read(paths: &[PathBuf], scope: Scope) -> Result<Report, ReadError> {

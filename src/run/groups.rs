@@ -15,6 +15,7 @@
 //! another folder than the cut state), trials kill their writers for real from there on,
 //! and the run says so once.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,6 +23,7 @@ use crate::errors::TrialError;
 use crate::faults::FaultKind;
 use crate::run::STATES_CHECKED;
 use crate::run::jobs::{Job, StateFrom};
+use crate::tracer::WriterEnd;
 use crate::trial::plan::kill_point;
 use crate::trial::{self, Overrides, Plan, Recording, TrialDetail, TrialEnv, TrialOutcome};
 
@@ -111,11 +113,32 @@ pub(super) fn run(
         ));
         return own(first, send);
     }
+    // A writer that hung, failed or died by itself is judged as it ended, with no kill:
+    // each trial of the group runs its own, as it would alone. (Its end may also be one
+    // the log does not model: a write cut short by a file-size limit.)
+    if !rec
+        .run
+        .trace
+        .ends
+        .iter()
+        .all(|e| *e == WriterEnd::Exited { code: 0 })
+    {
+        return own(first, send);
+    }
+    let mut drawn = HashSet::new();
     for t in first..first + count {
         if !go_on() {
             return;
         }
-        let over = draw(env, &rec, t);
+        // A state drawn twice would be one case checked twice: such a trial runs its own.
+        let Some(over) = draw(env, &rec, t, &mut drawn) else {
+            let result = guarded(t, || trial::run(env, t));
+            let job = job(env, t, Overrides::default(), StateFrom::Kill);
+            if !send(place(t), (job, result)) {
+                return;
+            }
+            continue;
+        };
         let checked = t == first
             && sc.writers == 1
             && cuts.checked.fetch_add(1, Ordering::SeqCst) < STATES_CHECKED;
@@ -149,19 +172,31 @@ pub(super) fn run(
     }
 }
 
+/// Times a trial draws again when it drew a state of its group already drawn.
+const REDRAWS: usize = 16;
+
 /// Trial `t`'s crash state in the recording: its fault class and kill point, drawn from
 /// its decision stream in the order a trial of its own draws them, against the recorded
-/// boundaries.
-fn draw(env: &TrialEnv, rec: &Recording, t: u64) -> Overrides {
+/// boundaries; drawn again while it is one of `drawn` (the group's so far), up to
+/// [`REDRAWS`] times. `None` when every draw was taken.
+fn draw(
+    env: &TrialEnv,
+    rec: &Recording,
+    t: u64,
+    drawn: &mut HashSet<Overrides>,
+) -> Option<Overrides> {
     let sc = &env.scenario;
     let mut rng = sc.seed.trial_rng(t);
-    let fault = FaultKind::choose(&mut rng, &sc.faults);
-    let (kill_at, tear) = kill_point(&mut rng, fault, &rec.run.trace, sc.sector);
-    Overrides {
-        plan: Some(Plan { kill_at, tear }),
-        fault: Some(fault),
-        ..Overrides::default()
-    }
+    (0..=REDRAWS).find_map(|_| {
+        let fault = FaultKind::choose(&mut rng, &sc.faults);
+        let (kill_at, tear) = kill_point(&mut rng, fault, &rec.run.trace, sc.sector);
+        let over = Overrides {
+            plan: Some(Plan { kill_at, tear }),
+            fault: Some(fault),
+            ..Overrides::default()
+        };
+        drawn.insert(over).then_some(over)
+    })
 }
 
 /// The job of trial `index` as `over` changes it.

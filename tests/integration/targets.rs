@@ -397,7 +397,8 @@ fn r13_a_target_that_stops_being_executable_says_so_and_was_never_started() {
         "writer.toml",
         "trials = 2\nrecords = 2\n[target]\nwriter = [\"./writer.sh\"]\nreplay = [\"true\"]\ndurability = \"none\"\n",
     );
-    let run = sb.crashtest(&["run", writer.to_str().unwrap(), "--jobs", "1"]);
+    // Each trial its own writer runs (a trial cut from a recorded run starts none).
+    let run = sb.crashtest(&["run", writer.to_str().unwrap(), "--jobs", "1", "--reexec"]);
     assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
     let wanted = format!(
         "failed to start writer \"./writer.sh\": {} exists but is not executable (no execute permission",

@@ -76,7 +76,7 @@ fn write_failure(out: &mut String, n: usize, k: usize, f: &Failure) -> fmt::Resu
             "<p class=\"note\">No repro command for this trial.</p>"
         )?,
     }
-    writeln!(out, "<h4>First trial: {}</h4>", first.trial)?;
+    writeln!(out, "<h4>First trial: {}</h4>", Esc(&first.label()))?;
     write_trial(out, first)?;
     writeln!(
         out,
@@ -88,7 +88,7 @@ fn write_failure(out: &mut String, n: usize, k: usize, f: &Failure) -> fmt::Resu
         writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            t.trial,
+            Esc(&t.label()),
             Esc(t.detail().lines().next().unwrap_or("")),
             Esc(&t.repro().unwrap_or_default())
         )?;
