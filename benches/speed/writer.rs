@@ -287,6 +287,7 @@ fn run_crashtest_traced(
         tear: None,
         sector: 512,
         record_ops: false,
+        skip_syncs: false,
         timeout: WRITER_TIMEOUT,
     };
     let started = Instant::now();

@@ -168,6 +168,7 @@ mod tests {
             tear: None,
             sector: 512,
             record_ops: false,
+            skip_syncs: false,
             timeout: Duration::from_secs(20),
         };
         let run = run_piped(

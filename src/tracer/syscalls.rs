@@ -117,6 +117,16 @@ const fn two(
     }
 }
 
+/// The calls that only flush what is already written to the disk: they change nothing a
+/// crash state holds (a kill keeps the page cache; a power loss is drawn from the write
+/// log's syncs, not from the disk).
+pub const SYNCS: &[i64] = &[
+    libc::SYS_fsync,
+    libc::SYS_fdatasync,
+    libc::SYS_sync_file_range,
+    libc::SYS_syncfs,
+];
+
 /// Every syscall the writer is stopped at. `open`-like calls are only stopped when they
 /// create or truncate (see [`super::filter`]); writes to fd 2 are never stopped.
 pub const TRACED: &[Syscall] = &[

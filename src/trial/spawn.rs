@@ -96,6 +96,10 @@ pub(crate) fn run_traced(
         tear: kill.and_then(|k| k.tear),
         sector: env.scenario.sector,
         record_ops,
+        // A run not killed, kept for its write log (a recording, a dry run for a power
+        // loss): its flushes change nothing a crash state is built from, and cost a
+        // disk's latency each.
+        skip_syncs: record_ops && kill.is_none(),
         timeout: env.scenario.timeout,
     };
     let run = match run_piped(&mut cmds, inputs, env.scenario.limits, &opts) {

@@ -28,6 +28,7 @@ fn traced_builtin(
         tear: None,
         sector: 512,
         record_ops: true,
+        skip_syncs: false,
         timeout: std::time::Duration::from_secs(20),
     };
     let run = run_piped(
@@ -333,4 +334,61 @@ fn r14_a_log_written_through_mmap_sends_sampled_trials_back_to_real_kills() {
             .ends_with(&format!("/{}", t["trial"]))),
         "{trials:?}"
     );
+}
+
+/// See issue 14: a run kept for its write log answers the writer's syncs without the
+/// disk. fsync of a FIFO inside the folder fails with EINVAL when it runs; skipped, it
+/// returns 0. Either way it is a boundary and a sync in the log.
+#[test]
+fn r14_a_recording_answers_syncs_without_running_them() {
+    use crashtest::process::Limits;
+    use crashtest::tracer::{KillScope, Op, TraceOptions, run_piped};
+    let script = "import os, sys\n\
+                  d = os.environ['CRASHTEST_DIR']\n\
+                  os.mkfifo(d + '/pipe')\n\
+                  fd = os.open(d + '/pipe', os.O_RDWR)\n\
+                  try:\n    os.fsync(fd)\n    print('synced')\n\
+                  except OSError as e:\n    print('errno', e.errno)\n";
+    for skip in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let canonical = dir.path().canonicalize().unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", script]).env("CRASHTEST_DIR", &canonical);
+        let files = globset::GlobSetBuilder::new().build().unwrap();
+        let opts = TraceOptions {
+            dir: &canonical,
+            files: &files,
+            kill_at: None,
+            kill_scope: KillScope::All,
+            tear: None,
+            sector: 512,
+            record_ops: true,
+            skip_syncs: skip,
+            timeout: std::time::Duration::from_secs(20),
+        };
+        let run = run_piped(
+            std::slice::from_mut(&mut cmd),
+            [&b""[..]],
+            Limits::NONE,
+            &opts,
+        )
+        .unwrap();
+        let out = String::from_utf8_lossy(&run.stdouts[0].bytes()).into_owned();
+        let wanted = if skip { "synced\n" } else { "errno 22\n" };
+        assert_eq!(out, wanted, "skip_syncs = {skip}");
+        let trace = run.result;
+        assert!(
+            trace.boundaries.iter().any(|b| b.syscall == "fsync"),
+            "{:?}",
+            trace.boundaries
+        );
+        assert!(
+            trace
+                .ops
+                .iter()
+                .any(|op| matches!(op, Op::Sync { file } if file == "pipe")),
+            "{:?}",
+            trace.ops
+        );
+    }
 }
