@@ -275,7 +275,16 @@ pub(super) fn plan(
             );
             None
         }
-        (None, Some(n)) => Some(n.max(1)),
+        (None, Some(n)) => {
+            if sc.writers > 1 {
+                let _ = writeln!(
+                    out,
+                    "note: the states of {} writers are cut from the interleaving each recorded run happened to have, and not checked against real kills",
+                    sc.writers
+                );
+            }
+            Some(n.max(1))
+        }
     };
     let per_run = cut.unwrap_or(1);
     let trials = match &exhaustive {
