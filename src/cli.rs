@@ -125,7 +125,7 @@ struct RunArgs {
     /// cutting the states from recorded runs.
     #[arg(long)]
     reexec: bool,
-    /// Crash states cut from each recorded run of a sampled run (default 8): trials come
+    /// Crash states cut from each recorded run of a sampled run (default 16): trials come
     /// in groups that share one run of a workload, each drawing its own kill point and
     /// fault.
     #[arg(long, value_parser = parse_states_per_run, conflicts_with_all = ["reexec", "exhaustive"])]

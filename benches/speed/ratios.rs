@@ -214,6 +214,7 @@ impl Bench {
             format!("{:.2}x ({sampled:.1} vs {lp:.1}/s)", sampled / lp),
             ">= 20x",
         );
+        self.sweep(w, scenario, &sampled_args, lp)?;
         self.row(
             Section::Ratios,
             &format!("Go, {}: sampled --reexec / strace-inject loop", w.what),
@@ -229,6 +230,48 @@ impl Bench {
         Ok(())
     }
 }
+
+impl Bench {
+    /// Sampled runs at each of [`SWEEP`] states per recorded run, alternating, median of
+    /// the reps: what the recording's cost is spread over.
+    fn sweep(
+        &mut self,
+        w: &GoWriter,
+        scenario: &Path,
+        args: &[String],
+        lp: f64,
+    ) -> Result<(), String> {
+        let mut rates = vec![Vec::new(); SWEEP.len()];
+        for rep in 0..self.knobs.reps {
+            for k in 0..SWEEP.len() {
+                let i = (rep + k) % SWEEP.len();
+                let mut args = args.to_vec();
+                args.extend(["--states-per-run".to_owned(), SWEEP[i].to_string()]);
+                let run = self.must_run(scenario, &args)?;
+                rates[i].push(count_after(&run.stdout, " trials in ")? as f64 / secs(run.wall));
+            }
+        }
+        let words: Vec<String> = SWEEP
+            .iter()
+            .zip(&rates)
+            .map(|(n, r)| {
+                let rate = median(r);
+                format!("{n}: {rate:.1}/s ({:.1}x)", rate / lp)
+            })
+            .collect();
+        println!("   states per recorded run   {}", words.join(", "));
+        self.row(
+            Section::Ratios,
+            &format!("Go, {}: states/s by states per recorded run", w.what),
+            words.join(", "),
+            "",
+        );
+        Ok(())
+    }
+}
+
+/// The states per recorded run the sweep tries.
+const SWEEP: [u64; 5] = [1, 4, 8, 16, 32];
 
 /// The scenario of one Go writer: kill only, no stable check, the binary next to it.
 fn go_toml(w: &GoWriter, trials: u64) -> String {

@@ -113,7 +113,12 @@ pub fn run_state(
         kill_at: u64::MAX,
         tear: None,
     });
-    let mut case = Trial::new(env, index, over)?;
+    // The recording's records are the case's: a cut case changes no record.
+    let mut case = if over.records.is_none() && over.max_payload.is_none() {
+        Trial::with(env, index, over, rec.workload.clone())
+    } else {
+        Trial::new(env, index, over)?
+    };
     let result = (|| -> Result<(), TrialError> {
         let (run, state) = rec.cut(plan, case.fault == FaultKind::PowerLoss);
         let n = rec.run.trace.boundaries.len() as u64;

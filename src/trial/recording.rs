@@ -15,11 +15,14 @@ use crate::trial::folder::fresh_dir;
 use crate::trial::plan::{Overrides, Plan};
 use crate::trial::spawn::{WritersRun, run_writers};
 use crate::trial::states;
+use crate::workload::Workload;
 
 /// One traced run of trial `index`'s workload to its end, with its write log: every crash
 /// state of the trial can be cut from it ([`crate::trial::states`]) and only replayed.
 pub struct Recording {
     pub(crate) index: u64,
+    /// The records the run was sent.
+    pub(crate) workload: Workload,
     pub(crate) run: WritersRun,
     /// Per writer, how many boundaries came before each of its acks.
     afters: Vec<Vec<u64>>,
@@ -109,6 +112,7 @@ impl Recording {
         Ok(run?
             .map(|run| Recording {
                 index,
+                workload,
                 afters: states::ack_afters(&run.trace),
                 built: Mutex::new(None),
                 run,

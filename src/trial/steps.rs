@@ -45,9 +45,20 @@ impl<'a> Trial<'a> {
         index: u64,
         over: Overrides,
     ) -> Result<Trial<'a>, TrialError> {
+        let workload = workload(env, index, &over)?;
+        Ok(Trial::with(env, index, over, workload))
+    }
+
+    /// [`Trial::new`] with its records already drawn (a recording's, for a state cut from
+    /// it): the same draws follow.
+    pub(crate) fn with(
+        env: &'a TrialEnv,
+        index: u64,
+        over: Overrides,
+        workload: Workload,
+    ) -> Trial<'a> {
         let sc = &env.scenario;
         let mut rng = sc.seed.trial_rng(index);
-        let workload = workload(env, index, &over)?;
         let drawn = FaultKind::choose(&mut rng, &sc.faults);
         let fault = over.fault.unwrap_or(drawn);
         // Cases of one trial may run at once (exhaustive, shrinking): each gets its folder.
@@ -85,7 +96,7 @@ impl<'a> Trial<'a> {
             sent: workload.clone(),
             ..TrialDetail::default()
         };
-        Ok(Trial {
+        Trial {
             env,
             index,
             rng,
@@ -95,7 +106,7 @@ impl<'a> Trial<'a> {
             outcome,
             detail,
             replays: None,
-        })
+        }
     }
 
     /// Removes the case's folder and hands back its outcome.

@@ -201,8 +201,8 @@ fn the_output_is_the_same_for_any_number_of_jobs() {
 }
 
 /// See issue 5: shards are disjoint and together are the whole run, trial for trial;
-/// `merge` joins them and refuses an incomplete set. Trials cut from one recorded run (8
-/// of them) stay in one shard: 48 trials are 6 groups, 2 a shard.
+/// `merge` joins them and refuses an incomplete set. Trials cut from one recorded run (16
+/// of them) stay in one shard: 48 trials are 3 groups, 1 a shard.
 #[test]
 fn shards_together_equal_the_whole_run_and_merge_joins_them() {
     let sb = Sandbox::new();

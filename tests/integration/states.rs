@@ -234,65 +234,73 @@ fn a_log_written_through_mmap_stops_exhaustive_mode_with_a_harness_error() {
     assert_eq!(real.code(), 0, "{}{}", real.stdout(), real.stderr());
 }
 
-/// See issue 14: sampled trials are cut from recorded runs, 8 a run: each case names the
-/// state it was cut at (`@7/0/k6/fkill`), and `repro` of it, which kills the writer for
-/// real there, reaches the same verdict, failing or passing.
+/// See issue 14: sampled trials are cut from recorded runs (8 a run here): each case names
+/// the state it was cut at (`@7/0/k6/fkill`), and `repro` of it, which kills the writer
+/// for real there, reaches the same verdict, failing or passing; a power loss too, drawn
+/// from the log the real kill records.
 #[test]
 fn r14_sampled_trials_cut_from_recordings_reproduce_as_real_kills() {
     let sb = Sandbox::new();
-    let run = sb.crashtest(&[
-        "run",
+    for scenario in [
         "scenarios/seed-prefix.toml",
-        "--trials",
-        "24",
-        "--no-shrink",
-    ]);
-    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
-    assert!(
-        run.stdout().contains("24 trials cut from 3 recorded runs"),
-        "{}",
-        run.stdout()
-    );
-    let trials: Vec<&serde_json::Value> =
-        run.lines.iter().filter(|l| l["type"] == "trial").collect();
-    assert_eq!(trials.len(), 24);
-    let cases: std::collections::BTreeSet<&str> =
-        trials.iter().map(|t| t["case"].as_str().unwrap()).collect();
-    assert_eq!(cases.len(), 24, "no state is checked twice: {cases:?}");
-    for t in &trials {
-        let case = t["case"].as_str().unwrap();
-        let group = t["trial"].as_u64().unwrap();
-        assert_eq!(
-            group % 8,
-            0,
-            "a state names its group's first trial: {case}"
+        "scenarios/seed-postfix-power-loss.toml",
+    ] {
+        let run = sb.crashtest(&[
+            "run",
+            scenario,
+            "--trials",
+            "24",
+            "--states-per-run",
+            "8",
+            "--no-shrink",
+        ]);
+        assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+        assert!(
+            run.stdout().contains("24 trials cut from 3 recorded runs"),
+            "{}",
+            run.stdout()
         );
-        assert!(case.contains("/k") && case.contains("/f"), "{case}");
-    }
-    let failing: Vec<&&serde_json::Value> =
-        trials.iter().filter(|t| !t["class"].is_null()).collect();
-    let passing: Vec<&&serde_json::Value> =
-        trials.iter().filter(|t| t["class"].is_null()).collect();
-    assert!(
-        !failing.is_empty() && !passing.is_empty(),
-        "{}",
-        run.stdout()
-    );
-    for t in failing.iter().take(3).chain(passing.iter().take(3)) {
-        let case = t["case"].as_str().unwrap();
-        let again = sb.crashtest(&["repro", case]);
-        let out = again.stdout();
-        match t["class"].as_str() {
-            Some(class) => {
-                assert_eq!(again.code(), 1, "{case}: {out}");
-                assert!(
-                    out.contains(&format!("verdict: FAIL [{class}]")),
-                    "{case}: {out}"
-                );
-            }
-            None => {
-                assert_eq!(again.code(), 0, "{case}: {out}");
-                assert!(out.contains("verdict: pass"), "{case}: {out}");
+        let trials: Vec<&serde_json::Value> =
+            run.lines.iter().filter(|l| l["type"] == "trial").collect();
+        assert_eq!(trials.len(), 24);
+        let cases: std::collections::BTreeSet<&str> =
+            trials.iter().map(|t| t["case"].as_str().unwrap()).collect();
+        assert_eq!(cases.len(), 24, "no state is checked twice: {cases:?}");
+        for t in &trials {
+            let case = t["case"].as_str().unwrap();
+            let group = t["trial"].as_u64().unwrap();
+            assert_eq!(
+                group % 8,
+                0,
+                "a state names its group's first trial: {case}"
+            );
+            assert!(case.contains("/k") && case.contains("/f"), "{case}");
+        }
+        let failing: Vec<&&serde_json::Value> =
+            trials.iter().filter(|t| !t["class"].is_null()).collect();
+        let passing: Vec<&&serde_json::Value> =
+            trials.iter().filter(|t| t["class"].is_null()).collect();
+        assert!(
+            !failing.is_empty() && !passing.is_empty(),
+            "{}",
+            run.stdout()
+        );
+        for t in failing.iter().take(3).chain(passing.iter().take(3)) {
+            let case = t["case"].as_str().unwrap();
+            let again = sb.crashtest(&["repro", case]);
+            let out = again.stdout();
+            match t["class"].as_str() {
+                Some(class) => {
+                    assert_eq!(again.code(), 1, "{case}: {out}");
+                    assert!(
+                        out.contains(&format!("verdict: FAIL [{class}]")),
+                        "{case}: {out}"
+                    );
+                }
+                None => {
+                    assert_eq!(again.code(), 0, "{case}: {out}");
+                    assert!(out.contains("verdict: pass"), "{case}: {out}");
+                }
             }
         }
     }
@@ -312,7 +320,14 @@ fn r14_a_log_written_through_mmap_sends_sampled_trials_back_to_real_kills() {
             &format!("{:?}", support::root().join("harness/targets/mmap_wal.py")),
         );
     let scenario = sb.scenario("mmap.toml", &text);
-    let run = sb.crashtest(&["run", scenario.to_str().unwrap(), "--jobs", "1"]);
+    let run = sb.crashtest(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--states-per-run",
+        "8",
+    ]);
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
     let out = run.stdout();
     assert_eq!(
