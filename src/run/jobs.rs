@@ -163,6 +163,18 @@ impl JobList {
     }
 }
 
+/// The most write log a recording of a sampled run may be expected to hold, in bytes: it
+/// is kept in memory while its states are cut, and a run's memory must not grow with its
+/// records (trials of their own stream their records and log nothing).
+const RECORDING_HOLDS: u64 = 8 << 20;
+
+/// About how many bytes the write log of one of `sc`'s trials takes in memory: every
+/// record at the largest payload, plus 160 bytes for its ops (a write and a sync, each
+/// with its file's name) and header.
+fn log_estimate(sc: &crate::scenario::Scenario) -> u64 {
+    u64::from(sc.writers) * u64::from(sc.records) * (u64::from(sc.payload.max) + 160)
+}
+
 /// How many of trials `0..trials`, in groups of `per_run`, belong to `shard`.
 fn in_shard(trials: u64, per_run: u64, shard: Option<Shard>) -> u64 {
     let Some(s) = shard else {
@@ -272,6 +284,18 @@ pub(super) fn plan(
             let _ = writeln!(
                 out,
                 "note: every trial kills its writers for real: with crash = \"one\" the other writers run on after the kill, which a recorded run does not show"
+            );
+            None
+        }
+        (None, Some(_)) if log_estimate(sc) > RECORDING_HOLDS => {
+            let _ = writeln!(
+                out,
+                "note: every trial kills its writers for real: a recorded run of {} writer(s) x {} records of up to {} bytes would hold a write log of about {} MiB in memory, more than the {} MiB a recording may hold",
+                sc.writers,
+                sc.records,
+                sc.payload.max,
+                log_estimate(sc).div_ceil(1 << 20),
+                RECORDING_HOLDS >> 20
             );
             None
         }
