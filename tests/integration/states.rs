@@ -407,3 +407,26 @@ fn r14_a_recording_answers_syncs_without_running_them() {
         );
     }
 }
+
+/// See issue 14: a recording keeps its write log in memory while its states are cut; a
+/// workload whose log would pass about 8 MiB is run by real kills, as the run says, so a
+/// run's memory does not grow with its records.
+#[test]
+fn r14_a_workload_too_large_to_record_is_run_by_real_kills() {
+    let sb = Sandbox::new();
+    let scenario = sb.scenario(
+        "big.toml",
+        "name = \"big\"\nseed = 1\ntrials = 2\nrecords = 10\npayload = { min = 0, max = 1048576 }\ntimeout = \"20s\"\nexpect = \"pass\"\n[target]\nbuiltin = \"crc\"\n",
+    );
+    let run = sb.crashtest(&["run", scenario.to_str().unwrap(), "--no-shrink"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let out = run.stdout();
+    assert!(
+        out.contains("note: every trial kills its writers for real: a recorded run of 1 writer(s) x 10 records of up to 1048576 bytes would hold a write log of about 11 MiB in memory, more than the 8 MiB a recording may hold"),
+        "{out}"
+    );
+    assert!(out.contains("2 trials of target"), "{out}");
+    for t in run.lines.iter().filter(|l| l["type"] == "trial") {
+        assert!(!t["case"].as_str().unwrap().contains("/k"), "{t}");
+    }
+}
