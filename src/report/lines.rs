@@ -453,19 +453,22 @@ pub struct FailingTrial {
 }
 
 impl FailingTrial {
-    /// The trial as outputs name it: its index, and what its case changes when it changes
-    /// anything (`41`, `0/k6/fkill` for a state cut from trial 0's recorded run).
+    /// The trial as outputs name it: its index, and what its case changes when the case
+    /// is of this trial and changes anything (`41`; `0/k6t512/ftorn` for a state of an
+    /// exhaustive run, all of trial 0). A sampled trial cut from another trial's recorded
+    /// run is its own index (its case names the recording).
     pub fn label(&self) -> String {
-        let changes = self
+        let case = self
             .case
             .as_deref()
             .and_then(|c| c.rsplit_once('@'))
             .and_then(|(_, rest)| rest.split_once('/'))
-            .and_then(|(_, rest)| rest.split_once('/'))
-            .map(|(_, over)| over);
-        match changes {
-            Some(over) => format!("{}/{over}", self.trial),
-            None => self.trial.to_string(),
+            .and_then(|(_, rest)| rest.split_once('/'));
+        match case {
+            Some((trial, over)) if trial == self.trial.to_string() => {
+                format!("{}/{over}", self.trial)
+            }
+            _ => self.trial.to_string(),
         }
     }
 
@@ -1329,6 +1332,7 @@ mod tests {
             at(0, Some("dir@x/s.toml@7/0/k6t512/ftorn")).label(),
             "0/k6t512/ftorn"
         );
+        assert_eq!(at(3, Some("s.toml@7/0/k6/fkill")).label(), "3");
     }
 
     fn read(paths: &[PathBuf], scope: Scope) -> Result<Report, ReadError> {

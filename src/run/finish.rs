@@ -72,7 +72,7 @@ pub(super) fn shrink_failures(
             "shrinking interrupted: a failure not shrunk yet is kept as it was found"
         );
     }
-    for ((_, job, _), done) in to_shrink.iter().zip(shrunk) {
+    for ((_, job, first), done) in to_shrink.iter().zip(shrunk) {
         let Some(done) = done else {
             continue;
         };
@@ -85,7 +85,7 @@ pub(super) fn shrink_failures(
                 let _ = writeln!(
                     out,
                     "not shrunk: trial {}: {why} before a smaller case failed the same way",
-                    job.index
+                    first.trial
                 );
             }
             continue;
@@ -99,7 +99,7 @@ pub(super) fn shrink_failures(
         let _ = writeln!(
             out,
             "SHRUNK trial {} to {} record(s) of at most {} bytes, kill at {}",
-            job.index,
+            first.trial,
             over.records.unwrap_or(sc.records),
             over.max_payload.unwrap_or(sc.payload.max),
             outcome.kill_words(),

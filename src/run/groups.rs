@@ -5,9 +5,9 @@
 //! each trial. Each trial of the group draws its fault class and its kill point from its
 //! own decision stream, as a trial of its own does, but against the recording's
 //! boundaries; its crash state is cut from the recording and only the replay and the
-//! checks run ([`trial::run_state`]). Its case is the group's first trial with that plan
-//! and fault (`@SEED/FIRST/kK/fFAULT`), so `crashtest repro` of it runs that workload for
-//! real and kills the writer there.
+//! checks run ([`trial::run_state`]). It is reported as trial t, and its case is the
+//! group's first trial with that plan and fault (`@SEED/FIRST/kK/fFAULT`), so `crashtest
+//! repro` of it runs that workload for real and kills the writer there.
 //!
 //! The first state of each of the first [`STATES_CHECKED`] groups is also checked against
 //! a real kill at the same point (one writer only, as exhaustive runs do). When the log
@@ -166,6 +166,12 @@ pub(super) fn run(
                 result => (StateFrom::Log, result),
             }
         };
+        // The outcome is trial t's: its place in the run, which every output orders
+        // trials by; its case names the recording it was cut from.
+        let result = result.map(|(mut outcome, detail)| {
+            outcome.trial = t;
+            (outcome, detail)
+        });
         if !send(place(t), (job(env, first, over, state), result)) {
             return;
         }

@@ -267,15 +267,32 @@ fn r14_sampled_trials_cut_from_recordings_reproduce_as_real_kills() {
             trials.iter().map(|t| t["case"].as_str().unwrap()).collect();
         assert_eq!(cases.len(), 24, "no state is checked twice: {cases:?}");
         for t in &trials {
+            // Trial t is cut from the recording of its group's first trial, which its case
+            // names: `...@SEED/FIRST/kK/fFAULT`.
             let case = t["case"].as_str().unwrap();
-            let group = t["trial"].as_u64().unwrap();
-            assert_eq!(
-                group % 8,
-                0,
-                "a state names its group's first trial: {case}"
-            );
+            let first: u64 = case
+                .rsplit('@')
+                .next()
+                .unwrap()
+                .split('/')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let index = t["trial"].as_u64().unwrap();
+            assert_eq!(first, index / 8 * 8, "{case} is trial {index}'s");
             assert!(case.contains("/k") && case.contains("/f"), "{case}");
         }
+        let mut indexes: Vec<u64> = trials
+            .iter()
+            .map(|t| t["trial"].as_u64().unwrap())
+            .collect();
+        indexes.sort_unstable();
+        assert_eq!(
+            indexes,
+            (0..24).collect::<Vec<_>>(),
+            "each trial once, by its own index"
+        );
         let failing: Vec<&&serde_json::Value> =
             trials.iter().filter(|t| !t["class"].is_null()).collect();
         let passing: Vec<&&serde_json::Value> =
