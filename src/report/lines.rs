@@ -127,6 +127,10 @@ pub struct RunLine {
     /// Saved regressions replayed before the trials.
     #[serde(default)]
     pub regressions: u64,
+    /// Trials cut from each recorded run, when they were: how the trials were grouped,
+    /// which decides what a shard holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states_per_run: Option<u64>,
 }
 
 /// The `trial` line: one trial, in brief.
@@ -1121,12 +1125,38 @@ fn judge_scenario(
 /// Missing, doubled or mixed shards of the sharded runs among `runs`.
 fn shard_gaps(scope: Scope, name: &str, runs: &[(Option<PathBuf>, RunLines)]) -> Vec<String> {
     let mut by_seed: BTreeMap<Seed, Vec<Shard>> = BTreeMap::new();
+    // Trials a group, per shard: shards hold whole groups, so shards of runs that grouped
+    // their trials differently do not split one run between them.
+    let mut grouped: BTreeMap<Seed, BTreeMap<u64, Vec<Shard>>> = BTreeMap::new();
     for (_, r) in runs {
-        if let Some(shard) = r.run.as_ref().and_then(|l| l.shard) {
+        if let Some(line) = r.run.as_ref()
+            && let Some(shard) = line.shard
+        {
             by_seed.entry(r.seed).or_default().push(shard);
+            grouped
+                .entry(r.seed)
+                .or_default()
+                .entry(line.states_per_run.unwrap_or(1))
+                .or_default()
+                .push(shard);
         }
     }
     let mut gaps = Vec::new();
+    for (seed, groups) in &grouped {
+        if groups.len() > 1 {
+            let all: Vec<String> = groups
+                .iter()
+                .map(|(per, shards)| {
+                    let shards: Vec<String> = shards.iter().map(Shard::to_string).collect();
+                    format!("{} with {per} trial(s) a recorded run", shards.join(", "))
+                })
+                .collect();
+            gaps.push(format!(
+                "{name} (seed {seed}): shards of runs that grouped their trials differently (--states-per-run): {}",
+                all.join("; ")
+            ));
+        }
+    }
     for (seed, shards) in by_seed {
         let ns: BTreeSet<u64> = shards.iter().map(|s| s.n).collect();
         if ns.len() > 1 {

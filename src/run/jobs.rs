@@ -201,6 +201,11 @@ impl Jobs {
         self.list.len() - self.saved
     }
 
+    /// Trials cut from each recorded run, when the scenario's trials are.
+    pub(super) fn states_per_run(&self) -> Option<u64> {
+        self.list.cut.then_some(self.list.per_run)
+    }
+
     /// The recording trials are cut from, if any.
     pub(super) fn recording(&self) -> Option<&Recording> {
         self.exhaustive.as_ref()?.recording.as_ref()

@@ -204,5 +204,6 @@ fn run_line(env: &TrialEnv, opts: &RunOptions, jobs: &jobs::Jobs) -> Line {
         expect: sc.expect,
         shard: opts.shard,
         regressions: jobs.saved as u64,
+        states_per_run: jobs.states_per_run(),
     })
 }

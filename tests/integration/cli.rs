@@ -274,6 +274,26 @@ fn shards_together_equal_the_whole_run_and_merge_joins_them() {
             why: "missing shard(s) 3/3 of 3",
         },
     );
+    // See issue 14: shard 3/3 of a run that grouped its trials 8 a recording is not the
+    // third of this one: merged with the first two, the run is not whole.
+    let mut a = args.to_vec();
+    a.extend(["--shard", "3/3", "--states-per-run", "8"]);
+    let other = sb.crashtest_keep(&a);
+    assert_eq!(other.code(), 0, "{}", other.stdout());
+    let mixed: Vec<&Path> = vec![
+        files[0].as_path(),
+        files[1].as_path(),
+        other.results_file.as_deref().unwrap(),
+    ];
+    sb.merge_not_met(
+        &mixed,
+        &support::NotMet {
+            scenario: "seed-prefix",
+            incomplete: true,
+            junit_type: "incomplete",
+            why: "shards of runs that grouped their trials differently (--states-per-run): 3/3 with 8 trial(s) a recorded run; 1/3, 2/3 with 16",
+        },
+    );
 }
 
 /// See issue 5: a budgeted run stops within its budget plus one trial's time and says
