@@ -206,20 +206,26 @@ fn states_cut_from_the_write_log_judge_like_real_kills() {
     }
 }
 
+/// `harness/targets/mmap_wal.toml` in the sandbox, its script named by path, with one
+/// setting changed (`(from, to)`).
+fn mmap_scenario(sb: &Sandbox, (from, to): (&str, &str)) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(support::root().join("harness/targets/mmap_wal.toml"))
+        .unwrap()
+        .replace(from, to)
+        .replace(
+            "\"mmap_wal.py\"",
+            &format!("{:?}", support::root().join("harness/targets/mmap_wal.py")),
+        );
+    sb.scenario("mmap.toml", &text)
+}
+
 /// See issue 7: a writer that stores its records through mmap leaves bytes no write log
 /// holds; the states checked against real kills show it, and the run stops with a harness
 /// error naming the file rather than judge states that never were. `--reexec` runs it.
 #[test]
 fn a_log_written_through_mmap_stops_exhaustive_mode_with_a_harness_error() {
     let sb = Sandbox::new();
-    let text = std::fs::read_to_string(support::root().join("harness/targets/mmap_wal.toml"))
-        .unwrap()
-        .replace("records = 4", "records = 2")
-        .replace(
-            "\"mmap_wal.py\"",
-            &format!("{:?}", support::root().join("harness/targets/mmap_wal.py")),
-        );
-    let scenario = sb.scenario("mmap.toml", &text);
+    let scenario = mmap_scenario(&sb, ("records = 4", "records = 2"));
     let path = scenario.to_str().unwrap();
     let cut = sb.crashtest(&["run", path, "--exhaustive"]);
     assert_eq!(cut.code(), 3, "{}{}", cut.stdout(), cut.stderr());
@@ -329,14 +335,7 @@ fn r14_sampled_trials_cut_from_recordings_reproduce_as_real_kills() {
 #[test]
 fn r14_a_log_written_through_mmap_sends_sampled_trials_back_to_real_kills() {
     let sb = Sandbox::new();
-    let text = std::fs::read_to_string(support::root().join("harness/targets/mmap_wal.toml"))
-        .unwrap()
-        .replace("trials = 20", "trials = 12")
-        .replace(
-            "\"mmap_wal.py\"",
-            &format!("{:?}", support::root().join("harness/targets/mmap_wal.py")),
-        );
-    let scenario = sb.scenario("mmap.toml", &text);
+    let scenario = mmap_scenario(&sb, ("trials = 20", "trials = 12"));
     let run = sb.crashtest(&[
         "run",
         scenario.to_str().unwrap(),
