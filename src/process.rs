@@ -10,7 +10,7 @@ use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
@@ -379,6 +379,215 @@ pub fn contain(cmd: &mut Command, limits: Limits) {
     }
 }
 
+/// A process [`spawn_contained`] started, with the parent's ends of its stdio pipes.
+pub struct Contained {
+    /// Its pid, which is also its process group's id.
+    pub pid: Pid,
+    /// Its stdin.
+    pub stdin: std::fs::File,
+    /// Its stdout.
+    pub stdout: std::fs::File,
+    /// Its stderr.
+    pub stderr: std::fs::File,
+}
+
+/// What the child of [`spawn_contained`] needs, made before it exists: between `clone`
+/// and `execve` it shares crashtest's memory, so it may not allocate, only make syscalls.
+struct Exec {
+    /// The candidates for the program, in `PATH` order (one for a name with a `/`).
+    paths: Vec<std::ffi::CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    cwd: Option<std::ffi::CString>,
+    /// The child's ends: stdin's read end, stdout's and stderr's write ends.
+    stdio: [libc::c_int; 3],
+    limits: Limits,
+    /// The parent thread's signal mask, restored once the child has exec'd.
+    mask: libc::sigset_t,
+    /// Set by the child when it could not exec: the errno.
+    errno: libc::c_int,
+}
+
+/// Starts `cmd` as [`contain`] makes it (its own process group, SIGKILLed when the
+/// thread that started it dies, within `limits`), its stdin, stdout and stderr pipes.
+///
+/// std starts such a command with `fork`, since `pre_exec` rules out its vfork path, and
+/// a fork copies crashtest's page tables and makes every page it touches afterwards fault:
+/// measured at about 40% of crashtest's own CPU for states cut from recordings. This is
+/// glibc's `posix_spawn` done by hand: `clone(CLONE_VM | CLONE_VFORK)` runs the child on a
+/// stack of its own in crashtest's memory, with every signal blocked, until it has exec'd
+/// or failed, and the child makes only syscalls.
+pub fn spawn_contained(cmd: &Command, limits: Limits) -> io::Result<Contained> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let cstr = |b: &[u8]| {
+        CString::new(b)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a command"))
+    };
+    let program = cmd.get_program().as_bytes();
+    let paths: Vec<CString> = if program.contains(&b'/') {
+        vec![cstr(program)?]
+    } else {
+        let dirs = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&dirs)
+            .map(|d| cstr(d.join(cmd.get_program()).as_os_str().as_bytes()))
+            .collect::<io::Result<_>>()?
+    };
+    let args: Vec<CString> = std::iter::once(program)
+        .chain(cmd.get_args().map(|a| a.as_bytes()))
+        .map(cstr)
+        .collect::<io::Result<_>>()?;
+    let mut env: std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString> =
+        std::env::vars_os().collect();
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => env.insert(k.to_owned(), v.to_owned()),
+            None => env.remove(k),
+        };
+    }
+    let envs: Vec<CString> = env
+        .iter()
+        .map(|(k, v)| cstr(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect::<io::Result<_>>()?;
+    let cwd = cmd
+        .get_current_dir()
+        .map(|d| cstr(d.as_os_str().as_bytes()))
+        .transpose()?;
+    let pipe = || -> io::Result<(OwnedFd, OwnedFd)> {
+        let mut fds = [0; 2];
+        // SAFETY: a pointer to two ints, filled on success.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both fds were just made and are owned by nobody else.
+        Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    };
+    let (in_r, in_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let nul = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain([std::ptr::null()])
+            .collect()
+    };
+    let mut exec = Exec {
+        argv: nul(&args),
+        envp: nul(&envs),
+        paths,
+        cwd,
+        stdio: [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+        limits,
+        // SAFETY: sigset_t is plain old data; it is filled below.
+        mask: unsafe { std::mem::zeroed() },
+        errno: 0,
+    };
+    let mut stack = vec![0u8; 64 * 1024];
+    // The stack grows down from its end, kept 16-byte aligned.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let pid = {
+        let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: sigset_t is plain old data; sigfillset fills it.
+        let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointers to sigset_t values owned here.
+        unsafe {
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut exec.mask);
+        }
+        // SAFETY: `child` runs on `stack` (alive until clone returns: CLONE_VFORK holds
+        // this thread until the child exec'd or exited) and reads `exec`, which outlives
+        // it; it makes only async-signal-safe syscalls.
+        let pid = unsafe {
+            libc::clone(
+                child,
+                top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (&mut exec as *mut Exec).cast(),
+            )
+        };
+        let failed = io::Error::last_os_error();
+        // SAFETY: restores this thread's own mask, saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &exec.mask, std::ptr::null_mut()) };
+        if pid < 0 {
+            return Err(failed);
+        }
+        started.insert(pid);
+        Pid::from_raw(pid)
+    };
+    drop(stack);
+    if exec.errno != 0 {
+        let _ = wait_pid(pid);
+        reaped(pid.as_raw() as u32);
+        return Err(io::Error::from_raw_os_error(exec.errno));
+    }
+    drop((in_r, out_w, err_w));
+    Ok(Contained {
+        pid,
+        stdin: in_w.into(),
+        stdout: out_r.into(),
+        stderr: err_r.into(),
+    })
+}
+
+/// The child of [`spawn_contained`]: makes itself contained and execs, or records why it
+/// could not and exits 127.
+extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `Exec`, alive and not touched by the parent until this
+    // child has exec'd or exited.
+    let exec = unsafe { &mut *arg.cast::<Exec>() };
+    // SAFETY: every call below is a plain syscall on values made before the clone.
+    unsafe {
+        let fail = |exec: &mut Exec| -> libc::c_int {
+            exec.errno = *libc::__errno_location();
+            libc::_exit(127)
+        };
+        // Signals crashtest catches, and SIGPIPE (ignored by Rust programs), as a fresh
+        // program expects them.
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGPIPE] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+        if libc::setpgid(0, 0) != 0 {
+            return fail(exec);
+        }
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if exec.limits.apply().is_err() {
+            return fail(exec);
+        }
+        for (fd, to) in exec.stdio.into_iter().zip(0..) {
+            // A pipe that got number `to` itself (crashtest's own stdio closed) keeps its
+            // close-on-exec flag through dup2: clear it.
+            let done = if fd == to {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, to)
+            };
+            if done < 0 {
+                return fail(exec);
+            }
+        }
+        if let Some(cwd) = &exec.cwd
+            && libc::chdir(cwd.as_ptr()) != 0
+        {
+            return fail(exec);
+        }
+        // As std leaves a child: no signal blocked.
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        // As execvp: the first candidate that exists; a refusal is remembered.
+        let mut refused = 0;
+        for path in &exec.paths {
+            libc::execve(path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
+            let e = *libc::__errno_location();
+            if e != libc::ENOENT && e != libc::ENOTDIR && refused == 0 {
+                refused = e;
+            }
+        }
+        exec.errno = if refused != 0 { refused } else { libc::ENOENT };
+        libc::_exit(127)
+    }
+}
+
 /// The processes crashtest started and has not reaped yet. Any other child of crashtest
 /// is an orphan a target left behind (crashtest is their subreaper), which
 /// [`kill_orphans`] ends. Spawns hold the lock, so no fresh child looks like an orphan.
@@ -561,7 +770,7 @@ pub fn read_on<'s, R: Read + Send + 's>(
 /// what crashes do.
 pub fn feed_on<'s>(
     scope: &'s Scope<'s, '_>,
-    mut stdin: ChildStdin,
+    mut stdin: impl Write + Send + 's,
     mut input: impl Read + Send + 's,
 ) {
     scope.spawn(
@@ -606,32 +815,19 @@ pub fn run_reading(
     timeout: Duration,
     limits: Limits,
 ) -> io::Result<Finished> {
-    contain(cmd, limits);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = spawn_registered(cmd)?;
-    let pgid = Pid::from_raw(child.id() as i32);
+    let child = spawn_contained(cmd, limits)?;
+    let pgid = child.pid;
     let mut guard = GroupGuard::new(pgid);
     std::thread::scope(|scope| {
-        let stdin = child.stdin.take().expect("stdin was piped");
-        feed_on(scope, stdin, input);
-        let out = read_on(
-            scope,
-            child.stdout.take().expect("stdout was piped"),
-            Some(pgid),
-        );
-        let err = read_on(
-            scope,
-            child.stderr.take().expect("stderr was piped"),
-            Some(pgid),
-        );
-        let exited = wait_timeout(&child, timeout)?;
+        feed_on(scope, child.stdin, input);
+        let out = read_on(scope, child.stdout, Some(pgid));
+        let err = read_on(scope, child.stderr, Some(pgid));
+        let exited = wait_pid_timeout(pgid, timeout)?;
         // Leftover children of the process would hold its pipes open: end them all, in its
         // group and, for those that left it, as orphans.
         kill_group(pgid);
-        let status = child.wait()?;
-        reaped(child.id());
+        let status = wait_pid(pgid)?;
+        reaped(pgid.as_raw() as u32);
         guard.disarm();
         kill_orphans();
         let stdout = out.join().expect("reader thread panicked")?;
@@ -644,11 +840,32 @@ pub fn run_reading(
     })
 }
 
+/// Reaps process `pid`, waiting for it to exit.
+fn wait_pid(pid: Pid) -> io::Result<ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    loop {
+        // SAFETY: a pid of our own child and a pointer to a live int.
+        if unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) } == pid.as_raw() {
+            return Ok(ExitStatus::from_raw(status));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Waits until `child` exits (true) or `timeout` passes or an interrupt arrives (false),
 /// without reaping it.
 pub fn wait_timeout(child: &Child, timeout: Duration) -> io::Result<bool> {
+    wait_pid_timeout(Pid::from_raw(child.id() as i32), timeout)
+}
+
+/// [`wait_timeout`] for the child process `pid`.
+fn wait_pid_timeout(pid: Pid, timeout: Duration) -> io::Result<bool> {
     // SAFETY: pidfd_open takes a pid and flags; the returned fd is owned below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -706,6 +923,67 @@ impl Drop for GroupGuard {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_contained_process_gets_its_input_env_folder_group_and_status() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().canonicalize().unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo \"$FOO-${HOME:-none}\"; pwd; echo $$ $(cut -d' ' -f5 /proc/$$/stat); echo oops >&2; cat; exit 3",
+        ])
+        .env("FOO", "bar")
+        .env_remove("HOME")
+        .current_dir(&folder);
+        let done = super::run(
+            &mut cmd,
+            b"fed\n",
+            Duration::from_secs(20),
+            super::Limits::NONE,
+        )
+        .unwrap();
+        let out = String::from_utf8(done.stdout.bytes()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "bar-none", "{out}");
+        assert_eq!(lines[1], folder.to_str().unwrap(), "{out}");
+        let ids: Vec<&str> = lines[2].split(' ').collect();
+        assert_eq!(ids[0], ids[1], "it leads its own process group: {out}");
+        assert_eq!(lines[3], "fed", "{out}");
+        assert_eq!(done.stderr.bytes(), b"oops\n");
+        assert_eq!(done.status.and_then(|s| s.code()), Some(3));
+    }
+
+    #[test]
+    fn a_program_that_cannot_start_is_an_error_of_its_kind() {
+        use std::io::ErrorKind;
+        let run = |cmd: &mut std::process::Command| {
+            super::run(
+                cmd,
+                b"",
+                std::time::Duration::from_secs(5),
+                super::Limits::NONE,
+            )
+            .err()
+            .map(|e| e.kind())
+        };
+        assert_eq!(
+            run(&mut std::process::Command::new("/no/such/program")),
+            Some(ErrorKind::NotFound)
+        );
+        assert_eq!(
+            run(&mut std::process::Command::new("no-such-program-on-path")),
+            Some(ErrorKind::NotFound)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        assert_eq!(
+            run(&mut std::process::Command::new(&plain)),
+            Some(ErrorKind::PermissionDenied)
+        );
+    }
+
     #[test]
     fn a_pinned_thread_and_the_processes_it_starts_run_on_its_cpu() {
         let cpus = super::allowed_cpus();
