@@ -391,13 +391,87 @@ pub struct Contained {
     pub stderr: std::fs::File,
 }
 
+/// An execve prepared before the child exists: the program resolved as exec will find it
+/// ([`find_program`]), argv and envp as C arrays. Between `fork` or `clone` and `execve`
+/// the child may not allocate.
+pub struct PreparedExec {
+    /// The program, resolved.
+    pub resolved: PathBuf,
+    /// The same, for execve.
+    pub path: std::ffi::CString,
+    _argv: Vec<std::ffi::CString>,
+    /// argv, NULL-terminated.
+    pub argv_ptrs: Vec<*const libc::c_char>,
+    _envp: Vec<std::ffi::CString>,
+    /// envp, NULL-terminated: crashtest's environment as `cmd` changes it.
+    pub envp_ptrs: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the raw pointers point into the CStrings owned by the same struct, which are
+// never mutated; moving the struct to the child's closure keeps them valid.
+unsafe impl Send for PreparedExec {}
+unsafe impl Sync for PreparedExec {}
+
+impl PreparedExec {
+    /// Prepares the exec of `cmd`. A program that is missing or not executable is an
+    /// error of kind `NotFound` or `PermissionDenied` that says which ([`ExecError`]).
+    pub fn prepare(cmd: &Command) -> io::Result<PreparedExec> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let cstr = |s: &std::ffi::OsStr| {
+            CString::new(s.as_bytes()).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "argument holds a NUL byte")
+            })
+        };
+        let path = find_program(cmd).map_err(|why| {
+            let kind = match why {
+                ExecError::NotExecutable { .. } => io::ErrorKind::PermissionDenied,
+                _ => io::ErrorKind::NotFound,
+            };
+            io::Error::new(kind, why)
+        })?;
+        let argv: Vec<CString> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(cstr)
+            .collect::<Result<_, _>>()?;
+        let mut env: std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString> =
+            std::env::vars_os().collect();
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => env.insert(k.to_owned(), v.to_owned()),
+                None => env.remove(k),
+            };
+        }
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.clone();
+                kv.push("=");
+                kv.push(v);
+                cstr(&kv)
+            })
+            .collect::<Result<_, _>>()?;
+        let ptrs = |v: &[CString]| {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Ok(PreparedExec {
+            path: cstr(path.as_os_str())?,
+            resolved: path,
+            argv_ptrs: ptrs(&argv),
+            _argv: argv,
+            envp_ptrs: ptrs(&envp),
+            _envp: envp,
+        })
+    }
+}
+
 /// What the child of [`spawn_contained`] needs, made before it exists: between `clone`
 /// and `execve` it shares crashtest's memory, so it may not allocate, only make syscalls.
 struct Exec {
-    /// The candidates for the program, in `PATH` order (one for a name with a `/`).
-    paths: Vec<std::ffi::CString>,
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
+    exec: PreparedExec,
     cwd: Option<std::ffi::CString>,
     /// The child's ends: stdin's read end, stdout's and stderr's write ends.
     stdio: [libc::c_int; 3],
@@ -418,40 +492,14 @@ struct Exec {
 /// stack of its own in crashtest's memory, with every signal blocked, until it has exec'd
 /// or failed, and the child makes only syscalls.
 pub fn spawn_contained(cmd: &Command, limits: Limits) -> io::Result<Contained> {
-    use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let cstr = |b: &[u8]| {
-        CString::new(b)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a command"))
-    };
-    let program = cmd.get_program().as_bytes();
-    let paths: Vec<CString> = if program.contains(&b'/') {
-        vec![cstr(program)?]
-    } else {
-        let dirs = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&dirs)
-            .map(|d| cstr(d.join(cmd.get_program()).as_os_str().as_bytes()))
-            .collect::<io::Result<_>>()?
-    };
-    let args: Vec<CString> = std::iter::once(program)
-        .chain(cmd.get_args().map(|a| a.as_bytes()))
-        .map(cstr)
-        .collect::<io::Result<_>>()?;
-    let mut env: std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString> =
-        std::env::vars_os().collect();
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => env.insert(k.to_owned(), v.to_owned()),
-            None => env.remove(k),
-        };
-    }
-    let envs: Vec<CString> = env
-        .iter()
-        .map(|(k, v)| cstr(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
-        .collect::<io::Result<_>>()?;
+    let exec = PreparedExec::prepare(cmd)?;
     let cwd = cmd
         .get_current_dir()
-        .map(|d| cstr(d.as_os_str().as_bytes()))
+        .map(|d| {
+            std::ffi::CString::new(d.as_os_str().as_bytes())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "folder holds a NUL byte"))
+        })
         .transpose()?;
     let pipe = || -> io::Result<(OwnedFd, OwnedFd)> {
         let mut fds = [0; 2];
@@ -465,16 +513,8 @@ pub fn spawn_contained(cmd: &Command, limits: Limits) -> io::Result<Contained> {
     let (in_r, in_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let nul = |v: &[CString]| -> Vec<*const libc::c_char> {
-        v.iter()
-            .map(|c| c.as_ptr())
-            .chain([std::ptr::null()])
-            .collect()
-    };
     let mut exec = Exec {
-        argv: nul(&args),
-        envp: nul(&envs),
-        paths,
+        exec,
         cwd,
         stdio: [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
         limits,
@@ -574,17 +614,13 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-        // As execvp: the first candidate that exists; a refusal is remembered.
-        let mut refused = 0;
-        for path in &exec.paths {
-            libc::execve(path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
-            let e = *libc::__errno_location();
-            if e != libc::ENOENT && e != libc::ENOTDIR && refused == 0 {
-                refused = e;
-            }
-        }
-        exec.errno = if refused != 0 { refused } else { libc::ENOENT };
-        libc::_exit(127)
+        let run = &exec.exec;
+        libc::execve(
+            run.path.as_ptr(),
+            run.argv_ptrs.as_ptr(),
+            run.envp_ptrs.as_ptr(),
+        );
+        fail(exec)
     }
 }
 

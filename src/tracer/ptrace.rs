@@ -12,9 +12,7 @@
 //! `Sync`, so the compiler keeps spawn and loop on one thread.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{CString, OsString};
 use std::marker::PhantomData;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -237,7 +235,10 @@ impl Traced {
             if process::interrupted() {
                 return Err(TraceError::Interrupted);
             }
-            let exec = Exec::prepare(cmd)?;
+            let exec = process::PreparedExec::prepare(cmd).map_err(|source| TraceError::Spawn {
+                program: cmd.get_program().to_owned(),
+                source,
+            })?;
             let path = exec.resolved.clone();
             cmd.process_group(started.as_ref().map_or(0, |t| t.pgid.as_raw()));
             // SAFETY: the closure runs in the forked child and makes only raw syscalls
@@ -414,81 +415,6 @@ impl Traced {
             };
         }
         Ok(trace)
-    }
-}
-
-/// An execve prepared before the fork: program resolved on PATH, argv and envp as C arrays.
-struct Exec {
-    /// The program, resolved.
-    resolved: PathBuf,
-    path: CString,
-    _argv: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    _envp: Vec<CString>,
-    envp_ptrs: Vec<*const libc::c_char>,
-}
-
-// SAFETY: the raw pointers point into the CStrings owned by the same struct, which are
-// never mutated; moving the struct to the forked child's closure keeps them valid.
-unsafe impl Send for Exec {}
-unsafe impl Sync for Exec {}
-
-impl Exec {
-    fn prepare(cmd: &Command) -> Result<Exec, TraceError> {
-        let program = cmd.get_program();
-        let spawn_error = |source| TraceError::Spawn {
-            program: program.to_owned(),
-            source,
-        };
-        let cstr = |s: &std::ffi::OsStr| {
-            CString::new(s.as_bytes()).map_err(|_| {
-                spawn_error(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "argument holds a NUL byte",
-                ))
-            })
-        };
-        let path = process::find_program(cmd).map_err(|why| {
-            let kind = match why {
-                ExecError::NotExecutable { .. } => std::io::ErrorKind::PermissionDenied,
-                _ => std::io::ErrorKind::NotFound,
-            };
-            spawn_error(std::io::Error::new(kind, why))
-        })?;
-        let argv: Vec<CString> = std::iter::once(program)
-            .chain(cmd.get_args())
-            .map(cstr)
-            .collect::<Result<_, _>>()?;
-        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
-        for (k, v) in cmd.get_envs() {
-            match v {
-                Some(v) => env.insert(k.to_owned(), v.to_owned()),
-                None => env.remove(k),
-            };
-        }
-        let envp: Vec<CString> = env
-            .iter()
-            .map(|(k, v)| {
-                let mut kv = k.clone();
-                kv.push("=");
-                kv.push(v);
-                cstr(&kv)
-            })
-            .collect::<Result<_, _>>()?;
-        let ptrs = |v: &[CString]| {
-            v.iter()
-                .map(|c| c.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect()
-        };
-        Ok(Exec {
-            path: cstr(path.as_os_str())?,
-            resolved: path,
-            argv_ptrs: ptrs(&argv),
-            _argv: argv,
-            envp_ptrs: ptrs(&envp),
-            _envp: envp,
-        })
     }
 }
 
