@@ -101,7 +101,7 @@ pub struct RunReport {
 
 /// Crash states a sampled run cuts from each recorded run, unless `--states-per-run` says.
 /// Measured by the speed bench on two Go writers of 200 records (2 CPUs): 1, 4, 8, 16 and
-/// 32 states a run gave 4, 11-12, 19, 24-26 and 29 times the strace loop's states/s.
+/// 32 states a run gave 4, 13, 20-21, 28-29 and 34 times the strace loop's states/s.
 /// At 16 the recording is about a third of a state's cost; 32 would halve the workloads a
 /// run tries for 10-20% more states.
 pub const STATES_PER_RUN: u64 = 16;
