@@ -79,17 +79,18 @@ pub(super) fn run(
 ) {
     let sc = &env.scenario;
     let place = |t: u64| pos + (t - first) as usize;
-    // Each trial of its own, killing its own writer, from trial `from` on.
+    // Trial t on its own, killing its own writer; false when `send` says to stop.
+    let alone = |t: u64, send: &mut dyn FnMut(usize, Ran) -> bool| {
+        let result = guarded(t, || trial::run(env, t));
+        send(
+            place(t),
+            (job(env, t, Overrides::default(), StateFrom::Kill), result),
+        )
+    };
+    // Each trial on its own, from trial `from` on.
     let own = |from: u64, send: &mut dyn FnMut(usize, Ran) -> bool| {
         for t in from..first + count {
-            if !go_on() {
-                return;
-            }
-            let result = guarded(t, || trial::run(env, t));
-            if !send(
-                place(t),
-                (job(env, t, Overrides::default(), StateFrom::Kill), result),
-            ) {
+            if !go_on() || !alone(t, send) {
                 return;
             }
         }
@@ -132,9 +133,7 @@ pub(super) fn run(
         }
         // A state drawn twice would be one case checked twice: such a trial runs its own.
         let Some(over) = draw(env, &rec, t, &mut drawn) else {
-            let result = guarded(t, || trial::run(env, t));
-            let job = job(env, t, Overrides::default(), StateFrom::Kill);
-            if !send(place(t), (job, result)) {
+            if !alone(t, send) {
                 return;
             }
             continue;

@@ -446,3 +446,30 @@ fn r14_a_workload_too_large_to_record_is_run_by_real_kills() {
         assert!(!t["case"].as_str().unwrap().contains("/k"), "{t}");
     }
 }
+
+/// See issue 14: a recorded run of one record has few crash states; once a group has drawn
+/// them all, its other trials run on their own rather than check a state twice.
+#[test]
+fn r14_a_group_that_drew_every_state_runs_its_other_trials_on_their_own() {
+    let sb = Sandbox::new();
+    let scenario = sb.scenario(
+        "tiny.toml",
+        "name = \"tiny\"\nseed = 1\ntrials = 16\nrecords = 1\npayload = { min = 1, max = 8 }\ntimeout = \"20s\"\nexpect = \"pass\"\n[target]\nbuiltin = \"crc\"\n[faults]\nkill = 1\n",
+    );
+    let run = sb.crashtest(&["run", scenario.to_str().unwrap(), "--no-shrink"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let cases: Vec<&str> = run
+        .lines
+        .iter()
+        .filter(|l| l["type"] == "trial")
+        .map(|l| l["case"].as_str().unwrap())
+        .collect();
+    assert_eq!(cases.len(), 16, "{cases:?}");
+    let unique: std::collections::BTreeSet<&&str> = cases.iter().collect();
+    assert_eq!(unique.len(), 16, "no state checked twice: {cases:?}");
+    let cut = cases.iter().filter(|c| c.contains("/k")).count();
+    assert!(
+        cut > 0 && cut < 16,
+        "some cut, the rest on their own: {cases:?}"
+    );
+}
