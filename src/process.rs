@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -365,20 +364,6 @@ pub fn pin_thread(cpus: &[usize]) {
     unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
 }
 
-/// Makes `cmd` lead its own process group, die with the thread that spawns it, and run
-/// within `limits`.
-pub fn contain(cmd: &mut Command, limits: Limits) {
-    cmd.process_group(0);
-    // SAFETY: prctl and setrlimit are async-signal-safe; PR_SET_PDEATHSIG with a valid
-    // signal cannot fail.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            limits.apply()
-        });
-    }
-}
-
 /// A process [`spawn_contained`] started, with the parent's ends of its stdio pipes.
 pub struct Contained {
     /// Its pid, which is also its process group's id.
@@ -482,7 +467,7 @@ struct Exec {
     errno: libc::c_int,
 }
 
-/// Starts `cmd` as [`contain`] makes it (its own process group, SIGKILLed when the
+/// Starts `cmd` contained (its own process group, SIGKILLed when the
 /// thread that started it dies, within `limits`), its stdin, stdout and stderr pipes.
 ///
 /// std starts such a command with `fork`, since `pre_exec` rules out its vfork path, and
@@ -1150,31 +1135,36 @@ mod tests {
         assert_eq!(hint(None, "fork: Resource temporarily unavailable"), None);
     }
 
-    // See issue 13: with the CPU limit's hard value above its soft one, a target that uses
-    // up its CPU time dies of SIGXCPU, which names the limit, not of an anonymous SIGKILL.
     #[test]
     fn a_target_may_write_no_core_file() {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "ulimit -c"]);
-        // As a machine that allows core files starts it: the soft limit at the hard one.
-        // SAFETY: getrlimit and setrlimit are async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                let mut core = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                libc::getrlimit(libc::RLIMIT_CORE, &mut core);
-                core.rlim_cur = core.rlim_max.min(1 << 20);
-                libc::setrlimit(libc::RLIMIT_CORE, &core);
-                Ok(())
-            });
-        }
-        contain(&mut cmd, Limits::default());
-        let out = cmd.output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+        // As a machine that allows core files starts crashtest: the soft limit at the hard
+        // one (at most 1 MiB here), for the length of the test.
+        let mut mine = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid resource and pointers to live rlimits.
+        unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut mine) };
+        let raised = libc::rlimit {
+            rlim_cur: mine.rlim_max.min(1 << 20),
+            ..mine
+        };
+        // SAFETY: as above; raising a soft limit up to the hard one is always allowed.
+        unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raised) };
+        let done = run(
+            Command::new("sh").args(["-c", "ulimit -c"]),
+            b"",
+            Duration::from_secs(20),
+            Limits::default(),
+        );
+        // SAFETY: as above.
+        unsafe { libc::setrlimit(libc::RLIMIT_CORE, &mine) };
+        let out = String::from_utf8(done.unwrap().stdout.bytes()).unwrap();
+        assert_eq!(out.trim(), "0");
     }
 
+    // See issue 13: with the CPU limit's hard value above its soft one, a target that uses
+    // up its CPU time dies of SIGXCPU, which names the limit, not of an anonymous SIGKILL.
     #[test]
     fn a_target_out_of_cpu_time_dies_of_sigxcpu() {
         use std::os::unix::process::ExitStatusExt;
