@@ -830,35 +830,240 @@ pub fn run(
 }
 
 /// [`run`], its stdin copied from `input` as the process reads it.
+///
+/// One thread does it all: a `poll` over the child's pidfd and its three pipes feeds
+/// stdin as the child drains it and reads stdout and stderr as they fill, until the child
+/// exits, `timeout` passes or an interrupt arrives. No thread is started: a replay is a
+/// process start and this loop, where it used to be three threads as well.
 pub fn run_reading(
     cmd: &mut Command,
-    input: impl Read + Send,
+    input: impl Read,
     timeout: Duration,
     limits: Limits,
 ) -> io::Result<Finished> {
     let child = spawn_contained(cmd, limits)?;
     let pgid = child.pid;
     let mut guard = GroupGuard::new(pgid);
-    std::thread::scope(|scope| {
-        feed_on(scope, child.stdin, input);
-        let out = read_on(scope, child.stdout, Some(pgid));
-        let err = read_on(scope, child.stderr, Some(pgid));
-        let exited = wait_pid_timeout(pgid, timeout)?;
-        // Leftover children of the process would hold its pipes open: end them all, in its
-        // group and, for those that left it, as orphans.
-        kill_group(pgid);
-        let status = wait_pid(pgid)?;
-        reaped(pgid.as_raw() as u32);
-        guard.disarm();
-        kill_orphans();
-        let stdout = out.join().expect("reader thread panicked")?;
-        let stderr = err.join().expect("reader thread panicked")?;
-        Ok(Finished {
-            status: exited.then_some(status),
-            stdout,
-            stderr,
-        })
+    let pidfd = pidfd_open(pgid)?;
+    let mut pipes = Pipes::new(child, input)?;
+    let deadline = Instant::now() + timeout;
+    let exited = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if pipes.poll(&pidfd, left.min(POLL))? {
+            break true;
+        }
+        if left.is_zero() || interrupted() {
+            break false;
+        }
+    };
+    // Leftover children of the process would hold its pipes open: end them all, in its
+    // group and, for those that left it, as orphans.
+    kill_group(pgid);
+    let status = wait_pid(pgid)?;
+    reaped(pgid.as_raw() as u32);
+    guard.disarm();
+    kill_orphans();
+    let (stdout, stderr) = pipes.drain()?;
+    Ok(Finished {
+        status: exited.then_some(status),
+        stdout,
+        stderr,
     })
+}
+
+/// A pidfd for process `pid`: readable once it exits.
+fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags; the returned fd is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by pidfd_open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sets `O_NONBLOCK` on our end of a pipe (the child's end is another open file).
+fn set_nonblocking(file: &std::fs::File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on an fd `file` owns, with plain integer arguments.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A contained child's three pipes, served from one thread: stdin fed from `input` as the
+/// child reads it, stdout and stderr kept as [`Captured`] (past [`OUTPUT_LIMIT`] the rest
+/// is read and dropped, and the child's group killed).
+struct Pipes<R> {
+    pgid: Pid,
+    stdin: Option<std::fs::File>,
+    input: R,
+    /// Bytes of `input` read and not yet written, from `pending_at`.
+    pending: Vec<u8>,
+    pending_at: usize,
+    outputs: [Output; 2],
+}
+
+/// One output pipe and what it has given so far; `file` is `None` at its end.
+struct Output {
+    file: Option<std::fs::File>,
+    captured: Captured,
+}
+
+/// Bytes of a child's input read ahead: a pipe's default capacity.
+const FEED_CHUNK: usize = 64 << 10;
+
+impl<R: Read> Pipes<R> {
+    fn new(child: Contained, input: R) -> io::Result<Self> {
+        for file in [&child.stdin, &child.stdout, &child.stderr] {
+            set_nonblocking(file)?;
+        }
+        let output = |file| Output {
+            file: Some(file),
+            captured: Captured::default(),
+        };
+        Ok(Pipes {
+            pgid: child.pid,
+            stdin: Some(child.stdin),
+            input,
+            pending: Vec::new(),
+            pending_at: 0,
+            outputs: [output(child.stdout), output(child.stderr)],
+        })
+    }
+
+    /// Waits up to `wait` for the child's exit or its pipes, and serves the pipes that are
+    /// ready. True once the child has exited.
+    fn poll(&mut self, pidfd: &OwnedFd, wait: Duration) -> io::Result<bool> {
+        let pollfd = |fd: Option<i32>, events| libc::pollfd {
+            fd: fd.unwrap_or(-1),
+            events,
+            revents: 0,
+        };
+        let raw = |f: &Option<std::fs::File>| f.as_ref().map(|f| f.as_raw_fd());
+        let mut fds = [
+            pollfd(Some(pidfd.as_raw_fd()), libc::POLLIN),
+            pollfd(raw(&self.stdin), libc::POLLOUT),
+            pollfd(raw(&self.outputs[0].file), libc::POLLIN),
+            pollfd(raw(&self.outputs[1].file), libc::POLLIN),
+        ];
+        let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: `fds` is a valid array of pollfds for the duration of the call; fds of
+        // -1 are ignored by poll.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) } < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            };
+        }
+        if fds[1].revents != 0 {
+            self.feed();
+        }
+        for (k, fd) in fds[2..].iter().enumerate() {
+            if fd.revents != 0 {
+                self.read(k, false)?;
+            }
+        }
+        Ok(fds[0].revents != 0)
+    }
+
+    /// Writes what the child's stdin takes now, reading more of `input` as it goes; closes
+    /// stdin at the input's end. A child that stops reading (a closed pipe) is not an
+    /// error: that is what crashes do.
+    fn feed(&mut self) {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return;
+        };
+        loop {
+            if self.pending_at == self.pending.len() {
+                self.pending.resize(FEED_CHUNK, 0);
+                self.pending_at = 0;
+                let n = loop {
+                    match self.input.read(&mut self.pending) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        other => break other,
+                    }
+                };
+                match n {
+                    Ok(n) => self.pending.truncate(n),
+                    Err(e) => {
+                        tracing_warn(&format!("failed to feed a child's stdin: {e}"));
+                        self.pending.clear();
+                    }
+                }
+                if self.pending.is_empty() {
+                    self.stdin = None;
+                    return;
+                }
+            }
+            match stdin.write(&self.pending[self.pending_at..]) {
+                Ok(n) => self.pending_at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::BrokenPipe {
+                        tracing_warn(&format!("failed to feed a child's stdin: {e}"));
+                    }
+                    self.stdin = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads output `k` (0 stdout, 1 stderr) until it would block (`to_end`: until its
+    /// end, blocking), keeping up to [`OUTPUT_LIMIT`] bytes.
+    fn read(&mut self, k: usize, to_end: bool) -> io::Result<()> {
+        let pgid = self.pgid;
+        let out = &mut self.outputs[k];
+        let Some(file) = out.file.as_mut() else {
+            return Ok(());
+        };
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => {
+                    out.file = None;
+                    return Ok(());
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !to_end => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut fd = libc::pollfd {
+                        fd: file.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: a valid pollfd for the duration of the call.
+                    unsafe { libc::poll(&mut fd, 1, -1) };
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let captured = &mut out.captured;
+            let room = OUTPUT_LIMIT - captured.log.len() as usize;
+            captured.append(&buf[..n.min(room)])?;
+            if n > room && !captured.overflowed {
+                captured.overflowed = true;
+                kill_group(pgid);
+            }
+        }
+    }
+
+    /// Once the child is gone: stdin closed, and stdout and stderr read to their ends.
+    fn drain(mut self) -> io::Result<(Captured, Captured)> {
+        self.stdin = None;
+        self.read(0, true)?;
+        self.read(1, true)?;
+        let [stdout, stderr] = self.outputs;
+        Ok((stdout.captured, stderr.captured))
+    }
 }
 
 /// Reaps process `pid`, waiting for it to exit.
@@ -885,13 +1090,7 @@ pub fn wait_timeout(child: &Child, timeout: Duration) -> io::Result<bool> {
 
 /// [`wait_timeout`] for the child process `pid`.
 fn wait_pid_timeout(pid: Pid, timeout: Duration) -> io::Result<bool> {
-    // SAFETY: pidfd_open takes a pid and flags; the returned fd is owned below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd was just returned by pidfd_open and is owned by nobody else.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let pidfd = pidfd_open(pid)?;
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
