@@ -96,10 +96,10 @@ pub(crate) fn run_traced(
         tear: kill.and_then(|k| k.tear),
         sector: env.scenario.sector,
         record_ops,
-        // A run not killed, kept for its write log (a recording, a dry run for a power
-        // loss): its flushes change nothing a crash state is built from, and cost a
-        // disk's latency each.
-        skip_syncs: record_ops && kill.is_none(),
+        // No traced run's flushes change a crash state: a kill keeps the page cache, and
+        // a power loss is drawn from the syncs in the write log, which keeps them as
+        // boundaries and ops. Each would cost a disk's latency.
+        skip_syncs: true,
         timeout: env.scenario.timeout,
     };
     let run = match run_piped(&mut cmds, inputs, env.scenario.limits, &opts) {
