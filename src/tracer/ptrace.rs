@@ -488,8 +488,8 @@ struct Loop<'a> {
     /// stop then reads one fdinfo file rather than resolve the fd's path too. Emptied at
     /// every call that may change a name (create, rename, unlink, ...).
     names: HashMap<(u64, u64), PathBuf>,
-    /// The tracees' fdinfo folders, held open.
-    fdinfo: proc::FdInfoDirs,
+    /// The tracees' fdinfo folders, and the fdinfo files of the fds last seen, held open.
+    fdinfo: proc::FdInfoFiles,
     /// The boundary killed at, and the writers the kill took.
     killed: Option<(u64, Vec<usize>)>,
     execs: Vec<Execed>,
@@ -581,7 +581,7 @@ impl<'a> Loop<'a> {
             listed: None,
             extents: BTreeMap::new(),
             names: HashMap::new(),
-            fdinfo: proc::FdInfoDirs::default(),
+            fdinfo: proc::FdInfoFiles::new(proc::FDINFO_FILES_PER_WRITER * n),
             killed: None,
             execs: Vec::new(),
             ends: vec![None; n],
@@ -1643,6 +1643,81 @@ mod tests {
         }
         assert_eq!(real.len(), 3600);
         assert!(rebuilt == real, "the write log rebuilt another file");
+    }
+
+    /// The tracer keeps each fd's fdinfo file open between stops: an fd closed and opened
+    /// again onto another file, or `dup2`ed over, by calls it never stops at, must still
+    /// be seen as the file open there now, at its own position.
+    #[test]
+    fn an_fd_number_reused_for_another_file_is_seen_as_that_file() {
+        let script = [
+            "import os",
+            "for name, size in (('a.log', 0), ('b.log', 10), ('c.log', 20)):",
+            "    fd = os.open(name, os.O_CREAT | os.O_WRONLY, 0o644)",
+            "    os.write(fd, b'-' * size)",
+            "    os.close(fd)",
+            // No stop from here to the writes: opens without O_CREAT, lseek, close, dup2.
+            "fd = os.open('a.log', os.O_WRONLY)",
+            "os.write(fd, b'xx')",
+            "os.lseek(fd, 5, os.SEEK_SET)",
+            "os.write(fd, b'y')",
+            "os.close(fd)",
+            "again = os.open('b.log', os.O_WRONLY | os.O_APPEND)",
+            "assert again == fd",
+            "os.write(fd, b'zzz')",
+            "c = os.open('c.log', os.O_WRONLY)",
+            "os.lseek(c, 7, os.SEEK_SET)",
+            "os.dup2(c, fd)",
+            "os.write(fd, b'w')",
+            "os.close(fd)",
+            "os.write(c, b'v')",
+        ]
+        .join("\n");
+        let (trace, dir, _) = run_traced_with(&["python3", "-c", &script], None, true);
+        assert_eq!(trace.ends[0], WriterEnd::Exited { code: 0 });
+        let words: Vec<String> = trace
+            .boundaries
+            .iter()
+            .map(|b| b.description)
+            .filter(|w| w.starts_with("write("))
+            .collect();
+        let tail: Vec<&str> = words
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "write(a.log, off=0, len=2)",
+                "write(a.log, off=5, len=1)",
+                "write(b.log, off=10, len=3)",
+                "write(c.log, off=7, len=1)",
+                "write(c.log, off=8, len=1)",
+            ],
+            "{words:?}"
+        );
+        // The write log rebuilds each file as it is.
+        for name in ["a.log", "b.log", "c.log"] {
+            let mut rebuilt: Vec<u8> = Vec::new();
+            for op in &trace.ops {
+                match op {
+                    Op::Write { file, offset, data } if file == name => {
+                        let end = *offset as usize + data.len();
+                        if rebuilt.len() < end {
+                            rebuilt.resize(end, 0);
+                        }
+                        rebuilt[*offset as usize..end].copy_from_slice(data);
+                    }
+                    Op::Truncate { file, len } if file == name => rebuilt.truncate(*len as usize),
+                    _ => {}
+                }
+            }
+            let real = std::fs::read(dir.path().join(name)).unwrap();
+            assert_eq!(rebuilt, real, "{name}");
+        }
     }
 
     /// Runs `argv` traced, killing it at boundary `kill_at` with the write there torn
