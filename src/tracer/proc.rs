@@ -119,6 +119,71 @@ impl FdInfoFiles {
     }
 }
 
+/// How many files [`SizeFiles`] keeps open for each writer of a run.
+pub const SIZE_FILES_PER_WRITER: usize = 2;
+
+/// `O_PATH` fds of the files the tracees append to, by mount and inode, so that an
+/// `O_APPEND` write's offset, the file's size, is one `fstat` rather than a `stat` of its
+/// path. An `O_PATH` fd opens nothing for reading or writing (a pipe keeps its readers and
+/// writers, a lock is not shared); it only keeps the inode, so its number cannot name
+/// another file while it is held. At most `cap` are held, the oldest replaced first.
+#[derive(Debug)]
+pub struct SizeFiles {
+    files: Vec<((u64, u64), std::fs::File)>,
+    cap: usize,
+    next: usize,
+}
+
+impl SizeFiles {
+    /// Holds at most `cap` files open (and at least one).
+    pub fn new(cap: usize) -> SizeFiles {
+        SizeFiles {
+            files: Vec::new(),
+            cap: cap.max(1),
+            next: 0,
+        }
+    }
+
+    /// The size of the file open at fd `fd` of thread `tid`, whose fdinfo gave mount and
+    /// inode `inode`; `None` when it cannot be told (the fd names another file by now).
+    pub fn size(&mut self, tid: Pid, fd: u64, inode: (u64, u64)) -> Option<u64> {
+        if let Some((_, file)) = self.files.iter().find(|(k, _)| *k == inode) {
+            return fstat(file).map(|st| st.st_size as u64);
+        }
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(format!("/proc/{tid}/fd/{fd}"))
+            .ok()?;
+        let st = fstat(&file)?;
+        if st.st_ino != inode.1 {
+            return None;
+        }
+        if self.files.len() < self.cap {
+            self.files.push((inode, file));
+        } else {
+            self.files[self.next] = (inode, file);
+            self.next = (self.next + 1) % self.cap;
+        }
+        Some(st.st_size as u64)
+    }
+
+    /// The files held open.
+    pub fn open_fds(&self) -> usize {
+        self.files.len()
+    }
+}
+
+fn fstat(file: &std::fs::File) -> Option<libc::stat> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `file` is an open fd and `st` room for one stat, which fstat fills on success.
+    (unsafe { libc::fstat(file.as_raw_fd(), st.as_mut_ptr()) } == 0)
+        // SAFETY: fstat returned 0: `st` is filled.
+        .then(|| unsafe { st.assume_init() })
+}
+
 /// Opens the fdinfo file of fd `fd` in the fdinfo folder `dir`.
 fn open_at(dir: &std::fs::File, fd: u64) -> Option<std::fs::File> {
     use std::os::fd::{AsRawFd, FromRawFd};
@@ -433,6 +498,38 @@ mod tests {
         assert_eq!(infos.open_fds(), 2, "read through the held file");
         // SAFETY: as above.
         unsafe { libc::close(fd) };
+    }
+
+    /// A held file tells the size of the inode it was opened on, as it grows, and after
+    /// the fd it was opened through is closed; at most `cap` are held.
+    #[test]
+    fn size_files_follow_their_inode() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let me = nix::unistd::getpid();
+        let mut sizes = SizeFiles::new(1);
+        let f = tempfile::tempfile().unwrap();
+        let fd = f.as_raw_fd() as u64;
+        let inode = FdInfoFiles::new(1).get(me, fd).unwrap().inode.unwrap();
+        assert_eq!(sizes.size(me, fd, inode), Some(0));
+        (&f).write_all(b"abcd").unwrap();
+        assert_eq!(sizes.size(me, fd, inode), Some(4));
+        assert_eq!(sizes.open_fds(), 1);
+        // Another inode on the same fd number is told apart.
+        assert_eq!(sizes.size(me, fd, (inode.0, inode.1 + 1)), None);
+        let g = tempfile::tempfile().unwrap();
+        (&g).write_all(b"xy").unwrap();
+        let g_fd = g.as_raw_fd() as u64;
+        let g_inode = FdInfoFiles::new(1).get(me, g_fd).unwrap().inode.unwrap();
+        assert_eq!(sizes.size(me, g_fd, g_inode), Some(2));
+        assert_eq!(sizes.open_fds(), 1, "the first file made room");
+        (&g).write_all(b"z").unwrap();
+        drop(g);
+        assert_eq!(
+            sizes.size(me, g_fd, g_inode),
+            Some(3),
+            "read through the held file"
+        );
     }
 
     /// At most `cap` fdinfo files are held, the oldest replaced first, and a thread's
