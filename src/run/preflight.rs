@@ -48,6 +48,7 @@ use crate::process::{self, Finished};
 use crate::protocol::Role;
 use crate::scenario::Scenario;
 use crate::target::TargetKind;
+use crate::tracer::proc::{FDINFO_FILES_PER_WRITER, SIZE_FILES_PER_WRITER};
 use crate::tracer::{Execed, WriterEnd};
 use crate::trial::machine::{blame_machine, exhausted, full, machine_failed_start};
 use crate::trial::{self, TrialEnv};
@@ -64,9 +65,11 @@ pub const WRAPPER_PROGRAMS: usize = 3;
 
 /// Descriptors crashtest holds for each writer of a running trial: its stdin, stdout and
 /// stderr pipes; the spill files of its stdout, stderr and ack marks once they grow long;
-/// the fdinfo folder the tracer keeps open for each of its threads (one counted); and one
-/// to spare (a second thread, the pipes of the next writer being started).
-pub const FDS_PER_WRITER: u64 = 8;
+/// the fdinfo folder the tracer keeps open for each of its threads (one counted); the
+/// fdinfo files of the fds it writes through and the files it appends to, which the tracer
+/// keeps open too ([`FDINFO_FILES_PER_WRITER`] and [`SIZE_FILES_PER_WRITER`] at most); and
+/// one to spare (a second thread, the pipes of the next writer being started).
+pub const FDS_PER_WRITER: u64 = 8 + (FDINFO_FILES_PER_WRITER + SIZE_FILES_PER_WRITER) as u64;
 
 /// Descriptors crashtest holds besides its writers': its stdio, the results file, the
 /// trace's and the workload's spill files, a replay's pipes and spill files, and the

@@ -16,6 +16,7 @@ use std::marker::PhantomData;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -464,6 +465,14 @@ struct Tracee {
     started: bool,
 }
 
+/// An open file as a stop names it: its path, and that path relative to the trial folder
+/// (`None` outside it), worked out once per file.
+#[derive(Debug)]
+struct Named {
+    path: PathBuf,
+    rel: Option<String>,
+}
+
 struct Loop<'a> {
     leaders: Vec<Pid>,
     opts: &'a TraceOptions<'a>,
@@ -487,9 +496,11 @@ struct Loop<'a> {
     /// The path of each open file seen at a stop, by its mount and inode (from fdinfo): a
     /// stop then reads one fdinfo file rather than resolve the fd's path too. Emptied at
     /// every call that may change a name (create, rename, unlink, ...).
-    names: HashMap<(u64, u64), PathBuf>,
-    /// The tracees' fdinfo folders, held open.
-    fdinfo: proc::FdInfoDirs,
+    names: HashMap<(u64, u64), Rc<Named>>,
+    /// The tracees' fdinfo folders, and the fdinfo files of the fds last seen, held open.
+    fdinfo: proc::FdInfoFiles,
+    /// The files appended to, held open for their sizes.
+    sizes: proc::SizeFiles,
     /// The boundary killed at, and the writers the kill took.
     killed: Option<(u64, Vec<usize>)>,
     execs: Vec<Execed>,
@@ -581,7 +592,8 @@ impl<'a> Loop<'a> {
             listed: None,
             extents: BTreeMap::new(),
             names: HashMap::new(),
-            fdinfo: proc::FdInfoDirs::default(),
+            fdinfo: proc::FdInfoFiles::new(proc::FDINFO_FILES_PER_WRITER * n),
+            sizes: proc::SizeFiles::new(proc::SIZE_FILES_PER_WRITER * n),
             killed: None,
             execs: Vec::new(),
             ends: vec![None; n],
@@ -906,14 +918,7 @@ impl<'a> Loop<'a> {
     /// mark and returns `None` for a write to stdout.
     fn describe(&mut self, tid: Pid, call: &syscalls::Syscall, args: &[u64; 6]) -> Option<String> {
         let dir = self.opts.dir;
-        let rel = |p: &Path| -> Option<String> {
-            let r = p.strip_prefix(dir).ok()?;
-            Some(if r.as_os_str().is_empty() {
-                ".".to_owned()
-            } else {
-                r.display().to_string()
-            })
-        };
+        let rel = |p: &Path| rel_to(dir, p);
         let name = call.name;
         match call.kind {
             Kind::Notice => {
@@ -930,14 +935,15 @@ impl<'a> Loop<'a> {
                     Data::Buffer => args[2],
                     Data::Iovec => proc::iovec_len(tid, args[1], args[2]).unwrap_or(0),
                 };
-                let (path, info) = self.fd_file(tid, args[0])?;
-                let Some(file) = rel(&path) else {
+                let (named, info) = self.fd_file(tid, args[0])?;
+                let path = &named.path;
+                let Some(file) = named.rel.clone() else {
                     // A write into the writer's stdout pipe (through any fd, in any of its
                     // processes) is (part of) an ack: note the files' extents at this moment.
                     if let Some(w) = self
                         .ack_channels
                         .iter()
-                        .position(|c| c.as_ref() == Some(&path))
+                        .position(|c| c.as_ref() == Some(path))
                     {
                         self.stdout_bytes[w] += len;
                         let sizes = self.extents_now();
@@ -957,17 +963,22 @@ impl<'a> Loop<'a> {
                             if self.opts.record_ops && self.tracees.len() > 1 {
                                 self.stop_wait = Some(Wait::Append { fd: args[0] });
                             }
-                            std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+                            i.inode
+                                .and_then(|k| self.sizes.size(tid, args[0], k))
+                                .or_else(|| std::fs::metadata(path).map(|m| m.len()).ok())
+                                .unwrap_or(0)
                         }
                         Some(i) => i.pos,
                         None => 0,
                     },
                 };
                 let end = off.saturating_add(len);
-                self.extents
-                    .entry(file.clone())
-                    .and_modify(|e| *e = (*e).max(end))
-                    .or_insert(end);
+                match self.extents.get_mut(&file) {
+                    Some(e) => *e = (*e).max(end),
+                    None => {
+                        self.extents.insert(file.clone(), end);
+                    }
+                }
                 self.stop_write = Some(WriteAt { offset: off, len });
                 if self.opts.record_ops {
                     let bytes = match data {
@@ -989,8 +1000,9 @@ impl<'a> Loop<'a> {
                 Some(format!("{name}({file}, off={off}, len={len})"))
             }
             Kind::Fd { fd, len } => {
-                let (path, _) = self.fd_file(tid, args[fd])?;
-                let file = rel(&path)?;
+                let (named, _) = self.fd_file(tid, args[fd])?;
+                let path = &named.path;
+                let file = named.rel.clone()?;
                 if self.opts.record_ops {
                     let op = match name {
                         "fsync" | "fdatasync" if path.is_dir() => {
@@ -1141,19 +1153,23 @@ impl Loop<'_> {
         }
     }
 
-    /// The path of fd `fd` of thread `tid` and what its fdinfo says: the path from
-    /// [`Loop::names`] when the file was seen since the last name change, else resolved.
-    fn fd_file(&mut self, tid: Pid, fd: u64) -> Option<(PathBuf, Option<proc::FdInfo>)> {
+    /// The file open at fd `fd` of thread `tid` and what its fdinfo says: the file from
+    /// [`Loop::names`] when it was seen since the last name change, else resolved.
+    fn fd_file(&mut self, tid: Pid, fd: u64) -> Option<(Rc<Named>, Option<proc::FdInfo>)> {
         let info = self.fdinfo.get(tid, fd);
         let inode = info.and_then(|i| i.inode);
-        if let Some(path) = inode.and_then(|k| self.names.get(&k)) {
-            return Some((path.clone(), info));
+        if let Some(named) = inode.and_then(|k| self.names.get(&k)) {
+            return Some((named.clone(), info));
         }
         let path = proc::fd_path(tid, fd)?;
+        let named = Rc::new(Named {
+            rel: rel_to(self.opts.dir, &path),
+            path,
+        });
         if let Some(k) = inode {
-            self.names.insert(k, path.clone());
+            self.names.insert(k, named.clone());
         }
-        Some((path, info))
+        Some((named, info))
     }
 
     /// Notes the first failure to keep a boundary or an ack mark; the run ends with it.
@@ -1225,6 +1241,16 @@ impl Loop<'_> {
             _ => {}
         }
     }
+}
+
+/// `path` relative to the trial folder `dir` (`.` for the folder itself); `None` outside it.
+fn rel_to(dir: &Path, path: &Path) -> Option<String> {
+    let r = path.strip_prefix(dir).ok()?;
+    Some(if r.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        r.display().to_string()
+    })
 }
 
 /// The write-log ops of a call that names files by path (`from`/`to` relative to the
@@ -1643,6 +1669,81 @@ mod tests {
         }
         assert_eq!(real.len(), 3600);
         assert!(rebuilt == real, "the write log rebuilt another file");
+    }
+
+    /// The tracer keeps each fd's fdinfo file open between stops: an fd closed and opened
+    /// again onto another file, or `dup2`ed over, by calls it never stops at, must still
+    /// be seen as the file open there now, at its own position.
+    #[test]
+    fn an_fd_number_reused_for_another_file_is_seen_as_that_file() {
+        let script = [
+            "import os",
+            "for name, size in (('a.log', 0), ('b.log', 10), ('c.log', 20)):",
+            "    fd = os.open(name, os.O_CREAT | os.O_WRONLY, 0o644)",
+            "    os.write(fd, b'-' * size)",
+            "    os.close(fd)",
+            // No stop from here to the writes: opens without O_CREAT, lseek, close, dup2.
+            "fd = os.open('a.log', os.O_WRONLY)",
+            "os.write(fd, b'xx')",
+            "os.lseek(fd, 5, os.SEEK_SET)",
+            "os.write(fd, b'y')",
+            "os.close(fd)",
+            "again = os.open('b.log', os.O_WRONLY | os.O_APPEND)",
+            "assert again == fd",
+            "os.write(fd, b'zzz')",
+            "c = os.open('c.log', os.O_WRONLY)",
+            "os.lseek(c, 7, os.SEEK_SET)",
+            "os.dup2(c, fd)",
+            "os.write(fd, b'w')",
+            "os.close(fd)",
+            "os.write(c, b'v')",
+        ]
+        .join("\n");
+        let (trace, dir, _) = run_traced_with(&["python3", "-c", &script], None, true);
+        assert_eq!(trace.ends[0], WriterEnd::Exited { code: 0 });
+        let words: Vec<String> = trace
+            .boundaries
+            .iter()
+            .map(|b| b.description)
+            .filter(|w| w.starts_with("write("))
+            .collect();
+        let tail: Vec<&str> = words
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "write(a.log, off=0, len=2)",
+                "write(a.log, off=5, len=1)",
+                "write(b.log, off=10, len=3)",
+                "write(c.log, off=7, len=1)",
+                "write(c.log, off=8, len=1)",
+            ],
+            "{words:?}"
+        );
+        // The write log rebuilds each file as it is.
+        for name in ["a.log", "b.log", "c.log"] {
+            let mut rebuilt: Vec<u8> = Vec::new();
+            for op in &trace.ops {
+                match op {
+                    Op::Write { file, offset, data } if file == name => {
+                        let end = *offset as usize + data.len();
+                        if rebuilt.len() < end {
+                            rebuilt.resize(end, 0);
+                        }
+                        rebuilt[*offset as usize..end].copy_from_slice(data);
+                    }
+                    Op::Truncate { file, len } if file == name => rebuilt.truncate(*len as usize),
+                    _ => {}
+                }
+            }
+            let real = std::fs::read(dir.path().join(name)).unwrap();
+            assert_eq!(rebuilt, real, "{name}");
+        }
     }
 
     /// Runs `argv` traced, killing it at boundary `kill_at` with the write there torn
