@@ -30,7 +30,8 @@
 //!    ratios of the last two to the loop (issue 14's goals: 20x and 30x). Skipped without
 //!    `go` or `strace`.
 //! 7. `torture-budget`: how many crash states `crashtest run scenarios/torture.toml
-//!    --budget 90s` checks (10s with `--quick`; `--torture-budget DUR` sets it), and
+//!    --budget 90s` checks, its 5,000 trials lifted so that the budget ends the run
+//!    (10s with `--quick`; `--torture-budget DUR` sets it), and
 //!    their rate: one run, it is long.
 //!
 //! Every figure is the median of a few repetitions run alternating, and every ratio comes
