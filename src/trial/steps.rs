@@ -12,7 +12,7 @@ use crate::process::{self, Finished};
 use crate::protocol::Role;
 use crate::seed::below;
 use crate::snapshot::Snapshot;
-use crate::tracer::Boundary;
+use crate::tracer::{Boundary, WriterEnd};
 use crate::trial::env::{TrialEnv, check_interrupt, workload};
 use crate::trial::folder::{restore, snapshot};
 use crate::trial::machine;
@@ -133,7 +133,13 @@ impl<'a> Trial<'a> {
             return Ok(());
         }
         let states = self.apply_fault(&run)?;
-        let (replay, again) = self.replay()?;
+        // The recovery-crash check needs the replay's own boundaries: the first replay,
+        // traced, counts them.
+        let count = states
+            .damaged
+            .as_ref()
+            .filter(|_| self.env.scenario.checks.recovery_crash);
+        let (replay, again, counted) = self.replay(count)?;
         let mut judgement = self.judge_replay(&run, &replay);
         if judgement.violation.is_none() && self.env.scenario.checks.stable {
             judgement.violation = self.check_stable(&replay, again)?;
@@ -142,7 +148,7 @@ impl<'a> Trial<'a> {
         if judgement.violation.is_none()
             && self.env.scenario.checks.recovery_crash
             && let Some(damaged) = &states.damaged
-            && let Some((after, again)) = self.check_recovery_crash(&run, damaged)?
+            && let Some((after, again)) = self.check_recovery_crash(&run, damaged, counted)?
         {
             judgement = again;
             last_replay = after;
@@ -212,8 +218,13 @@ impl<'a> Trial<'a> {
 
     /// The replay of the damaged folder and, with the stable check, the replay after it
     /// when it came with a reused state. A state replayed before (and not to be resumed,
-    /// which needs the folder its replays leave) reuses those replays.
-    fn replay(&self) -> Result<(Finished, Option<Finished>), TrialError> {
+    /// which needs the folder its replays leave) reuses those replays. With `count` (the
+    /// damaged folder), a replay run here runs traced, and its boundaries are counted (the
+    /// third value).
+    fn replay(
+        &self,
+        count: Option<&Snapshot>,
+    ) -> Result<(Finished, Option<Finished>, Option<u64>), TrialError> {
         let (env, dir, index) = (self.env, &self.dir, self.index);
         let sc = &env.scenario;
         let reuse = match &self.replays {
@@ -230,9 +241,16 @@ impl<'a> Trial<'a> {
             _ => None,
         };
         let Some((replays, key)) = reuse else {
-            let replay = run_replay(env, dir, index)?;
+            let counted = match count {
+                Some(damaged) => counted_replay(env, dir, damaged, index)?,
+                None => None,
+            };
+            let (replay, m) = match counted {
+                Some((replay, m)) => (replay, Some(m)),
+                None => (run_replay(env, dir, index)?, None),
+            };
             check_interrupt()?;
-            return Ok((replay, None));
+            return Ok((replay, None, m));
         };
         let replayed = match replays.get(key) {
             Some(replayed) => replayed,
@@ -261,6 +279,7 @@ impl<'a> Trial<'a> {
                 .again
                 .as_ref()
                 .map(|f| moved(f, &replayed.dir, &here)),
+            None,
         ))
     }
 
@@ -304,14 +323,22 @@ impl<'a> Trial<'a> {
 
     /// A crash during recovery ([`crash_recovery`]) from the `damaged` folder, judged: the
     /// last replay and its verdict, whose detail names the replay's boundary it was killed
-    /// at. `None` when the replay changes no file.
+    /// at. `None` when the replay changes no file. `counted`: the replay's boundaries, when
+    /// the first replay counted them.
     fn check_recovery_crash(
         &mut self,
         run: &WritersRun,
         damaged: &Snapshot,
+        counted: Option<u64>,
     ) -> Result<Option<(Finished, Judgement)>, TrialError> {
-        let Some((kill, of, after)) =
-            crash_recovery(self.env, &self.dir, damaged, &mut self.rng, self.index)?
+        let Some((kill, of, after)) = crash_recovery(
+            self.env,
+            &self.dir,
+            damaged,
+            &mut self.rng,
+            self.index,
+            counted,
+        )?
         else {
             return Ok(None);
         };
@@ -410,15 +437,18 @@ struct FolderStates {
 }
 
 /// Crash during recovery: from the folder as the crash left it (`crashed`), a traced dry
-/// run of the replay counts its own boundaries M; from the same state again, the replay is
-/// killed at one of them; then a last replay runs untraced. Returns the boundary, M and
-/// that last replay; `None` when the replay changes no file (nothing to crash in).
+/// run of the replay counts its own boundaries M (or `counted` gives them: the first
+/// replay, traced, counted them from the same state); from the same state again, the
+/// replay is killed at one of them; then a last replay runs untraced. Returns the
+/// boundary, M and that last replay; `None` when the replay changes no file (nothing to
+/// crash in).
 pub(crate) fn crash_recovery(
     env: &TrialEnv,
     dir: &Path,
     crashed: &Snapshot,
     rng: &mut impl rand_core::Rng,
     index: u64,
+    counted: Option<u64>,
 ) -> Result<Option<(Boundary, u64, Finished)>, TrialError> {
     let traced_replay = |kill: Option<KillPlan>| -> Result<Option<WritersRun>, TrialError> {
         restore(crashed, dir)?;
@@ -433,11 +463,16 @@ pub(crate) fn crash_recovery(
         )?
         .ok())
     };
-    let Some(dry) = traced_replay(None)? else {
-        return Ok(None);
+    let m = match counted {
+        Some(m) => m,
+        None => {
+            let Some(dry) = traced_replay(None)? else {
+                return Ok(None);
+            };
+            check_interrupt()?;
+            dry.trace.boundaries.len() as u64
+        }
     };
-    check_interrupt()?;
-    let m = dry.trace.boundaries.len() as u64;
     if m == 0 {
         return Ok(None);
     }
@@ -451,4 +486,51 @@ pub(crate) fn crash_recovery(
     };
     let after = run_replay(env, dir, index)?;
     Ok(Some((kill, m, after)))
+}
+
+/// The replay of `dir` (holding `damaged`) run traced, as [`run_replay`] would have run
+/// it, and the number of its own boundaries; `None`, with `dir` as it was, when it cannot
+/// start traced or ended in a way a replay's status cannot say ([`run_replay`] then runs).
+fn counted_replay(
+    env: &TrialEnv,
+    dir: &Path,
+    damaged: &Snapshot,
+    index: u64,
+) -> Result<Option<(Finished, u64)>, TrialError> {
+    use std::os::unix::process::ExitStatusExt;
+    let cmd = target_command(env, dir, Role::Replay, 0, index);
+    let Ok(mut run) = run_traced(
+        env,
+        dir,
+        vec![cmd],
+        vec![Box::new(std::io::empty())],
+        None,
+        false,
+    )?
+    else {
+        return Ok(None);
+    };
+    let status = match run.trace.ends.first() {
+        Some(WriterEnd::Exited { code }) => Some(std::process::ExitStatus::from_raw(code << 8)),
+        Some(WriterEnd::Signaled { signal }) => match signal.parse::<nix::sys::signal::Signal>() {
+            Ok(signal) => Some(std::process::ExitStatus::from_raw(signal as i32)),
+            Err(_) => {
+                restore(damaged, dir)?;
+                return Ok(None);
+            }
+        },
+        Some(WriterEnd::TimedOut { .. }) => None,
+        // Not killed by a plan: it ended one of the ways above.
+        _ => {
+            restore(damaged, dir)?;
+            return Ok(None);
+        }
+    };
+    let m = run.trace.boundaries.len() as u64;
+    let replay = Finished {
+        status,
+        stdout: run.stdouts.swap_remove(0),
+        stderr: run.stderrs.swap_remove(0),
+    };
+    Ok(Some((replay, m)))
 }
