@@ -967,9 +967,11 @@ struct Pipes<R> {
     pgid: Pid,
     stdin: Option<std::fs::File>,
     input: R,
-    /// Bytes of `input` read and not yet written, from `pending_at`.
+    /// Bytes of `input` read ahead (allocated at the first read); `pending[at..end]` are
+    /// not written yet.
     pending: Vec<u8>,
-    pending_at: usize,
+    at: usize,
+    end: usize,
     outputs: [Output; 2],
 }
 
@@ -996,7 +998,8 @@ impl<R: Read> Pipes<R> {
             stdin: Some(child.stdin),
             input,
             pending: Vec::new(),
-            pending_at: 0,
+            at: 0,
+            end: 0,
             outputs: [output(child.stdout), output(child.stderr)],
         })
     }
@@ -1046,29 +1049,30 @@ impl<R: Read> Pipes<R> {
             return;
         };
         loop {
-            if self.pending_at == self.pending.len() {
-                self.pending.resize(FEED_CHUNK, 0);
-                self.pending_at = 0;
+            if self.at == self.end {
+                if self.pending.is_empty() {
+                    self.pending = vec![0; FEED_CHUNK];
+                }
                 let n = loop {
                     match self.input.read(&mut self.pending) {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         other => break other,
                     }
                 };
-                match n {
-                    Ok(n) => self.pending.truncate(n),
-                    Err(e) => {
+                (self.at, self.end) = (
+                    0,
+                    n.unwrap_or_else(|e| {
                         tracing_warn(&format!("failed to feed a child's stdin: {e}"));
-                        self.pending.clear();
-                    }
-                }
-                if self.pending.is_empty() {
+                        0
+                    }),
+                );
+                if self.end == 0 {
                     self.stdin = None;
                     return;
                 }
             }
-            match stdin.write(&self.pending[self.pending_at..]) {
-                Ok(n) => self.pending_at += n,
+            match stdin.write(&self.pending[self.at..self.end]) {
+                Ok(n) => self.at += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {

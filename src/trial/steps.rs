@@ -452,16 +452,7 @@ pub(crate) fn crash_recovery(
 ) -> Result<Option<(Boundary, u64, Finished)>, TrialError> {
     let traced_replay = |kill: Option<KillPlan>| -> Result<Option<WritersRun>, TrialError> {
         restore(crashed, dir)?;
-        let cmd = target_command(env, dir, Role::Replay, 0, index);
-        Ok(run_traced(
-            env,
-            dir,
-            vec![cmd],
-            vec![Box::new(std::io::empty())],
-            kill,
-            false,
-        )?
-        .ok())
+        run_replay_traced(env, dir, index, kill)
     };
     let m = match counted {
         Some(m) => m,
@@ -498,16 +489,7 @@ fn counted_replay(
     index: u64,
 ) -> Result<Option<(Finished, u64)>, TrialError> {
     use std::os::unix::process::ExitStatusExt;
-    let cmd = target_command(env, dir, Role::Replay, 0, index);
-    let Ok(mut run) = run_traced(
-        env,
-        dir,
-        vec![cmd],
-        vec![Box::new(std::io::empty())],
-        None,
-        false,
-    )?
-    else {
+    let Some(mut run) = run_replay_traced(env, dir, index, None)? else {
         return Ok(None);
     };
     let status = match run.trace.ends.first() {
@@ -533,4 +515,24 @@ fn counted_replay(
         stderr: run.stderrs.swap_remove(0),
     };
     Ok(Some((replay, m)))
+}
+
+/// The replay of `dir` run traced (killed at `kill`, if any); `None` when it cannot start
+/// traced.
+fn run_replay_traced(
+    env: &TrialEnv,
+    dir: &Path,
+    index: u64,
+    kill: Option<KillPlan>,
+) -> Result<Option<WritersRun>, TrialError> {
+    let cmd = target_command(env, dir, Role::Replay, 0, index);
+    Ok(run_traced(
+        env,
+        dir,
+        vec![cmd],
+        vec![Box::new(std::io::empty())],
+        kill,
+        false,
+    )?
+    .ok())
 }
