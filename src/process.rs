@@ -771,6 +771,21 @@ impl Captured {
         self.log.append(bytes)
     }
 
+    /// Keeps what of `bytes`, just read from the stream, fits under [`OUTPUT_LIMIT`]; the
+    /// first time the stream passes it, it is marked overflowed and group `flooding` (the
+    /// process writing it) is killed.
+    fn take(&mut self, bytes: &[u8], flooding: Option<Pid>) -> io::Result<()> {
+        let room = OUTPUT_LIMIT - self.log.len() as usize;
+        self.append(&bytes[..bytes.len().min(room)])?;
+        if bytes.len() > room && !self.overflowed {
+            self.overflowed = true;
+            if let Some(pgid) = flooding {
+                kill_group(pgid);
+            }
+        }
+        Ok(())
+    }
+
     /// The bytes kept (at most [`OUTPUT_LIMIT`]).
     pub fn len(&self) -> u64 {
         self.log.len()
@@ -839,14 +854,7 @@ pub fn read_on<'s, R: Read + Send + 's>(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            let room = OUTPUT_LIMIT - out.log.len() as usize;
-            out.append(&buf[..n.min(room)])?;
-            if n > room && !out.overflowed {
-                out.overflowed = true;
-                if let Some(pgid) = flooding {
-                    kill_group(pgid);
-                }
-            }
+            out.take(&buf[..n], flooding)?;
         }
     })
 }
@@ -1116,13 +1124,7 @@ impl<R: Read> Pipes<R> {
                 }
                 Err(e) => return Err(e),
             };
-            let captured = &mut out.captured;
-            let room = OUTPUT_LIMIT - captured.log.len() as usize;
-            captured.append(&buf[..n.min(room)])?;
-            if n > room && !captured.overflowed {
-                captured.overflowed = true;
-                kill_group(pgid);
-            }
+            out.captured.take(&buf[..n], Some(pgid))?;
         }
     }
 
